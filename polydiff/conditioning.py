@@ -127,7 +127,8 @@ class NoiseEmbedding(nn.Module):
             self.features = FourierEmbedding(base_dim, scale=fourier_scale)
         else:
             raise ValueError(f"NoiseEmbedding: unknown kind {kind!r}; expected one of {self.KINDS}")
-        self.mlp = nn.Sequential(nn.Linear(base_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
+        self.mlp = nn.Sequential(nn.Linear(base_dim, out_dim), nn.SiLU(),
+                                 nn.Linear(out_dim, out_dim))
 
     def forward(self, c_noise: Tensor) -> Tensor:
         return self.mlp(self.features(c_noise).to(self.mlp[0].weight.dtype))
@@ -139,9 +140,8 @@ def film(h: Tensor, scale_shift: Tensor) -> Tensor:
     h: ``(B, C, *axes)``; scale_shift: ``(B, 2C)`` (scale first), broadcast over every axis.
     """
     if scale_shift.ndim != 2 or scale_shift.shape[1] != 2 * h.shape[1]:
-        raise ValueError(
-            f"film: scale_shift must have shape (B, {2 * h.shape[1]}), got {tuple(scale_shift.shape)}"
-        )
+        raise ValueError(f"film: scale_shift must have shape (B, {2 * h.shape[1]}), "
+                         f"got {tuple(scale_shift.shape)}")
     scale, shift = scale_shift.chunk(2, dim=1)
     view = (*scale.shape, *([1] * (h.ndim - 2)))
     return h * (1 + scale.reshape(view)) + shift.reshape(view)

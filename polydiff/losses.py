@@ -1,0 +1,154 @@
+"""Denoising losses: weightings over noise levels, training noise-level samplers, masks.
+
+Every loss is a squared error in the network's own output space (``eps``, ``v``, ...) times a
+per-sample weight. Weightings are defined on the x0-space error and converted with the
+prediction's exact factor (see :mod:`polydiff.parameterization`), so a weighting means the same
+thing whatever the network predicts:
+
+==========  =================================================================================
+uniform     weight 1 on the network's own squared error (plain eps-MSE, v-MSE, F-MSE ...)
+snr         x0-weight SNR = alpha²/sigma² (the eps-MSE of DDPM for any prediction)
+min_snr     x0-weight min(SNR, gamma) (Hang et al. 2023)
+edm         x0-weight (s² + sd²) / (s sd)², s = sigma / alpha (Karras et al. 2022)
+sigmoid     x0-weight SNR · sigmoid(bias - lambda) (Kingma & Gao 2023)
+==========  =================================================================================
+
+Entries where ``observed`` is False are excluded: their data are zeroed before noising and
+their errors are not counted, so changing them cannot change the loss or its gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._checks import check_broadcastable, check_choice, check_finite
+from .denoiser import Denoiser
+from .schedules import Schedule
+
+__all__ = [
+    "WEIGHTINGS",
+    "NOISE_SAMPLERS",
+    "loss_weight",
+    "sample_t",
+    "denoising_loss",
+    "DiffusionLoss",
+]
+
+WEIGHTINGS = ("uniform", "snr", "min_snr", "edm", "sigmoid")
+NOISE_SAMPLERS = ("uniform", "log_normal", "logit_normal")
+
+
+def loss_weight(weighting: str, denoiser: Denoiser, alpha: Tensor, sigma: Tensor,
+                gamma: float = 5.0, sigmoid_bias: float = 0.0) -> Tensor:
+    """Weight on the network's own squared error; shaped like ``alpha``."""
+    check_choice(weighting, WEIGHTINGS, "weighting")
+    if weighting == "uniform":
+        return torch.ones_like(alpha)
+    log_snr = 2 * (torch.log(alpha) - torch.log(sigma))
+    snr = torch.exp(log_snr)
+    if weighting == "snr":
+        w_x0 = snr
+    elif weighting == "min_snr":
+        w_x0 = snr.clamp(max=gamma)
+    elif weighting == "edm":
+        sd = denoiser.prediction.sigma_data
+        s2 = torch.exp(-log_snr)
+        w_x0 = (s2 + sd * sd) / (s2 * sd * sd)
+    else:  # sigmoid
+        w_x0 = snr * torch.sigmoid(sigmoid_bias - log_snr)
+    return w_x0 / denoiser.prediction.x0_loss_factor(alpha, sigma)
+
+
+def sample_t(name: str, n: int, schedule: Schedule, generator: torch.Generator | None = None,
+             device: torch.device | str | None = None, p_mean: float = -1.2, p_std: float = 1.2,
+             logit_mean: float = 0.0, logit_std: float = 1.0) -> Tensor:
+    """Training noise levels ``(n,)`` in ``[t_min, t_max]``.
+
+    ``uniform``: t ~ U[t_min, t_max]; ``log_normal``: log(sigma/alpha) ~ N(p_mean, p_std²)
+    (EDM); ``logit_normal``: logit of t (rescaled to the range) ~ N(logit_mean, logit_std²).
+    """
+    check_choice(name, NOISE_SAMPLERS, "noise_sampler")
+    lo, hi = schedule.t_min, schedule.t_max
+    if name == "uniform":
+        u = torch.rand(n, generator=generator, device=device)
+        return lo + (hi - lo) * u
+    z = torch.randn(n, generator=generator, device=device)
+    if name == "log_normal":
+        lam = -2 * (p_mean + p_std * z)
+        return schedule.t_of_log_snr(lam).clamp(lo, hi)
+    return lo + (hi - lo) * torch.sigmoid(logit_mean + logit_std * z)
+
+
+def denoising_loss(denoiser: Denoiser, x0: Tensor, t: Tensor, eps: Tensor,
+                   weighting: str = "uniform", observed: Tensor | None = None,
+                   gamma: float = 5.0, sigmoid_bias: float = 0.0, **cond) -> Tensor:
+    """Per-sample weighted denoising loss, shape ``(B,)``.
+
+    x0, eps: ``(B, C, *axes)``; t: ``(B,)``; observed: bool, broadcastable to x0 (True = counted).
+    The squared error is averaged over the counted entries of each sample.
+    """
+    if observed is not None:
+        if observed.dtype != torch.bool:
+            raise ValueError(f"observed must be a bool tensor, got {observed.dtype}")
+        observed = check_broadcastable(observed, x0, "observed")
+        x0 = torch.where(observed, x0, torch.zeros((), dtype=x0.dtype, device=x0.device))
+    check_finite(x0, "x0" if observed is None else "x0 at observed entries")
+    x_t = denoiser.schedule.add_noise(x0, t, eps)
+    out, alpha, sigma = denoiser.network_output(x_t, t, **cond)
+    target = denoiser.prediction.target(x0.to(out.dtype), eps.to(out.dtype), alpha, sigma)
+    se = (out - target) ** 2
+    dims = tuple(range(1, x0.ndim))
+    if observed is None:
+        per_sample = se.mean(dim=dims)
+    else:
+        m = observed.to(se.dtype)
+        per_sample = (se * m).sum(dim=dims) / m.sum(dim=dims).clamp(min=1)
+    w = loss_weight(weighting, denoiser, alpha, sigma, gamma, sigmoid_bias)
+    return w.reshape(-1) * per_sample
+
+
+class DiffusionLoss:
+    """Configured training loss: draws ``t`` and ``eps``, returns the batch-mean loss.
+
+    Args:
+        weighting: one of :data:`WEIGHTINGS`.
+        noise_sampler: one of :data:`NOISE_SAMPLERS`, or a callable ``(n, schedule, generator,
+            device) -> t``.
+        gamma: min-SNR clip; sigmoid_bias: the sigmoid weighting's bias.
+        noise_sampler_kwargs: extra arguments for :func:`sample_t` (p_mean, p_std, ...).
+    """
+
+    def __init__(self, weighting: str = "uniform",
+                 noise_sampler: str | Callable[..., Tensor] = "uniform", gamma: float = 5.0,
+                 sigmoid_bias: float = 0.0, noise_sampler_kwargs: dict | None = None):
+        self.weighting = check_choice(weighting, WEIGHTINGS, "weighting")
+        if isinstance(noise_sampler, str):
+            check_choice(noise_sampler, NOISE_SAMPLERS, "noise_sampler")
+        self.noise_sampler = noise_sampler
+        if not math.isfinite(gamma) or gamma <= 0:
+            raise ValueError(f"gamma must be a positive number, got {gamma}")
+        self.gamma, self.sigmoid_bias = float(gamma), float(sigmoid_bias)
+        self.noise_sampler_kwargs = dict(noise_sampler_kwargs or {})
+
+    def draw_t(self, n: int, schedule: Schedule, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> Tensor:
+        if callable(self.noise_sampler):
+            return self.noise_sampler(n, schedule, generator, device)
+        return sample_t(self.noise_sampler, n, schedule, generator, device,
+                        **self.noise_sampler_kwargs)
+
+    def __call__(self, denoiser: Denoiser, x0: Tensor, observed: Tensor | None = None,
+                 t: Tensor | None = None, eps: Tensor | None = None,
+                 generator: torch.Generator | None = None, **cond) -> Tensor:
+        if t is None:
+            t = self.draw_t(x0.shape[0], denoiser.schedule, generator, x0.device)
+        if eps is None:
+            eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        per_sample = denoising_loss(denoiser, x0, t, eps, self.weighting, observed, self.gamma,
+                                    self.sigmoid_bias, **cond)
+        return per_sample.mean()
+
