@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up polydiff for development on a fresh machine: a virtual environment in .venv with the
+# package (editable) and everything the tests and demos need.
+#   bash scripts/setup.sh            # core + all extras the tests and demos use
+#   bash scripts/setup.sh --bench    # also the comparison libraries for benchmarks/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+# torch 2.14.1 and torchaudio 2.11.0 load together (the CPU build 2.13.0 cannot load
+# torchaudio 2.11); pin them first so nothing later pulls another torch.
+"${PIP[@]}" "torch==2.14.1" "torchaudio==2.11.0"
+"${PIP[@]}" -e ".[dev]"
+
+if [ "${1:-}" = "--bench" ]; then
+    "${PIP[@]}" -e ".[bench]"
+    # k-diffusion's own requirements pull in CLIP, wandb and more; only its sampling module
+    # is used, which needs torchsde and torchdiffeq (in the bench extra).
+    "${PIP[@]}" --no-deps k-diffusion
+fi
+
+.venv/bin/python -c "import torch, torchaudio, lightning, polydiff; \
+print(f'polydiff {polydiff.__version__}: torch {torch.__version__}, torchaudio \
+{torchaudio.__version__}, lightning {lightning.__version__}')"
