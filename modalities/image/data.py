@@ -1,0 +1,389 @@
+"""Image data modules: scikit-learn's handwritten digits (offline) and image folders.
+
+Batches are dicts ``{"x": (B, C, H, W) float32 in [-1, 1], "class_labels": (B,) long}``
+(``class_labels`` only when the data has labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = [
+    "DigitsDataModule",
+    "ImageFolderDataModule",
+    "load_digits_tensor",
+    "scan_image_folder",
+    "split_indices",
+    "IMAGE_EXTENSIONS",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+RESIZE_MODES = ("pad", "bilinear")
+CROP_MODES = ("center", "random")
+
+
+def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[Tensor]:
+    """A seeded random split of ``range(n)``: the rest first, then one part per fraction.
+
+    ``split_indices(1797, (0.1, 0.1), 0)`` -> ``[train (1437,), val (180,), test (180,)]``.
+    """
+    if any(f < 0 for f in fractions) or sum(fractions) >= 1:
+        raise ValueError(f"split fractions must be >= 0 and sum to < 1, got {tuple(fractions)}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    sizes = [int(round(f * n)) for f in fractions]
+    n_rest = n - sum(sizes)
+    if n_rest < 1:
+        raise ValueError(f"split of {n} items by {tuple(fractions)} leaves no training items")
+    parts, start = [perm[:n_rest]], n_rest
+    for s in sizes:
+        parts.append(perm[start:start + s])
+        start += s
+    return parts
+
+
+def load_digits_tensor(size: int = 16, resize: str = "pad") -> tuple[Tensor, Tensor]:
+    """All 1797 scikit-learn digits as ``x (N, 1, size, size)`` in [-1, 1] and ``y (N,)`` long.
+
+    ``resize="pad"`` centres the 8x8 digit on a background (-1) canvas (``size >= 8``);
+    ``"bilinear"`` interpolates to ``size x size``.
+    """
+    from sklearn.datasets import load_digits
+
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    digits = load_digits()
+    x = torch.from_numpy(digits.images.astype(np.float32))[:, None] / 16.0 * 2.0 - 1.0
+    y = torch.from_numpy(digits.target.astype(np.int64))
+    if resize == "pad":
+        if size < 8:
+            raise ValueError(f"size must be >= 8 to pad the 8x8 digits, got {size}")
+        lo = (size - 8) // 2
+        hi = size - 8 - lo
+        x = F.pad(x, (lo, hi, lo, hi), value=-1.0)
+    elif size != 8:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=size < 8).clamp(-1.0, 1.0)
+    return x.contiguous(), y
+
+
+class _TensorImages(Dataset):
+    """Items ``{"x": (C, H, W), "class_labels": ()}`` from in-memory tensors."""
+
+    def __init__(self, x: Tensor, y: Tensor | None, hflip: bool = False):
+        self.x, self.y, self.hflip = x, y, hflip
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        img = self.x[i]
+        if self.hflip and torch.rand(()) < 0.5:
+            img = img.flip(-1)
+        item = {"x": img}
+        if self.y is not None:
+            item["class_labels"] = self.y[i]
+        return item
+
+
+def _loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      persistent_workers=num_workers > 0)
+
+
+class DigitsDataModule(LightningDataModule):
+    """scikit-learn's 1797 handwritten 8x8 digits as 1-channel images in [-1, 1].
+
+    Args:
+        batch_size: batch size of every loader.
+        size: output side length (default 16: two 2x downsamplings leave 4x4).
+        resize: ``"pad"`` (centre on a -1 canvas) or ``"bilinear"``.
+        val_fraction, test_fraction: seeded random split (default 80/10/10).
+        seed: seed of the split.
+        hflip: random horizontal flips of training images (off: digits are not symmetric).
+        num_workers: DataLoader workers.
+
+    Batches: ``{"x": (B, 1, size, size) float32, "class_labels": (B,) long in 0..9}``.
+    """
+
+    num_classes = 10
+
+    def __init__(self, batch_size: int = 64, size: int = 16, resize: str = "pad",
+                 val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
+                 hflip: bool = False, num_workers: int = 0):
+        super().__init__()
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        self.save_hyperparameters()
+        self.batch_size = batch_size
+        self.size = size
+        self.resize = resize
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.hflip = hflip
+        self.num_workers = num_workers
+        self.train_set: _TensorImages | None = None
+        self.val_set: _TensorImages | None = None
+        self.test_set: _TensorImages | None = None
+
+    @property
+    def data_shape(self) -> tuple[int, int, int]:
+        """Shape of one image: ``(1, size, size)``."""
+        return (1, self.size, self.size)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        x, y = load_digits_tensor(self.size, self.resize)
+        train, val, test = split_indices(x.shape[0], (self.val_fraction, self.test_fraction),
+                                         self.seed)
+        self.train_set = _TensorImages(x[train], y[train], hflip=self.hflip)
+        self.val_set = _TensorImages(x[val], y[val])
+        self.test_set = _TensorImages(x[test], y[test])
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        return _loader(self.train_set, self.batch_size, True, self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        return _loader(self.val_set, self.batch_size, False, self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        self.setup()
+        return _loader(self.test_set, self.batch_size, False, self.num_workers)
+
+
+def _size2(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    size = tuple(size)
+    if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
+        raise ValueError(f"size must be an int or (height, width), got {size!r}")
+    return size
+
+
+def scan_image_folder(root: str | Path, extensions: Sequence[str] = IMAGE_EXTENSIONS
+                      ) -> tuple[list[Path], list[int] | None, list[str]]:
+    """Image files under ``root``: ``(paths, labels or None, class names)``.
+
+    With sub-folders, each immediate sub-folder is a class (sorted names -> 0, 1, ...) and its
+    images (searched recursively) carry that label; otherwise the images directly in ``root``
+    are unlabelled.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist or is not a directory")
+    exts = {e.lower() for e in extensions}
+
+    def images(folder: Path, recursive: bool) -> list[Path]:
+        it = folder.rglob("*") if recursive else folder.iterdir()
+        return sorted(p for p in it if p.is_file() and p.suffix.lower() in exts)
+
+    top = images(root, recursive=False)
+    classes = [d.name for d in sorted(root.iterdir()) if d.is_dir() and images(d, True)]
+    if classes and top:
+        raise ValueError(
+            f"image folder {root} has both class sub-folders {classes} and images directly in it "
+            f"(e.g. {top[0].name}); put every image in a class folder, or none"
+        )
+    if classes:
+        paths, labels = [], []
+        for k, name in enumerate(classes):
+            files = images(root / name, True)
+            paths += files
+            labels += [k] * len(files)
+        return paths, labels, classes
+    if not top:
+        raise ValueError(f"image folder {root} holds no images with extensions {sorted(exts)}")
+    return top, None, []
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header; a clear error naming unreadable files."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"cannot read image file {path}: {e}") from e
+
+
+class _FolderImages(Dataset):
+    """Decodes, resizes/crops and scales images on access: ``{"x": (C, H, W)[, labels]}``."""
+
+    def __init__(self, paths: list[Path], labels: list[int] | None, size: tuple[int, int] | None,
+                 resize: bool, crop: str | None, channels: int, hflip: bool):
+        self.paths, self.labels = paths, labels
+        self.size, self.resize, self.crop = size, resize, crop
+        self.mode = {1: "L", 3: "RGB"}[channels]
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _load(self, path: Path):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as img:
+                return img.convert(self.mode)
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise ValueError(f"cannot read image file {path}: {e}") from e
+
+    def _geometry(self, img):
+        from PIL import Image
+
+        if self.size is None:
+            return img
+        th, tw = self.size
+        if self.resize and self.crop is None:
+            return img.resize((tw, th), Image.Resampling.BICUBIC)
+        if self.resize:  # cover the target, keeping the aspect ratio, then crop
+            w, h = img.size
+            s = max(th / h, tw / w)
+            nw, nh = max(tw, round(w * s)), max(th, round(h * s))
+            img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+        w, h = img.size
+        if self.crop == "random":
+            top = int(torch.randint(h - th + 1, ()))
+            left = int(torch.randint(w - tw + 1, ()))
+        else:
+            top, left = (h - th) // 2, (w - tw) // 2
+        return img.crop((left, top, left + tw, top + th))
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        img = self._geometry(self._load(self.paths[i]))
+        arr = np.asarray(img, dtype=np.float32)
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        x = torch.from_numpy(arr.copy()).permute(2, 0, 1) / 127.5 - 1.0
+        if self.hflip and torch.rand(()) < 0.5:
+            x = x.flip(-1)
+        item = {"x": x.contiguous()}
+        if self.labels is not None:
+            item["class_labels"] = torch.tensor(self.labels[i], dtype=torch.long)
+        return item
+
+
+class ImageFolderDataModule(LightningDataModule):
+    """PNG/JPEG images from a folder (labels from class sub-folders, if any), in [-1, 1].
+
+    Args:
+        root: the folder; each immediate sub-folder is a class, or all images sit in ``root``.
+        size: output ``(H, W)`` (int = square) or ``None`` (keep the files' common size).
+        crop: ``"center"``, ``"random"`` (training only; validation crops at the centre) or
+            ``None``.
+        resize: with ``size``: resize to exactly ``size`` (``crop=None``) or so that the image
+            covers ``size`` keeping its aspect ratio (then crop). ``False``: never resample.
+        hflip: random horizontal flips of training images.
+        channels: 3 (RGB) or 1 (grey).
+        batch_size, val_fraction, seed, num_workers: loaders and the seeded split.
+
+    Without a resize or crop, every image must have the same size; otherwise ``setup`` raises a
+    ``ValueError`` naming the file and both sizes. Unreadable files raise a ``ValueError``
+    naming the file. Batches: ``{"x": (B, channels, H, W), "class_labels": (B,)}`` (labels only
+    with class folders).
+    """
+
+    def __init__(self, root: str | Path, size: int | Sequence[int] | None = None,
+                 crop: str | None = None, resize: bool = True, hflip: bool = False,
+                 channels: int = 3, batch_size: int = 32, val_fraction: float = 0.1,
+                 seed: int = 0, num_workers: int = 0):
+        super().__init__()
+        if crop is not None and crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {CROP_MODES} or None, got {crop!r}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        self.size = _size2(size)
+        if crop is not None and self.size is None:
+            raise ValueError(f"crop={crop!r} needs a size")
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.crop = crop
+        self.resize = resize
+        self.hflip = hflip
+        self.channels = channels
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.num_workers = num_workers
+        self.classes: list[str] = []
+        self.image_size: tuple[int, int] | None = self.size
+        self.train_set: _FolderImages | None = None
+        self.val_set: _FolderImages | None = None
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of class sub-folders (after ``setup``), or ``None`` for unlabelled data."""
+        return len(self.classes) or None
+
+    @property
+    def data_shape(self) -> tuple[int, int, int]:
+        """Shape of one image ``(C, H, W)`` (after ``setup`` when ``size`` is ``None``)."""
+        if self.image_size is None:
+            raise RuntimeError("data_shape is known after setup() when size is None")
+        return (self.channels, *self.image_size)
+
+    def _check_sizes(self, paths: list[Path]) -> tuple[int, int]:
+        """The common (H, W) of images that are used as they are; errors name the file."""
+        first = paths[0]
+        fw, fh = _image_size(first)
+        for p in paths:
+            w, h = _image_size(p)
+            if self.size is not None and (h, w) != self.size and self.crop is None \
+                    and not self.resize:
+                raise ValueError(
+                    f"image {p} is {h}x{w} (HxW) but size={self.size[0]}x{self.size[1]} and "
+                    f"resize=False, crop=None; pass resize=True or a crop"
+                )
+            if self.size is not None and not self.resize and self.crop is not None and (
+                h < self.size[0] or w < self.size[1]
+            ):
+                raise ValueError(
+                    f"image {p} is {h}x{w} (HxW), smaller than the crop "
+                    f"{self.size[0]}x{self.size[1]}; pass resize=True"
+                )
+            if self.size is None and (w, h) != (fw, fh):
+                raise ValueError(
+                    f"images differ in size: {first} is {fh}x{fw} (HxW) but {p} is {h}x{w}; "
+                    f"pass size=... with resize=True and/or a crop"
+                )
+        return self.size or (fh, fw)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        paths, labels, self.classes = scan_image_folder(self.root)
+        self.image_size = self._check_sizes(paths)
+        size = self.size if (self.resize or self.crop) else None
+        train, val = split_indices(len(paths), (self.val_fraction,), self.seed)
+
+        def subset(idx: Tensor, training: bool) -> _FolderImages:
+            ps = [paths[i] for i in idx.tolist()]
+            ls = None if labels is None else [labels[i] for i in idx.tolist()]
+            crop = self.crop if training or self.crop is None else "center"
+            return _FolderImages(ps, ls, size, self.resize, crop, self.channels,
+                                 self.hflip and training)
+
+        self.train_set = subset(train, True)
+        self.val_set = subset(val, False)
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        return _loader(self.train_set, self.batch_size, True, self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        return _loader(self.val_set, self.batch_size, False, self.num_workers)

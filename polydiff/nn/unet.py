@@ -1,0 +1,245 @@
+"""A generic U-Net for 1, 2 or 3 spatial axes, built from the blocks of :mod:`polydiff.nn`.
+
+Modality backbones (image 2D, audio 1D, video 3D, gridded science fields) are presets of
+:class:`UNet`: they choose ``dims``, the channel plan, per-axis down factors and periodic axes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..conditioning import NoiseEmbedding
+from ._utils import check_dims, per_axis, positive_ints
+from .attention import Attention
+from .conv import Conv
+from .init import zero_init
+from .norm import group_norm
+from .resblock import ResBlock
+from .sampling import Downsample, Upsample
+
+__all__ = ["UNet", "EmbSequential", "parse_down_factors"]
+
+
+class EmbSequential(nn.ModuleList):
+    """Apply modules in turn; :class:`ResBlock` layers also receive the embedding."""
+
+    def forward(self, x: Tensor, emb: Tensor | None) -> Tensor:
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x
+
+
+def parse_down_factors(down_factors, dims: int, transitions: int) -> tuple[tuple[int, ...], ...]:
+    """Per-transition, per-axis down factors.
+
+    ``2`` -> factor 2 on every axis at every transition; ``(1, 2, 2)`` -> that per-axis factor at
+    every transition; ``((1, 2), (2, 2))`` -> one per-axis tuple per transition.
+    """
+    if isinstance(down_factors, int) or (
+        isinstance(down_factors, Sequence) and all(isinstance(f, int) for f in down_factors)
+    ):
+        return (positive_ints(down_factors, dims, "down_factors"),) * transitions
+    if not isinstance(down_factors, Sequence) or len(down_factors) != transitions:
+        raise ValueError(
+            f"down_factors must be an int, {dims} ints (one per axis) or {transitions} such "
+            f"entries (one per downsampling = len(channel_mult) - 1), got {down_factors!r}"
+        )
+    return tuple(positive_ints(f, dims, f"down_factors[{i}]") for i, f in enumerate(down_factors))
+
+
+class UNet(nn.Module):
+    """Noise-conditioned U-Net: ``(B, in_channels, *axes) -> (B, out_channels, *axes)``.
+
+    Args:
+        dims: number of spatial axes (1, 2 or 3).
+        in_channels: channels of ``x``; ``out_channels`` defaults to ``in_channels``.
+        base_channels: channels at the first level; level ``i`` has
+            ``base_channels * channel_mult[i]``.
+        channel_mult: one multiplier per resolution level; ``len - 1`` downsamplings.
+        num_res_blocks: residual blocks per level on the way down (``+ 1`` on the way up).
+        attention_levels: levels (0 = full resolution; negative counts from the lowest) whose
+            blocks are followed by self-attention. The middle always has attention when
+            ``mid_attention``.
+        dropout: dropout in every residual block.
+        num_classes: enables class conditioning with ``nn.Embedding(num_classes + 1, emb_dim)``;
+            index ``num_classes`` (``self.null_class``) is the null class for classifier-free
+            guidance.
+        cond_channels: extra input channels ``cond`` concatenated to ``x`` (e.g. observed values
+            and the mask for imputation).
+        emb_kind: ``"sinusoidal"`` or ``"fourier"`` noise-level features.
+        periodic: one bool or one per axis: circular padding on those axes (e.g. longitude).
+        down_factors: per-axis factor of each downsampling, see :func:`parse_down_factors`;
+            e.g. ``(1, 2, 2)`` keeps the time axis of a video.
+        attention_heads: heads of every attention block (must divide its channels).
+        emb_dim: size of the conditioning vector (default ``4 * base_channels``).
+        resample: ``"conv"`` (strided conv) or ``"avg"`` (average pooling) downsampling.
+
+    ``forward(x, c_noise, class_labels=None, cond=None)``: ``x (B, in_channels, *axes)``,
+    ``c_noise (B,)``, ``class_labels (B,)`` long or ``None`` (= null class), ``cond
+    (B, cond_channels, *axes)`` or ``None`` (= zeros). Each spatial size must be a multiple of
+    :attr:`size_multiple`. The output layer is zero-initialised: the output is 0 at init.
+    """
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int | None = None,
+                 base_channels: int = 64, channel_mult: Sequence[int] = (1, 2, 2, 2),
+                 num_res_blocks: int = 2, attention_levels: Sequence[int] = (),
+                 dropout: float = 0.0, num_classes: int | None = None, cond_channels: int = 0,
+                 emb_kind: str = "sinusoidal", periodic: bool | Sequence[bool] = False,
+                 down_factors: int | Sequence = 2, attention_heads: int = 4,
+                 emb_dim: int | None = None, mid_attention: bool = True,
+                 resample: str = "conv"):
+        super().__init__()
+        self.dims = check_dims(dims)
+        if in_channels < 1 or base_channels < 1 or num_res_blocks < 1 or cond_channels < 0:
+            raise ValueError(
+                "UNet: in_channels, base_channels and num_res_blocks must be >= 1 and "
+                f"cond_channels >= 0, got {in_channels}, {base_channels}, {num_res_blocks}, "
+                f"{cond_channels}"
+            )
+        channel_mult = tuple(channel_mult)
+        if not channel_mult or any(m < 1 for m in channel_mult):
+            raise ValueError(f"UNet: channel_mult must be non-empty positive ints, got "
+                             f"{channel_mult!r}")
+        if num_classes is not None and num_classes < 1:
+            raise ValueError(f"UNet: num_classes must be >= 1 or None, got {num_classes}")
+        levels = len(channel_mult)
+        attn = set()
+        for lvl in attention_levels:
+            if not -levels <= lvl < levels:
+                raise ValueError(
+                    f"UNet: attention_levels entry {lvl} is out of range for {levels} levels"
+                )
+            attn.add(lvl % levels)
+        self.in_channels = in_channels
+        self.out_channels = out_channels or in_channels
+        self.cond_channels = cond_channels
+        self.num_classes = num_classes
+        self.channel_mult = channel_mult
+        self.attention_levels = tuple(sorted(attn))
+        self.periodic = per_axis(periodic, dims, "periodic", bool)
+        self.down_factors = parse_down_factors(down_factors, dims, levels - 1)
+        self.size_multiple = tuple(
+            math.prod(f[i] for f in self.down_factors) for i in range(dims)
+        )
+        emb_dim = emb_dim or 4 * base_channels
+        self.emb_dim = emb_dim
+
+        self.noise_emb = NoiseEmbedding(emb_dim, kind=emb_kind)
+        self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+
+        def res(cin: int, cout: int) -> ResBlock:
+            return ResBlock(dims, cin, cout, emb_dim, dropout, periodic=self.periodic)
+
+        ch = base_channels
+        self.input_conv = Conv(dims, in_channels + cond_channels, ch, 3, periodic=self.periodic)
+        skip_channels = [ch]
+        self.down = nn.ModuleList()
+        for level, mult in enumerate(channel_mult):
+            for _ in range(num_res_blocks):
+                layers: list[nn.Module] = [res(ch, base_channels * mult)]
+                ch = base_channels * mult
+                if level in attn:
+                    layers.append(Attention(ch, attention_heads))
+                self.down.append(EmbSequential(layers))
+                skip_channels.append(ch)
+            if level < levels - 1:
+                self.down.append(EmbSequential([
+                    Downsample(dims, ch, self.down_factors[level], mode=resample,
+                               periodic=self.periodic)
+                ]))
+                skip_channels.append(ch)
+
+        mid: list[nn.Module] = [res(ch, ch)]
+        if mid_attention:
+            mid.append(Attention(ch, attention_heads))
+        mid.append(res(ch, ch))
+        self.mid = EmbSequential(mid)
+
+        self.up = nn.ModuleList()
+        for level in reversed(range(levels)):
+            mult = channel_mult[level]
+            for i in range(num_res_blocks + 1):
+                layers = [res(ch + skip_channels.pop(), base_channels * mult)]
+                ch = base_channels * mult
+                if level in attn:
+                    layers.append(Attention(ch, attention_heads))
+                if level > 0 and i == num_res_blocks:
+                    layers.append(Upsample(dims, ch, self.down_factors[level - 1],
+                                           periodic=self.periodic))
+                self.up.append(EmbSequential(layers))
+
+        self.out_norm = group_norm(ch)
+        self.out_act = nn.SiLU()
+        self.out_conv = zero_init(Conv(dims, ch, self.out_channels, 3, periodic=self.periodic))
+
+    @property
+    def null_class(self) -> int | None:
+        """Label of the null class (classifier-free guidance), or ``None`` without classes."""
+        return self.num_classes
+
+    def _check_inputs(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None,
+                      cond: Tensor | None) -> Tensor:
+        if x.ndim != self.dims + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"UNet: x must have shape (B, {self.in_channels}, {self.dims} spatial axes), got "
+                f"{tuple(x.shape)}"
+            )
+        for i, (n, m) in enumerate(zip(x.shape[2:], self.size_multiple, strict=True)):
+            if n % m:
+                raise ValueError(
+                    f"UNet: x has size {n} along spatial axis {i} (x.shape[{i + 2}]); it must be "
+                    f"a multiple of {m} (the product of down_factors on that axis)"
+                )
+        b = x.shape[0]
+        if c_noise.ndim == 0:
+            c_noise = c_noise.expand(b)
+        if c_noise.shape != (b,):
+            raise ValueError(f"UNet: c_noise must have shape ({b},), got {tuple(c_noise.shape)}")
+        if class_labels is not None:
+            if self.class_emb is None:
+                raise ValueError("UNet: class_labels given, but the network was built without "
+                                 "num_classes")
+            if class_labels.shape != (b,) or class_labels.is_floating_point():
+                raise ValueError(f"UNet: class_labels must be integers of shape ({b},), got "
+                                 f"{class_labels.dtype} {tuple(class_labels.shape)}")
+            if class_labels.numel() and (
+                class_labels.min() < 0 or class_labels.max() > self.num_classes
+            ):
+                raise ValueError(f"UNet: class_labels must lie in [0, {self.num_classes}] "
+                                 f"({self.num_classes} = null class)")
+        if cond is not None:
+            want = (b, self.cond_channels, *x.shape[2:])
+            if self.cond_channels == 0 or tuple(cond.shape) != want:
+                raise ValueError(f"UNet: cond must have shape {want} (cond_channels="
+                                 f"{self.cond_channels}), got {tuple(cond.shape)}")
+        return c_noise
+
+    def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
+                cond: Tensor | None = None) -> Tensor:
+        """``(B, in_channels, *axes)``, ``(B,)`` -> ``(B, out_channels, *axes)``."""
+        c_noise = self._check_inputs(x, c_noise, class_labels, cond)
+        emb = self.noise_emb(c_noise)
+        if self.class_emb is not None:
+            if class_labels is None:
+                class_labels = torch.full((x.shape[0],), self.null_class, dtype=torch.long,
+                                          device=x.device)
+            emb = emb + self.class_emb(class_labels.long())
+        if self.cond_channels:
+            if cond is None:
+                cond = x.new_zeros((x.shape[0], self.cond_channels, *x.shape[2:]))
+            x = torch.cat([x, cond.to(x.dtype)], dim=1)
+
+        h = self.input_conv(x)
+        skips = [h]
+        for stage in self.down:
+            h = stage(h, emb)
+            skips.append(h)
+        h = self.mid(h, emb)
+        for stage in self.up:
+            skip = skips.pop()
+            h = stage(torch.cat([h, skip.to(h.dtype)], dim=1), emb)
+        return self.out_conv(self.out_act(self.out_norm(h)))
