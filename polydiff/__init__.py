@@ -6,8 +6,10 @@ Core modules: :mod:`polydiff.schedules`, :mod:`polydiff.parameterization`,
 :mod:`polydiff.guidance`.
 """
 
-from . import analytic, conditioning, parameterization, schedules
+from . import analytic, conditioning, guidance, parameterization, samplers, schedules
 from .denoiser import Denoiser
 
 __version__ = "0.1.0"
-__all__ = ["Denoiser", "analytic", "conditioning", "parameterization", "schedules"]
+__all__ = [
+    "Denoiser", "analytic", "conditioning", "guidance", "parameterization", "samplers", "schedules",
+]

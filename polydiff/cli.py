@@ -1,0 +1,238 @@
+"""The ``polydiff`` command line.
+
+    polydiff fit --config cfg.yaml           # LightningCLI (also: validate)
+    polydiff sample --checkpoint C --num N --out DIR [--method --steps --seed --guidance-scale]
+    polydiff export --checkpoint C --out DIR  # weights-only files + config.json
+    polydiff demo image [--minutes M] [--out DIR]
+
+``fit``/``validate`` hand their arguments to Lightning's ``LightningCLI`` with
+:class:`polydiff.training.DiffusionModule` and any ``LightningDataModule`` (``data.class_path``);
+``polydiff fit --help`` lists every option. Configs for each modality ship in
+``polydiff/training/configs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "LIGHTNING_COMMANDS", "DEMOS"]
+
+LIGHTNING_COMMANDS = ("fit", "validate")
+DEMOS = ("image",)
+
+
+def _config_dir() -> Path:
+    return Path(__file__).resolve().parent / "training" / "configs"
+
+
+#: data modules offered in error messages (any LightningDataModule class path works)
+KNOWN_DATA = [
+    "polydiff.modalities.image.DigitsDataModule",
+    "polydiff.modalities.image.ImageFolderDataModule",
+]
+
+
+def _config_files(args: Sequence[str]) -> list[Path]:
+    files = []
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            files.append(Path(args[i + 1]))
+        elif arg.startswith("--config="):
+            files.append(Path(arg.split("=", 1)[1]))
+    return files
+
+
+def check_config(config: dict, source: str = "config") -> None:
+    """Fail early, listing the valid choices, on an unknown model option, network class or
+    network option, or data-module class in a ``polydiff fit`` config."""
+    import importlib
+    import inspect
+
+    from .training import DiffusionModule
+    from .training.spec import _check_init_args, _resolve
+
+    model = config.get("model") or {}
+    if isinstance(model, dict):
+        valid = sorted(k for k in inspect.signature(DiffusionModule.__init__).parameters
+                       if k != "self")
+        unknown = sorted(set(model) - set(valid))
+        if unknown:
+            raise ValueError(f"{source}: unknown model option(s) {unknown}; valid options: "
+                             f"{valid}")
+        net = model.get("net")
+        if isinstance(net, dict) and "class_path" in net:
+            try:
+                cls = _resolve(net["class_path"])
+                _check_init_args(cls, net["class_path"], dict(net.get("init_args") or {}))
+            except ValueError as e:
+                raise ValueError(f"{source}: model.net: {e}") from None
+    data = config.get("data")
+    if isinstance(data, dict) and "class_path" in data:
+        path = data["class_path"]
+        module_name, _, name = path.rpartition(".")
+        try:
+            getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError, ValueError):
+            raise ValueError(f"{source}: unknown data class {path!r}; expected one of "
+                             f"{KNOWN_DATA} or another LightningDataModule") from None
+
+
+def run_lightning(args: Sequence[str]):
+    """``LightningCLI`` over ``DiffusionModule`` and a data-module class path; config files are
+    checked first (:func:`check_config`)."""
+    import lightning.pytorch as pl
+    import yaml
+    from lightning.pytorch.cli import LightningCLI
+
+    from .training import DiffusionModule
+
+    for path in _config_files(args):
+        if path.is_file():
+            try:
+                check_config(yaml.safe_load(path.read_text()) or {}, str(path))
+            except ValueError as e:
+                raise SystemExit(f"polydiff {args[0]}: {e}") from None
+    return LightningCLI(
+        DiffusionModule, pl.LightningDataModule, subclass_mode_data=True,
+        args=list(args), save_config_kwargs={"overwrite": True},
+        parser_kwargs={"description": "polydiff training through LightningCLI; configs for "
+                                      f"each modality: {_config_dir()}"},
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polydiff", description="Diffusion models across modalities.",
+        epilog="polydiff fit --help / polydiff validate --help: the LightningCLI options.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in LIGHTNING_COMMANDS:
+        sub.add_parser(cmd, help=f"LightningCLI {cmd} (e.g. --config "
+                                 f"{_config_dir() / 'image.yaml'})", add_help=False)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint or an export directory")
+    s.add_argument("--checkpoint", required=True,
+                   help="a Lightning .ckpt file or a directory written by polydiff export")
+    s.add_argument("--num", type=int, default=16, help="number of samples (default 16)")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
+    s.add_argument("--steps", type=int, default=20, help="sampler steps (default 20)")
+    s.add_argument("--grid", default="log_snr", help="time grid (default log_snr)")
+    s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument("--guidance-scale", type=float, default=1.0,
+                   help="classifier-free guidance scale (class-conditional models; default 1)")
+    s.add_argument("--class-label", type=int, action="append", default=None,
+                   help="class label(s), repeated or cycled to --num (default: 0, 1, ... "
+                        "cycling over the classes of a class-conditional model)")
+    s.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
+    s.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    s.add_argument("--batch-size", type=int, default=256, help="samples per batch")
+    s.add_argument("--writer", default="auto", help="auto | image | tensor")
+
+    e = sub.add_parser("export", help="write weights-only files + config.json from a checkpoint")
+    e.add_argument("--checkpoint", required=True, help="a Lightning .ckpt file")
+    e.add_argument("--out", required=True, help="output directory")
+    e.add_argument("--no-ema", action="store_true", help="export the raw (non-EMA) weights")
+
+    d = sub.add_parser("demo", help="train a small model on bundled data and write samples")
+    d.add_argument("modality", help=f"one of {list(DEMOS)}")
+    d.add_argument("--minutes", type=float, default=2.0, help="training time (default 2)")
+    d.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    d.add_argument("--out", default="polydiff-demo-image", help="output directory")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--steps", type=int, default=20, help="sampler steps (default 20)")
+    d.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
+    d.add_argument("--guidance-scale", type=float, default=2.0, help="CFG scale (default 2)")
+    d.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def _labels(requested: list[int] | None, num: int, num_classes: int | None):
+    from .training.sampling import default_labels
+
+    if requested is None:
+        return default_labels(num, num_classes)
+    if num_classes is None:
+        raise SystemExit("polydiff sample: --class-label needs a class-conditional model")
+    bad = [c for c in requested if not 0 <= c < num_classes]
+    if bad:
+        raise SystemExit(f"polydiff sample: class labels {bad} outside 0..{num_classes - 1}")
+    return [requested[i % len(requested)] for i in range(num)]
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    """``polydiff sample``: writes ``samples.png`` (or ``.pt`` for non-images) and
+    ``samples.pt`` (the raw tensor) to ``--out``."""
+    import torch
+
+    from .training import load_checkpoint, load_exported, write_samples
+    from .training.sampling import sample_with
+
+    src = Path(a.checkpoint)
+    if not src.exists():
+        raise SystemExit(f"polydiff sample: {src} does not exist")
+    if src.is_dir():
+        den = load_exported(src, device=a.device)
+        cfg = den.export_config
+        schedule, shape, num_classes = den.schedule, cfg["sample_shape"], cfg["num_classes"]
+    else:
+        module = load_checkpoint(src, map_location=a.device)
+        den = module.denoiser(ema=not a.no_ema).eval()
+        schedule, shape, num_classes = module.schedule, module.sample_shape, module.num_classes
+    if not shape:
+        raise SystemExit(f"polydiff sample: {src} does not record the sample shape")
+    labels = _labels(a.class_label, a.num, num_classes)
+    info: dict = {}
+    x = sample_with(den, schedule, a.num, shape, steps=a.steps, method=a.method, grid=a.grid,
+                    guidance_scale=a.guidance_scale if labels is not None else 1.0,
+                    class_labels=labels, null_class=num_classes, seed=a.seed, progress=True,
+                    device=a.device, batch_size=a.batch_size, info=info)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(x, out / "samples.pt")
+    grid = write_samples(x, out / "samples", a.writer, nrow=num_classes)
+    print(f"wrote {a.num} samples ({a.method}, {a.steps} steps, {info.get('nfe')} network "
+          f"evaluations per batch) to {grid} and {out / 'samples.pt'}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    """``polydiff export``: ``model.safetensors`` (or ``weights.pt``) + ``config.json``."""
+    from .training import export, load_checkpoint
+
+    out = export(load_checkpoint(a.checkpoint), a.out, ema=not a.no_ema)
+    print(f"exported {a.checkpoint} to {out}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """``polydiff demo MODALITY``."""
+    if a.modality not in DEMOS:
+        raise SystemExit(f"polydiff demo: unknown modality {a.modality!r}; available: "
+                         f"{list(DEMOS)}")
+    from .training.demo import image_demo
+
+    image_demo(out=a.out, minutes=a.minutes, max_steps=a.max_steps, seed=a.seed,
+               steps=a.steps, method=a.method, guidance_scale=a.guidance_scale,
+               progress=not a.no_progress)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``polydiff`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        run_lightning(argv)
+        return 0
+    parser = _parser()
+    a = parser.parse_args(argv)
+    if a.command is None:
+        parser.print_help()
+        return 2
+    return {"sample": cmd_sample, "export": cmd_export, "demo": cmd_demo}[a.command](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Samplers: stateless, schedule-agnostic functions from noise to data.
+
+``sample(denoiser, noise, schedule, steps=10, method="dpmpp_2m", grid="log_snr", ...)`` runs any
+method; each method is also a plain function ``method(denoiser, x, ts, schedule, ...)`` with
+``ts`` decreasing times and ``x`` the sample at ``ts[0]``. Every piece of state lives in local
+variables, so one function can run in many threads at once. Imports only torch and numpy.
+"""
+
+from . import grids
+from .adaptive import adaptive
+from .dpmpp import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
+from .first_order import ddim, ddpm, euler, euler_maruyama
+from .grids import check_grid, make_grid
+from .heun import edm, heun
+from .registry import MethodInfo, info, methods, nfe
+from .sample import renoise, sample
+from .unipc import unipc
+
+__all__ = [
+    "MethodInfo", "adaptive", "check_grid", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde",
+    "dpmpp_3m", "edm", "euler", "euler_maruyama", "grids", "heun", "info", "make_grid",
+    "methods", "nfe", "renoise", "sample", "unipc",
+]

@@ -1,0 +1,30 @@
+"""Lightning training for polydiff: :class:`DiffusionModule`, EMA, callbacks, export, CLI.
+
+- :class:`DiffusionModule`: any network + schedule + prediction + weighting as a
+  ``LightningModule`` (AdamW with warm-up, EMA, CFG conditioning dropout, fixed-noise validation).
+- :class:`SampleCallback`: samples every N epochs, written through the modality's writer.
+- :func:`export` / :func:`load_exported`: weights-only files + JSON config;
+  :func:`load_checkpoint`: a Lightning checkpoint read with ``weights_only=True``.
+- :func:`build_net` / :func:`register_net`: networks described by allow-listed JSON specs.
+"""
+
+from .callbacks import LossHistory, SampleCallback, write_samples
+from .export import export, load_checkpoint, load_export_config, load_exported
+from .module import DiffusionModule, NonFiniteLossError
+from .spec import build_net, instantiate_net, net_spec, register_net
+
+__all__ = [
+    "DiffusionModule",
+    "LossHistory",
+    "NonFiniteLossError",
+    "SampleCallback",
+    "build_net",
+    "export",
+    "instantiate_net",
+    "load_checkpoint",
+    "load_export_config",
+    "load_exported",
+    "net_spec",
+    "register_net",
+    "write_samples",
+]

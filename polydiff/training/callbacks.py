@@ -1,0 +1,124 @@
+"""Lightning callbacks: periodic sampling written through the modality's writer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from .sampling import default_labels
+
+__all__ = ["LossHistory", "SampleCallback", "WRITERS", "write_samples"]
+
+
+def _write_image_grid(x: Tensor, path: Path, nrow: int | None = None) -> Path:
+    from ..modalities.image.io import save_image_grid
+
+    return save_image_grid(x, path.with_suffix(".png"), nrow=nrow)
+
+
+def _write_tensor(x: Tensor, path: Path, nrow: int | None = None) -> Path:
+    path = path.with_suffix(".pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(x.detach().cpu().contiguous(), path)
+    return path
+
+
+#: name -> ``writer(samples, path_without_suffix, nrow) -> written path``
+WRITERS: dict[str, Callable[..., Path]] = {"image": _write_image_grid, "tensor": _write_tensor}
+
+
+def write_samples(x: Tensor, path: str | Path, writer: str = "auto",
+                  nrow: int | None = None) -> Path:
+    """Write samples with a named writer. ``"auto"``: a PNG grid for ``(B, C, H, W)`` with C in
+    1, 3, 4; a tensors-only ``.pt`` file otherwise."""
+    if writer == "auto":
+        writer = "image" if x.ndim == 4 and x.shape[1] in (1, 3, 4) else "tensor"
+    if writer not in WRITERS:
+        raise ValueError(f"unknown writer {writer!r}; expected one of "
+                         f"{sorted([*WRITERS, 'auto'])}")
+    return WRITERS[writer](x, Path(path), nrow)
+
+
+class SampleCallback(pl.Callback):
+    """Every ``every_n_epochs`` training epochs, draw samples with the EMA weights and write them
+    to ``out_dir/epoch{E:04d}_step{S:07d}`` through ``writer`` (rank 0 only).
+
+    Args:
+        every_n_epochs: sampling period (epochs); the last epoch of a run is always sampled
+            when ``on_train_end`` is true.
+        num_samples: samples per file; class-conditional networks get labels
+            ``0, 1, ..., num_classes - 1, 0, ...`` (rows of a grid with ``nrow = num_classes``).
+        steps, method, grid, guidance_scale, seed: passed to the sampler (fixed seed: the same
+            noise every time, so files show progress, not noise).
+        out_dir: default ``<trainer.log_dir or default_root_dir>/samples``.
+        writer: ``"auto"``, ``"image"`` (PNG grid) or ``"tensor"`` (``.pt``).
+    """
+
+    def __init__(self, every_n_epochs: int = 1, num_samples: int = 40, steps: int = 20,
+                 method: str = "dpmpp_2m", grid: str = "log_snr", guidance_scale: float = 1.0,
+                 seed: int = 0, out_dir: str | None = None, writer: str = "auto",
+                 on_train_end: bool = True):
+        if every_n_epochs < 1 or num_samples < 1 or steps < 1:
+            raise ValueError("every_n_epochs, num_samples and steps must be >= 1")
+        if writer != "auto" and writer not in WRITERS:
+            raise ValueError(f"unknown writer {writer!r}; expected one of "
+                             f"{sorted([*WRITERS, 'auto'])}")
+        self.every_n_epochs, self.num_samples, self.steps = every_n_epochs, num_samples, steps
+        self.method, self.grid, self.guidance_scale = method, grid, guidance_scale
+        self.seed, self.out_dir, self.writer = seed, out_dir, writer
+        self.sample_on_train_end = on_train_end
+        self.written: list[Path] = []
+        self._last_step: int | None = None
+
+    def _dir(self, trainer: pl.Trainer) -> Path:
+        if self.out_dir is not None:
+            return Path(self.out_dir)
+        return Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+
+    def _write(self, trainer: pl.Trainer, module) -> None:
+        epoch = trainer.current_epoch
+        if not trainer.is_global_zero or self._last_step == trainer.global_step:
+            return
+        self._last_step = trainer.global_step
+        labels = default_labels(self.num_samples, module.num_classes)
+        x = module.sample(self.num_samples, steps=self.steps, method=self.method, grid=self.grid,
+                          guidance_scale=self.guidance_scale if labels is not None else 1.0,
+                          class_labels=labels, seed=self.seed)
+        nrow = module.num_classes
+        name = f"epoch{epoch:04d}_step{trainer.global_step:07d}"
+        path = write_samples(x, self._dir(trainer) / name, self.writer, nrow)
+        self.written.append(path)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self._write(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.sample_on_train_end:
+            self._write(trainer, pl_module)
+
+
+class LossHistory(pl.Callback):
+    """Records ``(global_step, train loss)`` per batch and ``(global_step, val/loss,
+    val/mse_x0)`` per validation run (rank 0), e.g. for a loss-curve plot."""
+
+    def __init__(self):
+        self.train: list[tuple[int, float]] = []
+        self.val: list[tuple[int, float, float]] = []
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs,
+                           batch, batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and trainer.is_global_zero:
+            self.train.append((trainer.global_step, float(loss)))
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        m = trainer.callback_metrics
+        if trainer.sanity_checking or not trainer.is_global_zero or "val/loss" not in m:
+            return
+        self.val.append((trainer.global_step, float(m["val/loss"]),
+                         float(m.get("val/mse_x0", float("nan")))))

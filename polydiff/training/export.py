@@ -1,0 +1,128 @@
+"""Weights-only export: ``model.safetensors`` (or tensors-only ``weights.pt``) + ``config.json``.
+
+The JSON config rebuilds the denoiser without unpickling code: the network comes from an
+allow-listed ``{class_path, init_args}`` spec (see :mod:`polydiff.training.spec`), the schedule
+from ``Schedule.config()``, and weights load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..denoiser import Denoiser
+from .spec import check_json, instantiate_net, schedule_from
+
+__all__ = ["export", "load_exported", "load_export_config", "load_checkpoint", "FORMAT"]
+
+FORMAT = "polydiff-denoiser"
+CONFIG_NAME = "config.json"
+SAFETENSORS_NAME = "model.safetensors"
+TORCH_NAME = "weights.pt"
+
+
+def _has_safetensors() -> bool:
+    try:
+        import safetensors.torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def export(module, directory: str | Path, ema: bool = True,
+           use_safetensors: bool | None = None) -> Path:
+    """Write ``module``'s network weights (EMA ones when ``ema`` and available) and a
+    ``config.json`` to ``directory``; returns the directory.
+
+    ``use_safetensors``: default when the ``safetensors`` package is installed; otherwise a
+    tensors-only ``weights.pt``.
+    """
+    spec = module.hparams.get("net")
+    if spec is None:
+        raise ValueError(
+            "export: the module's network has no {class_path, init_args} spec; build it with "
+            "polydiff.training.build_net(...) or DiffusionModule(net={'class_path': ..., "
+            "'init_args': ...})"
+        )
+    use_ema = ema and module.ema_net is not None
+    net = module.ema_net if use_ema else module.net
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if use_safetensors is None:
+        use_safetensors = _has_safetensors()
+    if use_safetensors:
+        from safetensors.torch import save_file
+
+        save_file(state, str(directory / SAFETENSORS_NAME), metadata={"format": "pt"})
+        weights = SAFETENSORS_NAME
+    else:
+        torch.save(state, directory / TORCH_NAME)
+        weights = TORCH_NAME
+    hp = module.hparams
+    config = {
+        "format": FORMAT,
+        "format_version": 1,
+        "polydiff_version": __version__,
+        "weights": weights,
+        "ema": use_ema,
+        "net": spec,
+        "schedule": module.schedule.config(),
+        "prediction": hp["prediction"],
+        "c_noise": hp.get("c_noise"),
+        "sigma_data": hp.get("sigma_data", 0.5),
+        "input_scale": hp.get("input_scale"),
+        "sample_shape": module.sample_shape,
+        "num_classes": module.num_classes,
+    }
+    (directory / CONFIG_NAME).write_text(json.dumps(check_json(config, "export config"),
+                                                    indent=2) + "\n")
+    return directory
+
+
+def load_export_config(directory: str | Path) -> dict[str, Any]:
+    """The validated ``config.json`` of an export directory."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a polydiff export directory")
+    config = json.loads(path.read_text())
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
+    if config.get("weights") not in (SAFETENSORS_NAME, TORCH_NAME):
+        raise ValueError(f"{path}: weights file {config.get('weights')!r} must be one of "
+                         f"{[SAFETENSORS_NAME, TORCH_NAME]}")
+    return config
+
+
+def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> Denoiser:
+    """Rebuild the exported denoiser (eval mode). Only allow-listed network classes are built and
+    weights load with ``weights_only=True``; the config is attached as ``.export_config``."""
+    directory = Path(directory)
+    config = load_export_config(directory)
+    net = instantiate_net(config["net"])
+    wpath = directory / config["weights"]
+    if config["weights"] == SAFETENSORS_NAME:
+        from safetensors.torch import load_file
+
+        state = load_file(str(wpath))
+    else:
+        state = torch.load(wpath, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    den = Denoiser(net, schedule_from(config["schedule"]), config["prediction"],
+                   c_noise=config.get("c_noise"), sigma_data=config.get("sigma_data", 0.5),
+                   input_scale=config.get("input_scale"))
+    den.export_config = config
+    return den.to(device).eval()
+
+
+def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu", **kwargs):
+    """A :class:`~polydiff.training.DiffusionModule` from a Lightning checkpoint, read with
+    ``weights_only=True`` (keyword arguments override stored hyperparameters, e.g. ``net=``)."""
+    from .module import DiffusionModule
+
+    return DiffusionModule.load_from_checkpoint(path, map_location=map_location,
+                                                weights_only=True, **kwargs)

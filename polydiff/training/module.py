@@ -1,0 +1,414 @@
+"""``DiffusionModule``: a LightningModule that trains any denoising network with polydiff's core.
+
+The network stays a plain ``nn.Module`` (``net(x_in, c_noise, **cond)``); the module adds the
+loss (schedule, prediction, weighting, noise-level sampler), AdamW with warm-up, an EMA copy of
+the weights, conditioning dropout for classifier-free guidance, a validation loss at fixed noise
+levels with fixed noise, a non-finite guard and sampling.
+
+Batches are dicts: ``"x"`` (required, ``(B, C, *axes)``), optional ``"class_labels"`` ``(B,)``,
+``"observed"`` (bool mask; the loss counts observed entries only) and ``"cond"`` (extra input
+channels). A bare tensor or a ``(x, labels)`` tuple is accepted too.
+
+Hyperparameters are kept JSON-like (the network is stored as a ``{class_path, init_args}``
+spec), so checkpoints load with ``torch.load(path, weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from ..denoiser import Denoiser
+from ..losses import NOISE_SAMPLERS, WEIGHTINGS, DiffusionLoss, loss_weight
+from ..parameterization import names as prediction_names
+from ..schedules import Schedule
+from .ema import ema_copy, ema_decay, ema_update_
+from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from
+
+__all__ = ["DiffusionModule", "NonFiniteLossError", "LR_DECAYS"]
+
+LR_DECAYS = ("constant", "cosine")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced (or was fed) NaN/Inf; raised before the optimizer step."""
+
+
+def _seed(*keys: int) -> int:
+    """A 63-bit seed mixing integer keys."""
+    digest = hashlib.blake2b(repr(tuple(int(k) for k in keys)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def _given_cli_hparams() -> dict | None:
+    """The config LightningCLI is instantiating this module from, if any."""
+    try:
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # pragma: no cover - older/newer Lightning
+        return None
+    return _given_hyperparameters.get()
+
+
+def _choice(value: str, choices: Sequence[str], name: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(choices)}")
+    return value
+
+
+class DiffusionModule(pl.LightningModule):
+    """Train ``net`` as a diffusion denoiser.
+
+    Args:
+        net: the network, or its spec ``{"class_path": "polydiff....", "init_args": {...}}``.
+            Build it with :func:`polydiff.training.build_net` (or from a config) so checkpoints
+            and exports can rebuild it; a bare instance works but then loading needs ``net=``.
+        schedule: a :class:`~polydiff.schedules.Schedule`, its name or config (default
+            ``VPCosine``).
+        prediction: what the network predicts (``"v"``, ``"eps"``, ``"x0"``, ``"flow"``,
+            ``"edm"``, ...).
+        weighting: loss weighting over noise levels (``"min_snr"``, ``"uniform"``, ...);
+            ``min_snr_gamma`` its clip.
+        noise_sampler: training noise-level distribution (``"uniform"``, ``"log_normal"``,
+            ``"logit_normal"``); ``noise_sampler_kwargs`` its parameters.
+        c_noise, sigma_data, input_scale: as in :class:`polydiff.Denoiser`.
+        lr, betas, weight_decay: AdamW (weight decay on weights with >= 2 dims only).
+        warmup_steps: linear learning-rate warm-up; ``lr_decay``: ``"constant"`` or ``"cosine"``
+            (to ``min_lr_ratio * lr`` at the trainer's last step).
+        ema_decay: EMA decay of the weights (``None`` disables EMA); ``ema_warmup`` ramps the
+            decay up as ``(1 + n) / (10 + n)``. The EMA weights are used for validation and
+            sampling and are saved in checkpoints.
+        cond_dropout: probability of replacing a sample's ``class_labels`` by the network's
+            ``null_class`` (classifier-free guidance training).
+        val_noise_levels: the fixed times ``t`` at which validation evaluates the loss; the
+            validation noise is drawn from ``val_seed`` (and the batch index), so validation
+            losses of runs on the same data are comparable.
+        seed: makes training a function of ``(seed, epoch, batch, rank)``: noise levels, noise,
+            conditioning dropout, and torch's global RNG (dropout, loader shuffling) are re-seeded
+            per batch/epoch, so a resumed run repeats an uninterrupted one. ``None``: leave the
+            global RNG alone and draw from it.
+        sample_shape: shape of one sample ``(C, *axes)``; taken from the first batch if ``None``.
+        compile: run the training forward through ``torch.compile``.
+        check_finite: stop with :class:`NonFiniteLossError` naming the step on NaN/Inf input
+            or loss (before the optimizer step, so earlier checkpoints stay valid).
+
+    Gradient clipping and mixed precision are Trainer options: ``Trainer(gradient_clip_val=1.0,
+    precision="bf16-mixed")``.
+    """
+
+    def __init__(self, net: nn.Module, schedule: Schedule | str | dict | None = None,
+                 prediction: str = "v", weighting: str = "min_snr",
+                 noise_sampler: str = "uniform", min_snr_gamma: float = 5.0,
+                 noise_sampler_kwargs: dict | None = None, c_noise: str | None = None,
+                 sigma_data: float = 0.5, input_scale: str | None = None, lr: float = 2e-4,
+                 betas: Sequence[float] = (0.9, 0.999), weight_decay: float = 0.0,
+                 warmup_steps: int = 0, lr_decay: str = "constant", min_lr_ratio: float = 0.0,
+                 ema_decay: float | None = 0.999, ema_warmup: bool = True,
+                 cond_dropout: float = 0.0,
+                 val_noise_levels: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
+                 val_seed: int = 0, seed: int | None = 0,
+                 sample_shape: Sequence[int] | None = None, compile: bool = False,
+                 check_finite: bool = True):
+        super().__init__()
+        # -- the network and its spec --------------------------------------------------------
+        if net is None:
+            raise ValueError(
+                "DiffusionModule needs net=: this checkpoint has no network spec (the module was "
+                "built from a bare nn.Module); pass net=... to load_from_checkpoint"
+            )
+        if isinstance(net, dict):
+            net = instantiate_net(net)
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"net must be an nn.Module or a spec dict, got {type(net).__name__}")
+        spec = net_spec(net)
+        given = _given_cli_hparams()
+        if spec is None and given is not None and isinstance(given.get("net"), dict):
+            attach_spec(net, given["net"])
+            spec = net_spec(net)
+        self.net = net
+        self.schedule = schedule_from(schedule)
+
+        # -- validation of options ---------------------------------------------------------
+        _choice(prediction, prediction_names(), "prediction")
+        _choice(weighting, WEIGHTINGS, "weighting")
+        _choice(noise_sampler, NOISE_SAMPLERS, "noise_sampler")
+        _choice(lr_decay, LR_DECAYS, "lr_decay")
+        if not 0.0 <= cond_dropout <= 1.0:
+            raise ValueError(f"cond_dropout must be a probability in [0, 1], got {cond_dropout}")
+        if cond_dropout > 0 and getattr(net, "null_class", None) is None:
+            raise ValueError("cond_dropout > 0 needs a class-conditional network with a "
+                             "null_class (e.g. UNet(num_classes=...))")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {ema_decay}")
+        if lr <= 0 or warmup_steps < 0 or not 0.0 <= min_lr_ratio <= 1.0:
+            raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1; got "
+                             f"{lr}, {warmup_steps}, {min_lr_ratio}")
+        levels = [float(t) for t in val_noise_levels]
+        if any(not 0.0 <= t <= 1.0 for t in levels):
+            raise ValueError(f"val_noise_levels must lie in [0, 1], got {levels}")
+
+        self.prediction = prediction
+        self.weighting = weighting
+        self.c_noise = c_noise
+        self.sigma_data = float(sigma_data)
+        self.input_scale = input_scale
+        self.loss_fn = DiffusionLoss(weighting, noise_sampler, gamma=min_snr_gamma,
+                                     noise_sampler_kwargs=noise_sampler_kwargs)
+        self.lr, self.betas, self.weight_decay = float(lr), tuple(betas), float(weight_decay)
+        self.warmup_steps, self.lr_decay = int(warmup_steps), lr_decay
+        self.min_lr_ratio = float(min_lr_ratio)
+        self.ema_decay, self.ema_warmup = ema_decay, bool(ema_warmup)
+        self.ema_net = ema_copy(net) if ema_decay is not None else None
+        self.cond_dropout = float(cond_dropout)
+        self.val_noise_levels = [min(max(t, self.schedule.t_min), self.schedule.t_max)
+                                 for t in levels]
+        self.val_seed, self.seed = int(val_seed), seed
+        self.sample_shape = list(sample_shape) if sample_shape is not None else None
+        self.compile, self.check_finite = bool(compile), bool(check_finite)
+        self.__dict__["_compiled_net"] = None
+        self._first_epoch_of_fit = False
+
+        hparams = dict(
+            net=spec, schedule=self.schedule.config(), prediction=prediction,
+            weighting=weighting, noise_sampler=noise_sampler, min_snr_gamma=float(min_snr_gamma),
+            noise_sampler_kwargs=noise_sampler_kwargs, c_noise=c_noise,
+            sigma_data=self.sigma_data, input_scale=input_scale, lr=self.lr,
+            betas=list(self.betas), weight_decay=self.weight_decay,
+            warmup_steps=self.warmup_steps, lr_decay=lr_decay, min_lr_ratio=self.min_lr_ratio,
+            ema_decay=None if ema_decay is None else float(ema_decay), ema_warmup=self.ema_warmup,
+            cond_dropout=self.cond_dropout, val_noise_levels=levels, val_seed=self.val_seed,
+            seed=None if seed is None else int(seed), sample_shape=self.sample_shape,
+            compile=self.compile, check_finite=self.check_finite,
+        )
+        self.save_hyperparameters(check_json(hparams, "DiffusionModule hyperparameters"))
+
+    # -- denoisers -----------------------------------------------------------------------------
+    def _make_denoiser(self, net: nn.Module) -> Denoiser:
+        return Denoiser(net, self.schedule, self.prediction, c_noise=self.c_noise,
+                        sigma_data=self.sigma_data, input_scale=self.input_scale)
+
+    def denoiser(self, ema: bool = True) -> Denoiser:
+        """A :class:`polydiff.Denoiser` over the EMA weights (when ``ema`` and EMA is on) or the
+        raw weights. It shares the module's parameters; call ``.eval()`` for sampling."""
+        return self._make_denoiser(self.ema_net if ema and self.ema_net is not None
+                                   else self.net)
+
+    def _train_denoiser(self) -> Denoiser:
+        if not self.compile:
+            return self._make_denoiser(self.net)
+        compiled = self.__dict__.get("_compiled_net")
+        if compiled is None or getattr(compiled, "_orig_mod", None) is not self.net:
+            compiled = torch.compile(self.net)
+            self.__dict__["_compiled_net"] = compiled
+        return self._make_denoiser(compiled)
+
+    def forward(self, x_t: Tensor, t: Tensor | float, **cond) -> Tensor:
+        """``x0_hat`` from the raw (non-EMA) network."""
+        return self.denoiser(ema=False)(x_t, t, **cond)
+
+    # -- batches ---------------------------------------------------------------------------------
+    @staticmethod
+    def unpack(batch: Any) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
+        """``(x, observed, cond)`` from a dict batch (or a tensor / ``(x, labels)`` tuple)."""
+        if isinstance(batch, Tensor):
+            return batch, None, {}
+        if isinstance(batch, (tuple, list)):
+            if len(batch) == 2:
+                return batch[0], None, {"class_labels": batch[1]}
+            if len(batch) == 1:
+                return batch[0], None, {}
+            raise ValueError(f"a tuple batch must be (x,) or (x, class_labels), got "
+                             f"{len(batch)} items")
+        if not isinstance(batch, dict) or "x" not in batch:
+            raise ValueError(f"a batch must be a dict with key 'x' (and optionally "
+                             f"'class_labels', 'observed', 'cond'), got {type(batch).__name__}"
+                             + (f" with keys {sorted(batch)}" if isinstance(batch, dict) else ""))
+        cond = {k: batch[k] for k in ("class_labels", "cond") if batch.get(k) is not None}
+        return batch["x"], batch.get("observed"), cond
+
+    def _generator(self, device: torch.device, *keys: int) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        return torch.Generator(device=device).manual_seed(_seed(self.seed, *keys))
+
+    def _drop_cond(self, cond: dict[str, Tensor], g: torch.Generator | None) -> dict:
+        labels = cond.get("class_labels")
+        if self.cond_dropout <= 0 or labels is None:
+            return cond
+        drop = torch.rand(labels.shape, generator=g, device=labels.device) < self.cond_dropout
+        null = torch.full_like(labels, self.net.null_class)
+        return {**cond, "class_labels": torch.where(drop, null, labels)}
+
+    def _check(self, ok: Tensor, what: str | Callable[[], str]) -> None:
+        ok_all = bool(ok)
+        if self.trainer.world_size > 1:
+            ok_all = self.trainer.strategy.reduce_boolean_decision(ok_all, all=True)
+        if not ok_all:
+            what = what() if callable(what) else what
+            raise NonFiniteLossError(
+                f"{what} at global step {self.global_step} (epoch {self.current_epoch}); "
+                f"training stopped before the optimizer step, so checkpoints written so far "
+                f"are intact"
+            )
+
+    # -- training ----------------------------------------------------------------------------
+    def _reseed_global(self, *keys: int) -> None:
+        if self.seed is not None:
+            torch.manual_seed(_seed(self.seed, *keys))
+
+    def on_fit_start(self) -> None:
+        self._first_epoch_of_fit = True
+
+    def on_train_epoch_start(self) -> None:
+        # Data order: loaders that shuffle with torch's global RNG draw one int64 when their
+        # iterator is created and the sampler's seed at the first batch. Lightning creates the
+        # iterator after this hook, except for a run's first epoch (created during setup); for
+        # that epoch the iterator's draw is replayed, so every epoch (resumed or not) shuffles
+        # from the same RNG state. Exact with num_workers=0.
+        self._reseed_global(1, self.current_epoch)
+        if self._first_epoch_of_fit and self.seed is not None:
+            torch.empty((), dtype=torch.int64).random_()
+        self._first_epoch_of_fit = False
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._reseed_global(2, self.current_epoch, batch_idx, self.global_rank)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, observed, cond = self.unpack(batch)
+        if self.sample_shape is None:
+            self.sample_shape = list(x.shape[1:])
+            self.hparams["sample_shape"] = self.sample_shape
+        if self.check_finite:
+            data = x if observed is None else torch.where(observed, x, 0)
+            self._check(torch.isfinite(data).all(), "non-finite input data (NaN/Inf in 'x')")
+        g = self._generator(x.device, 3, self.current_epoch, batch_idx, self.global_rank)
+        cond = self._drop_cond(cond, g)
+        loss = self.loss_fn(self._train_denoiser(), x, observed=observed, generator=g, **cond)
+        if self.check_finite:
+            self._check(torch.isfinite(loss.detach()), lambda: f"non-finite loss ({loss.item()})")
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
+                 batch_size=x.shape[0], sync_dist=self.trainer.world_size > 1)
+        return loss
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.ema_net is not None:
+            decay = ema_decay(self.global_step + 1, self.ema_decay, self.ema_warmup)
+            ema_update_(self.ema_net, self.net, decay)
+
+    def configure_optimizers(self) -> dict:
+        decay, no_decay = [], []
+        for p in self.net.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr, betas=self.betas)
+        warmup, kind, floor = self.warmup_steps, self.lr_decay, self.min_lr_ratio
+        total = 0
+        if kind == "cosine":
+            total = int(self.trainer.estimated_stepping_batches)
+            if not math.isfinite(total) or total <= 0:
+                raise ValueError("lr_decay='cosine' needs a finite Trainer max_steps/max_epochs")
+
+        def factor(step: int) -> float:
+            if warmup and step < warmup:
+                return (step + 1) / warmup
+            if kind == "cosine":
+                frac = min(1.0, (step - warmup) / max(1, total - warmup))
+                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
+            return 1.0
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- validation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def level_losses(self, x: Tensor, observed: Tensor | None = None, batch_idx: int = 0,
+                     ema: bool = True, **cond) -> tuple[Tensor, Tensor]:
+        """Per-level ``(weighted loss, x0 MSE)``, each ``(L,)``, at :attr:`val_noise_levels`
+        with noise fixed by ``(val_seed, batch_idx)`` (drawn on the CPU: device-independent)."""
+        den = self.denoiser(ema=ema)
+        levels = self.val_noise_levels
+        g = torch.Generator().manual_seed(_seed(self.val_seed, batch_idx))
+        eps_all = torch.randn((len(levels), *x.shape), generator=g).to(x)
+        x0 = x if observed is None else torch.where(observed, x, 0)
+        dims = tuple(range(1, x.ndim))
+        m = None if observed is None else observed.expand_as(x).to(torch.float32)
+        losses, mses = [], []
+        for i, t in enumerate(levels):
+            tt = torch.full((x.shape[0],), t, device=x.device)
+            eps = eps_all[i]
+            x_t = self.schedule.add_noise(x0, tt, eps)
+            out, alpha, sigma = den.network_output(x_t, tt, **cond)
+            target = den.prediction.target(x0.to(out.dtype), eps.to(out.dtype), alpha, sigma)
+            x0_hat, _ = den.prediction.to_x0_eps(out, x_t.to(out.dtype), alpha, sigma)
+            se_out, se_x0 = (out - target) ** 2, (x0_hat - x0.to(out.dtype)) ** 2
+            if m is None:
+                l_out, l_x0 = se_out.mean(dims), se_x0.mean(dims)
+            else:
+                cnt = m.sum(dims).clamp(min=1)
+                l_out, l_x0 = (se_out * m).sum(dims) / cnt, (se_x0 * m).sum(dims) / cnt
+            w = loss_weight(self.weighting, den, alpha, sigma, self.loss_fn.gamma,
+                            self.loss_fn.sigmoid_bias).reshape(-1)
+            losses.append((w * l_out).mean())
+            mses.append(l_x0.mean())
+        return torch.stack(losses), torch.stack(mses)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, observed, cond = self.unpack(batch)
+        losses, mses = self.level_losses(x, observed, batch_idx, ema=True, **cond)
+        b = x.shape[0]
+        self.log("val/loss", losses.mean(), prog_bar=True, sync_dist=True, batch_size=b)
+        self.log("val/mse_x0", mses.mean(), sync_dist=True, batch_size=b)
+        for t, v in zip(self.val_noise_levels, mses, strict=True):
+            self.log(f"val/mse_x0@t={t:.2f}", v, sync_dist=True, batch_size=b)
+        return losses.mean()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["polydiff"] = {"format": 1, "sample_shape": self.sample_shape,
+                                  "ema": self.ema_net is not None}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        shape = checkpoint.get("polydiff", {}).get("sample_shape")
+        if shape is not None:
+            self.sample_shape = list(shape)
+
+    # -- sampling ------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes of a class-conditional network (``None`` otherwise)."""
+        return getattr(self.net, "null_class", None)
+
+    @torch.no_grad()
+    def sample(self, num: int, steps: int = 20, method: str = "dpmpp_2m", grid: str = "log_snr",
+               guidance_scale: float = 1.0, class_labels: Tensor | Sequence[int] | None = None,
+               seed: int = 0, ema: bool = True, progress: bool = False,
+               shape: Sequence[int] | None = None, batch_size: int = 256) -> Tensor:
+        """Draw ``num`` samples ``(num, *sample_shape)`` with a polydiff sampler.
+
+        ``class_labels``: ``(num,)`` labels for a class-conditional network; ``guidance_scale``
+        != 1 applies classifier-free guidance against the null class. Noise comes from a CPU
+        generator seeded with ``seed``, so samples do not depend on the device or batch size.
+        """
+        from .sampling import sample_with
+
+        shape = list(shape or self.sample_shape or [])
+        if not shape:
+            raise ValueError("sample: unknown sample shape; pass shape=(C, *axes) or train first")
+        was_training = self.training
+        self.eval()
+        try:
+            return sample_with(self.denoiser(ema=ema), self.schedule, num, shape, steps=steps,
+                               method=method, grid=grid, guidance_scale=guidance_scale,
+                               class_labels=class_labels, null_class=self.num_classes,
+                               seed=seed, progress=progress, device=self.device,
+                               batch_size=batch_size)
+        finally:
+            self.train(was_training)
