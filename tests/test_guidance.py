@@ -13,14 +13,6 @@ from polydiff import analytic, guidance, samplers, schedules
 SCHED = schedules.VPCosine()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _gmm(shape=(2, 3), k=3, seed=0) -> analytic.GaussianMixture:
     g = torch.Generator().manual_seed(seed)
     return analytic.GaussianMixture(torch.randn((k, *shape), generator=g, dtype=torch.float64),

@@ -19,15 +19,6 @@ STOCHASTIC = [m for m in METHODS if samplers.info(m).stochastic]
 DETERMINISTIC = [m for m in METHODS if not samplers.info(m).stochastic]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add latency (badly so on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _gmm(shape=(2, 3)) -> analytic.GaussianMixture:
     g = torch.Generator().manual_seed(0)
     return analytic.GaussianMixture(torch.randn((3, *shape), generator=g, dtype=torch.float64),

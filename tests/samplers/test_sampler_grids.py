@@ -17,15 +17,6 @@ SCHEDULES = [schedules.VPLinear(), schedules.VPCosine(), schedules.VPDiscrete.dd
              schedules.Flow()]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add latency (badly so on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @settings(max_examples=60, deadline=None)
 @given(sched=st.sampled_from(SCHEDULES), grid=st.sampled_from(grids.names()),
        steps=st.integers(1, 400))

@@ -31,15 +31,6 @@ CASES = {  # schedule, end time (lam ~ 1.2-1.8: well inside the modes' scale)
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add latency (badly so on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _lam(sched, t: float) -> float:
     return 0.5 * sched.log_snr(torch.tensor(t, dtype=torch.float64)).item()
 

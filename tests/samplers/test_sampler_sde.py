@@ -28,14 +28,6 @@ CASES = [  # method, options, steps
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("sched", [schedules.VPCosine(), schedules.EDM()], ids=lambda s: s.name)
 @pytest.mark.parametrize(("method", "opts", "steps"), CASES,
                          ids=[f"{m}{o or ''}" for m, o, _ in CASES])
