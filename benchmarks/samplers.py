@@ -96,7 +96,7 @@ def metrics(x, ref, gmm, true, proj, ref_modes) -> dict:
 # -- polydiff ----------------------------------------------------------------------------------
 POLYDIFF = {  # label -> (method, options)
     "euler": ("euler", {}), "heun": ("heun", {}), "dpmpp_2m": ("dpmpp_2m", {}),
-    "dpmpp_3m": ("dpmpp_3m", {}),
+    "dpmpp_3m": ("dpmpp_3m", {}), "dpm_2m": ("dpm_2m", {}), "dpm_3m": ("dpm_3m", {}),
     "unipc(1,bh2)": ("unipc", {"order": 1}), "unipc(2,bh2)": ("unipc", {"order": 2}),
     "unipc(3,bh2)": ("unipc", {"order": 3}), "unipc(2,bh1)": ("unipc", {"order": 2,
                                                                          "variant": "bh1"}),

@@ -6,9 +6,10 @@ method; each method is also a plain function ``method(denoiser, x, ts, schedule,
 variables, so one function can run in many threads at once. Imports only torch and numpy.
 """
 
-from . import grids
+from . import calibration, grids
 from .adaptive import adaptive
-from .dpmpp import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
+from .calibration import Plan, calibrate
+from .dpmpp import dpm_2m, dpm_3m, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
 from .first_order import ddim, ddpm, euler, euler_maruyama
 from .grids import check_grid, make_grid
 from .heun import edm, heun
@@ -17,7 +18,8 @@ from .sample import renoise, sample
 from .unipc import unipc
 
 __all__ = [
-    "MethodInfo", "adaptive", "check_grid", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde",
-    "dpmpp_3m", "edm", "euler", "euler_maruyama", "grids", "heun", "info", "make_grid",
-    "methods", "nfe", "renoise", "sample", "unipc",
+    "MethodInfo", "Plan", "adaptive", "calibrate", "calibration", "check_grid", "ddim", "ddpm",
+    "dpm_2m", "dpm_3m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m", "edm", "euler",
+    "euler_maruyama", "grids", "heun", "info", "make_grid", "methods", "nfe", "renoise",
+    "sample", "unipc",
 ]

@@ -7,7 +7,12 @@ whose solution over a step ``h`` is
 
 Replacing ``D`` by the polynomial through denoised estimates at offsets ``u_k`` gives weights
 ``c_k`` with ``int ~= sum_k c_k D_k``; :func:`weights` computes them from the moments
-``I_j = int_0^h exp(u - h) u^j du``.
+``I_j = int_0^h exp(u - h) u^j du``. In the noise-prediction frame the integral is
+``int_0^h exp(-u) eps(lam + u) du``, which is the same integral after ``u -> h - u``
+(:func:`noise_weights`).
+
+Everything here works on Python floats (the samplers' loops) and on 0-d tensors (calibration
+differentiates through ``h`` and the nodes).
 """
 
 from __future__ import annotations
@@ -15,10 +20,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["moments", "weights"]
+import torch
+from torch import Tensor
+
+__all__ = ["moments", "noise_weights", "weights"]
+
+Scalar = float | Tensor
 
 
-def moments(h: float, n: int) -> list[float]:
+def _expm1(h: Scalar) -> Scalar:
+    return torch.expm1(h) if isinstance(h, Tensor) else math.expm1(h)
+
+
+def moments(h: Scalar, n: int) -> list[Scalar]:
     """``[I_0, ..., I_{n-1}]`` with ``I_j = int_0^h exp(u - h) u^j du`` (accurate for small h)."""
     if h < 1.0:  # I_j = j! h^(j+1) sum_k (-h)^k / (j+k+1)!, no cancellation
         out = []
@@ -30,13 +44,13 @@ def moments(h: float, n: int) -> list[float]:
                 term *= -h / (j + k + 1)
             out.append(math.factorial(j) * h ** (j + 1) * total)
         return out
-    out = [-math.expm1(-h)]
+    out = [-_expm1(-h)]
     for j in range(1, n):  # integration by parts: I_j = h^j - j I_{j-1}
         out.append(h**j - j * out[-1])
     return out
 
 
-def weights(h: float, nodes: Sequence[float]) -> list[float]:
+def weights(h: Scalar, nodes: Sequence[Scalar]) -> list[Scalar]:
     """Weights ``c_k`` of the estimates at offsets ``nodes`` (in lam, relative to the step's
     start) for the exponential integral over ``[0, h]`` of their interpolating polynomial."""
     n = len(nodes)
@@ -52,3 +66,10 @@ def weights(h: float, nodes: Sequence[float]) -> list[float]:
             denom *= uk - uj
         out.append(sum(c * m for c, m in zip(coef, mom, strict=True)) / denom)
     return out
+
+
+def noise_weights(h: Scalar, nodes: Sequence[Scalar]) -> list[Scalar]:
+    """Weights ``c_k`` with ``int_0^h exp(-u) P(u) du = sum_k c_k P(u_k)`` for the polynomial
+    ``P`` through values at offsets ``nodes``: the same integral as :func:`weights` with the
+    nodes mirrored to ``h - u_k``."""
+    return weights(h, [h - u for u in nodes])

@@ -29,9 +29,10 @@ from torch import Tensor
 
 from .._checks import check_choice
 from ..schedules import Schedule
-from .grids import check_grid
+from .grids import RANGE_TOL, check_grid
 
-__all__ = ["FINALS", "Callback", "DenoiserFn", "Generators", "Run", "Times", "randn_like"]
+__all__ = ["FINALS", "Callback", "DenoiserFn", "Generators", "Run", "Times", "check_eval_times",
+           "randn_like"]
 
 #: how a run ends: ``"denoise"`` returns the denoised estimate at ``ts[-1]`` (one evaluation;
 #: ODE methods add their multistep correction, see :meth:`Run.finish`), ``"none"`` returns
@@ -67,15 +68,35 @@ def randn_like(like: Tensor, generator: Generators = None) -> Tensor:
                                     device=like.device) for g in generator])
 
 
+def check_eval_times(eval_times: Times, grid: Tensor, schedule: Schedule) -> list[float]:
+    """Validate the times given to the denoiser at each grid point (one per point, inside the
+    schedule's range, any order) and return them as floats."""
+    ev = torch.as_tensor(eval_times, dtype=torch.float64).detach().cpu()
+    if ev.shape != grid.shape:
+        raise ValueError(f"eval_times must hold one time per grid point, shape "
+                         f"{tuple(grid.shape)}, got {tuple(ev.shape)}")
+    if not torch.isfinite(ev).all():
+        raise ValueError("eval_times holds NaN/Inf")
+    lo, hi = ev.min().item(), ev.max().item()
+    if lo < schedule.t_min - RANGE_TOL or hi > schedule.t_max + RANGE_TOL:
+        raise ValueError(f"eval_times spans [{lo:.6g}, {hi:.6g}], outside the schedule's range "
+                         f"[t_min, t_max] = [{schedule.t_min:.6g}, {schedule.t_max:.6g}]")
+    return ev.clamp(schedule.t_min, schedule.t_max).tolist()
+
+
 class Run:
     """State of one sampler call. Attributes (lists of floats, one per grid point ``i``):
     ``t, alpha, sigma, lam``; per step ``i -> i + 1``: ``h, ratio`` (``sigma_{i+1}/sigma_i``),
-    ``phi`` (``alpha_{i+1} (1 - exp(-h))``)."""
+    ``phi`` (``alpha_{i+1} (1 - exp(-h))``).
+
+    ``eval_times`` (optional, one per grid point) are the times given to the denoiser in place
+    of the grid's: a calibrated plan (:mod:`.calibration`) shifts them; the coefficients always
+    use the grid."""
 
     def __init__(self, denoiser: DenoiserFn, x: Tensor, ts: Times,
                  schedule: Schedule, *, final: str = "denoise", generator: Generators = None,
                  callback: Callback | None = None, progress: bool = False,
-                 info: dict | None = None, **cond: Any):
+                 info: dict | None = None, eval_times: Times | None = None, **cond: Any):
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 1:
             raise ValueError("x must be a floating tensor of shape (batch, ...)")
         self.final = check_choice(final, FINALS, "final")
@@ -93,7 +114,8 @@ class Run:
         self.dtype = torch.promote_types(x.dtype, torch.float32)
         self.x = x.to(self.dtype)
         self.batch = x.shape[0]
-        self.t_in = torch.tensor(self.t, dtype=self.dtype, device=x.device)[:, None].repeat(
+        t_eval = self.t if eval_times is None else check_eval_times(eval_times, grid, schedule)
+        self.t_in = torch.tensor(t_eval, dtype=self.dtype, device=x.device)[:, None].repeat(
             1, self.batch).unbind(0)
         self.denoiser, self.cond, self.callback = denoiser, cond, callback
         self.generator, self.progress, self.info = generator, progress, info

@@ -45,6 +45,8 @@ def adaptive(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *,
     """
     if not (rtol > 0 and atol >= 0 and h_init > 0 and 0 < safety <= 1):
         raise ValueError("need rtol > 0, atol >= 0, h_init > 0 and 0 < safety <= 1")
+    if kw.get("eval_times") is not None:
+        raise ValueError("adaptive chooses its own times: eval_times is not supported")
     run = Run(denoiser, x, ts, schedule, **kw)
     lam_end = run.lam[-1]
     f64 = dict(dtype=torch.float64, device=x.device)

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from .._checks import check_choice
 from .adaptive import adaptive
-from .dpmpp import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
+from .dpmpp import dpm_2m, dpm_3m, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
 from .first_order import ddim, ddpm, euler, euler_maruyama
 from .heun import edm, heun
 from .unipc import unipc
@@ -20,7 +20,7 @@ from .unipc import unipc
 __all__ = ["MethodInfo", "get", "info", "methods", "nfe"]
 
 #: options every method takes (handled by ``_run.Run``)
-COMMON_OPTIONS = frozenset({"final", "generator", "callback", "progress", "info"})
+COMMON_OPTIONS = frozenset({"final", "generator", "callback", "progress", "info", "eval_times"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ _METHODS = MappingProxyType({
     "heun": _entry(heun, 2, 2, False),
     "dpmpp_2m": _entry(dpmpp_2m, 1, 2, False),
     "dpmpp_3m": _entry(dpmpp_3m, 1, 3, False),
+    "dpm_2m": _entry(dpm_2m, 1, 2, False),
+    "dpm_3m": _entry(dpm_3m, 1, 3, False),
     "dpmpp_2m_sde": _entry(dpmpp_2m_sde, 1, None, True),
     "unipc": _entry(unipc, 1, 3, False),  # order + 1 for order=1..3 (default order=2)
     "euler_maruyama": _entry(euler_maruyama, 1, None, True),

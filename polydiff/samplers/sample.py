@@ -53,7 +53,9 @@ def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int |
             to the block's start in between (about ``repeats`` times the NFE).
         info: a dict; ``info["nfe"]`` receives the number of denoiser calls.
         **kwargs: options of the method (e.g. ``eta=``, ``order=``, ``variant=``, ``rtol=``,
-            ``final=``); everything else is passed to the denoiser as conditioning.
+            ``final=``, ``eval_times=``: the times given to the denoiser at each grid point,
+            as a calibrated :class:`~polydiff.samplers.calibration.Plan` sets them);
+            everything else is passed to the denoiser as conditioning.
 
     Returns:
         The samples, shape of ``noise``, dtype ``promote(noise.dtype, float32)``.
@@ -81,6 +83,12 @@ def _resample(fn: Any, denoiser: DenoiserFn, x: Tensor, ts: Tensor, schedule: Sc
     if not (isinstance(jump, int) and isinstance(repeats, int) and jump >= 1 and repeats >= 1):
         raise ValueError(f"resample must be (jump_length >= 1, repeats >= 1), got {resample}")
     final = common.pop("final", "denoise")
+    eval_times = common.pop("eval_times", None)
+    if eval_times is not None:
+        eval_times = torch.as_tensor(eval_times, dtype=torch.float64)
+        if eval_times.shape != ts.shape:
+            raise ValueError(f"eval_times must hold one time per grid point, shape "
+                             f"{tuple(ts.shape)}, got {tuple(eval_times.shape)}")
     n = len(ts) - 1
     starts = list(range(0, n, jump))
     if progress:
@@ -89,10 +97,11 @@ def _resample(fn: Any, denoiser: DenoiserFn, x: Tensor, ts: Tensor, schedule: Sc
         starts = tqdm(starts, desc="sampling (resample)", leave=False)
     for k in starts:
         k2 = min(k + jump, n)
+        part = {} if eval_times is None else {"eval_times": eval_times[k:k2 + 1]}
         for rep in range(repeats):
             last = k2 == n and rep == repeats - 1
             x = fn(denoiser, x, ts[k:k2 + 1], schedule, final=final if last else "none",
-                   **common)
+                   **common, **part)
             if rep < repeats - 1:
                 x = renoise(x, ts[k2].item(), ts[k].item(), schedule, common["generator"])
     return x

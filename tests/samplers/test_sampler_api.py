@@ -30,8 +30,8 @@ def _noise(shape, seed=1, dtype=torch.float64):
 
 
 def test_methods_listed() -> None:
-    expected = {"ddpm", "ddim", "euler", "heun", "dpmpp_2m", "dpmpp_3m", "dpmpp_2m_sde",
-                "unipc", "euler_maruyama", "edm", "adaptive"}
+    expected = {"ddpm", "ddim", "euler", "heun", "dpmpp_2m", "dpmpp_3m", "dpm_2m", "dpm_3m",
+                "dpmpp_2m_sde", "unipc", "euler_maruyama", "edm", "adaptive"}
     assert set(METHODS) == expected
     for m in METHODS:
         assert callable(getattr(samplers, m))

@@ -83,6 +83,8 @@ ORDERS = {
     "edm(s_churn=0)": (functools.partial(samplers.edm, s_churn=0.0), 2),
     "dpmpp_2m": (samplers.dpmpp_2m, 2),
     "dpmpp_3m": (samplers.dpmpp_3m, 3),
+    "dpm_2m": (samplers.dpm_2m, 2),
+    "dpm_3m": (samplers.dpm_3m, 3),
     "unipc(1,bh2)": (functools.partial(samplers.unipc, order=1), 2),
     "unipc(2,bh2)": (functools.partial(samplers.unipc, order=2), 3),
     "unipc(3,bh2)": (functools.partial(samplers.unipc, order=3), 4),
@@ -138,6 +140,13 @@ def test_expint_weights_integrate_polynomials_exactly() -> None:
         exact = _expint.moments(h, deg + 1)[deg]
         assert math.isclose(sum(wk * u**deg for wk, u in zip(w, nodes, strict=True)), exact,
                             rel_tol=1e-12, abs_tol=1e-15)
+    # the noise frame's weights integrate e^(-u) p(u) over [0, h]
+    wn = _expint.noise_weights(h, nodes)
+    u = np.linspace(0, h, 20001)
+    for deg in range(3):
+        exact = np.trapezoid(np.exp(-u) * (u - 0.2) ** deg, u)
+        approx = sum(wk * (uk - 0.2) ** deg for wk, uk in zip(wn, nodes, strict=True))
+        assert math.isclose(approx, exact, rel_tol=1e-7), (deg, approx, exact)
     for h in (1e-3, 0.5, 0.99, 1.0, 3.0):  # series and recurrence agree with the integral
         u = np.linspace(0, h, 20001)
         for j, m in enumerate(_expint.moments(h, 4)):
