@@ -6,8 +6,10 @@ Batches are dicts ``{"x": (B, C, H, W) float32 in [-1, 1], "class_labels": (B,) 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +17,8 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+
+from ...training.data import ResumableLoader, train_loader
 
 __all__ = [
     "DigitsDataModule",
@@ -28,6 +32,27 @@ __all__ = [
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 RESIZE_MODES = ("pad", "bilinear")
 CROP_MODES = ("center", "random")
+
+
+def _check_resize(resize: str) -> str:
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    return resize
+
+
+def _random_hflip(x: Tensor, hflip: bool) -> Tensor:
+    """``x`` flipped along its last axis with probability 1/2 (torch's global RNG) if ``hflip``."""
+    if hflip and torch.rand(()) < 0.5:
+        return x.flip(-1)
+    return x
+
+
+def _item(x: Tensor, label: Tensor | int | None) -> dict[str, Tensor]:
+    """A dataset item ``{"x": x}``, with ``"class_labels"`` (a long scalar) when labelled."""
+    item = {"x": x}
+    if label is not None:
+        item["class_labels"] = torch.as_tensor(label, dtype=torch.long)
+    return item
 
 
 def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[Tensor]:
@@ -57,8 +82,7 @@ def load_digits_tensor(size: int = 16, resize: str = "pad") -> tuple[Tensor, Ten
     """
     from sklearn.datasets import load_digits
 
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    _check_resize(resize)
     digits = load_digits()
     x = torch.from_numpy(digits.images.astype(np.float32))[:, None] / 16.0 * 2.0 - 1.0
     y = torch.from_numpy(digits.target.astype(np.int64))
@@ -84,21 +108,43 @@ class _TensorImages(Dataset):
         return self.x.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        img = self.x[i]
-        if self.hflip and torch.rand(()) < 0.5:
-            img = img.flip(-1)
-        item = {"x": img}
-        if self.y is not None:
-            item["class_labels"] = self.y[i]
-        return item
+        return _item(_random_hflip(self.x[i], self.hflip), None if self.y is None else self.y[i])
 
 
-def _loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int) -> DataLoader:
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+def _loader(ds: Dataset, batch_size: int, num_workers: int) -> DataLoader:
+    """An evaluation loader: fixed order."""
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       persistent_workers=num_workers > 0)
 
 
-class DigitsDataModule(LightningDataModule):
+class _ImageDataModule(LightningDataModule):
+    """What the image data modules share: loader options and the loaders.
+
+    Training batches come from a :class:`~polydiff.training.data.ResumableLoader` shuffled by
+    ``(seed, epoch)`` (exact resume, mid-epoch included); validation and test are in order.
+    """
+
+    train_set: Dataset | None
+    val_set: Dataset | None
+
+    def _loader_options(self, batch_size: int, val_fraction: float, seed: int, hflip: bool,
+                        num_workers: int) -> None:
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.hflip = hflip
+        self.num_workers = num_workers
+
+    def train_dataloader(self) -> ResumableLoader:
+        self.setup()
+        return train_loader(self.train_set, self.batch_size, self.seed, self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        return _loader(self.val_set, self.batch_size, self.num_workers)
+
+
+class DigitsDataModule(_ImageDataModule):
     """scikit-learn's 1797 handwritten 8x8 digits as 1-channel images in [-1, 1].
 
     Args:
@@ -106,7 +152,8 @@ class DigitsDataModule(LightningDataModule):
         size: output side length (default 16: two 2x downsamplings leave 4x4).
         resize: ``"pad"`` (centre on a -1 canvas) or ``"bilinear"``.
         val_fraction, test_fraction: seeded random split (default 80/10/10).
-        seed: seed of the split.
+        seed: seed of the split and of the training order (a fresh permutation per epoch,
+            a function of ``(seed, epoch)``).
         hflip: random horizontal flips of training images (off: digits are not symmetric).
         num_workers: DataLoader workers.
 
@@ -119,17 +166,12 @@ class DigitsDataModule(LightningDataModule):
                  val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
                  hflip: bool = False, num_workers: int = 0):
         super().__init__()
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        _check_resize(resize)
         self.save_hyperparameters()
-        self.batch_size = batch_size
+        self._loader_options(batch_size, val_fraction, seed, hflip, num_workers)
         self.size = size
         self.resize = resize
-        self.val_fraction = val_fraction
         self.test_fraction = test_fraction
-        self.seed = seed
-        self.hflip = hflip
-        self.num_workers = num_workers
         self.train_set: _TensorImages | None = None
         self.val_set: _TensorImages | None = None
         self.test_set: _TensorImages | None = None
@@ -149,17 +191,9 @@ class DigitsDataModule(LightningDataModule):
         self.val_set = _TensorImages(x[val], y[val])
         self.test_set = _TensorImages(x[test], y[test])
 
-    def train_dataloader(self) -> DataLoader:
-        self.setup()
-        return _loader(self.train_set, self.batch_size, True, self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        self.setup()
-        return _loader(self.val_set, self.batch_size, False, self.num_workers)
-
     def test_dataloader(self) -> DataLoader:
         self.setup()
-        return _loader(self.test_set, self.batch_size, False, self.num_workers)
+        return _loader(self.test_set, self.batch_size, self.num_workers)
 
 
 def _size2(size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -209,15 +243,22 @@ def scan_image_folder(root: str | Path, extensions: Sequence[str] = IMAGE_EXTENS
     return top, None, []
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header; a clear error naming unreadable files."""
+@contextmanager
+def _open_image(path: Path) -> Iterator[Any]:
+    """``PIL.Image.open(path)``; a file PIL cannot read raises a ``ValueError`` naming it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            return img.size
+            yield img
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"cannot read image file {path}: {e}") from e
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header; a clear error naming unreadable files."""
+    with _open_image(path) as img:
+        return img.size
 
 
 class _FolderImages(Dataset):
@@ -234,13 +275,8 @@ class _FolderImages(Dataset):
         return len(self.paths)
 
     def _load(self, path: Path):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as img:
-                return img.convert(self.mode)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise ValueError(f"cannot read image file {path}: {e}") from e
+        with _open_image(path) as img:
+            return img.convert(self.mode)
 
     def _geometry(self, img):
         from PIL import Image
@@ -269,15 +305,11 @@ class _FolderImages(Dataset):
         if arr.ndim == 2:
             arr = arr[..., None]
         x = torch.from_numpy(arr.copy()).permute(2, 0, 1) / 127.5 - 1.0
-        if self.hflip and torch.rand(()) < 0.5:
-            x = x.flip(-1)
-        item = {"x": x.contiguous()}
-        if self.labels is not None:
-            item["class_labels"] = torch.tensor(self.labels[i], dtype=torch.long)
-        return item
+        x = _random_hflip(x, self.hflip)
+        return _item(x.contiguous(), None if self.labels is None else self.labels[i])
 
 
-class ImageFolderDataModule(LightningDataModule):
+class ImageFolderDataModule(_ImageDataModule):
     """PNG/JPEG images from a folder (labels from class sub-folders, if any), in [-1, 1].
 
     Args:
@@ -289,7 +321,8 @@ class ImageFolderDataModule(LightningDataModule):
             covers ``size`` keeping its aspect ratio (then crop). ``False``: never resample.
         hflip: random horizontal flips of training images.
         channels: 3 (RGB) or 1 (grey).
-        batch_size, val_fraction, seed, num_workers: loaders and the seeded split.
+        batch_size, val_fraction, seed, num_workers: loaders and the seeded split; ``seed``
+            also fixes the training order per epoch.
 
     Without a resize or crop, every image must have the same size; otherwise ``setup`` raises a
     ``ValueError`` naming the file and both sizes. Unreadable files raise a ``ValueError``
@@ -310,15 +343,11 @@ class ImageFolderDataModule(LightningDataModule):
         if crop is not None and self.size is None:
             raise ValueError(f"crop={crop!r} needs a size")
         self.save_hyperparameters()
+        self._loader_options(batch_size, val_fraction, seed, hflip, num_workers)
         self.root = Path(root)
         self.crop = crop
         self.resize = resize
-        self.hflip = hflip
         self.channels = channels
-        self.batch_size = batch_size
-        self.val_fraction = val_fraction
-        self.seed = seed
-        self.num_workers = num_workers
         self.classes: list[str] = []
         self.image_size: tuple[int, int] | None = self.size
         self.train_set: _FolderImages | None = None
@@ -379,11 +408,3 @@ class ImageFolderDataModule(LightningDataModule):
 
         self.train_set = subset(train, True)
         self.val_set = subset(val, False)
-
-    def train_dataloader(self) -> DataLoader:
-        self.setup()
-        return _loader(self.train_set, self.batch_size, True, self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        self.setup()
-        return _loader(self.val_set, self.batch_size, False, self.num_workers)

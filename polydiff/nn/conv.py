@@ -1,4 +1,8 @@
-"""N-d convolution with explicit per-axis padding: zero or periodic (circular)."""
+"""N-d convolution with "same" padding per axis: zero or periodic (circular).
+
+Zero padding is the convolution's own (no padded copy of the input); only periodic axes, and
+the one extra trailing zero of an even kernel, are padded explicitly before the convolution.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +53,16 @@ def same_padding(kernel_size: Sequence[int]) -> tuple[tuple[int, int], ...]:
 
 
 class Conv(nn.Module):
-    """Conv1d/2d/3d (by ``dims``) with explicit "same" padding, zero or periodic per axis.
+    """Conv1d/2d/3d (by ``dims``) with "same" padding, zero or periodic per axis.
 
     Input ``(B, in_channels, *axes)``; output ``(B, out_channels, *ceil(axes / stride))``
     (for axes divisible by the stride: ``axes / stride``). ``periodic`` is one bool or one per
     axis, e.g. ``(False, True)`` for (lat, lon) fields. The wrapped conv is ``self.conv``.
+
+    The result equals ``self.conv`` (without padding) applied to
+    ``pad_axes(x, self.padding, self.periodic)``, but zero padding is done by the convolution
+    itself (``self.conv.padding``): only periodic axes are padded explicitly (``pad_axes`` with
+    ``self.explicit_padding``), plus the one extra trailing zero of an even kernel.
     """
 
     def __init__(self, dims: int, in_channels: int, out_channels: int,
@@ -65,8 +74,17 @@ class Conv(nn.Module):
         self.stride = positive_ints(stride, dims, "stride")
         self.periodic = per_axis(periodic, dims, "periodic", bool)
         self.padding = same_padding(self.kernel_size)
+        # zero axes: the symmetric part (lo, lo) by the conv, an even kernel's extra trailing
+        # zero (hi - lo = 1) explicitly; periodic axes: all explicitly (wrapped around)
+        conv_padding = tuple(0 if circ else lo
+                             for (lo, _), circ in zip(self.padding, self.periodic, strict=True))
+        self.explicit_padding = tuple(
+            (lo, hi) if circ else (0, hi - lo)
+            for (lo, hi), circ in zip(self.padding, self.periodic, strict=True)
+        )
+        self._pad_first = any(lo or hi for lo, hi in self.explicit_padding)
         self.conv = _CONV[dims](in_channels, out_channels, self.kernel_size, stride=self.stride,
-                                padding=0, bias=bias)
+                                padding=conv_padding, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, *axes) -> (B, C_out, *axes / stride)``."""
@@ -75,7 +93,9 @@ class Conv(nn.Module):
                 f"Conv(dims={self.dims}): x must have shape (B, C, {self.dims} axes), got "
                 f"{tuple(x.shape)}"
             )
-        return self.conv(pad_axes(x, self.padding, self.periodic))
+        if self._pad_first:
+            x = pad_axes(x, self.explicit_padding, self.periodic)
+        return self.conv(x)
 
     def extra_repr(self) -> str:
         return f"periodic={self.periodic}"
@@ -84,5 +104,5 @@ class Conv(nn.Module):
 def conv_nd(dims: int, in_channels: int, out_channels: int,
             kernel_size: int | Sequence[int] = 3, stride: int | Sequence[int] = 1,
             periodic: bool | Sequence[bool] = False, bias: bool = True) -> Conv:
-    """Factory for :class:`Conv`: an N-d conv with explicit zero/periodic padding."""
+    """Factory for :class:`Conv`: an N-d conv with "same" zero/periodic padding per axis."""
     return Conv(dims, in_channels, out_channels, kernel_size, stride, periodic, bias)

@@ -206,7 +206,9 @@ class UNet(nn.Module):
             if class_labels.shape != (b,) or class_labels.is_floating_point():
                 raise ValueError(f"UNet: class_labels must be integers of shape ({b},), got "
                                  f"{class_labels.dtype} {tuple(class_labels.shape)}")
-            if class_labels.numel() and (
+            # a value check reads the tensor (a graph break under torch.compile, a device sync
+            # on GPUs): eager only; compiled, an out-of-range label fails in the embedding
+            if not torch.compiler.is_compiling() and class_labels.numel() and (
                 class_labels.min() < 0 or class_labels.max() > self.num_classes
             ):
                 raise ValueError(f"UNet: class_labels must lie in [0, {self.num_classes}] "

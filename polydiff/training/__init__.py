@@ -6,15 +6,19 @@
 - :func:`export` / :func:`load_exported`: weights-only files + JSON config;
   :func:`load_checkpoint`: a Lightning checkpoint read with ``weights_only=True``.
 - :func:`build_net` / :func:`register_net`: networks described by allow-listed JSON specs.
+- :func:`train_loader` (:class:`EpochShuffleSampler` + :class:`ResumableLoader`): training order
+  fixed by ``(seed, epoch)``, resumable mid-epoch.
 """
 
 from .callbacks import LossHistory, SampleCallback, write_samples
+from .data import EpochShuffleSampler, ResumableLoader, train_loader
 from .export import export, load_checkpoint, load_export_config, load_exported
 from .module import DiffusionModule, NonFiniteLossError
 from .spec import build_net, instantiate_net, net_spec, register_net
 
 __all__ = [
     "DiffusionModule",
+    "EpochShuffleSampler",
     "LossHistory",
     "NonFiniteLossError",
     "SampleCallback",
@@ -26,5 +30,7 @@ __all__ = [
     "load_exported",
     "net_spec",
     "register_net",
+    "ResumableLoader",
+    "train_loader",
     "write_samples",
 ]

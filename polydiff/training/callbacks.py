@@ -11,7 +11,21 @@ from torch import Tensor
 
 from .sampling import default_labels
 
-__all__ = ["LossHistory", "SampleCallback", "WRITERS", "write_samples"]
+__all__ = ["LossHistory", "SampleCallback", "WRITERS", "is_sharded", "write_samples"]
+
+
+def is_sharded(module: torch.nn.Module) -> bool:
+    """Whether ``module`` holds FSDP units or DTensor parameters: its forward then gathers
+    weights from every rank (a collective), so all ranks must run it together."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    if any(isinstance(m, FullyShardedDataParallel) for m in module.modules()):
+        return True
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # pragma: no cover - torch without DTensor
+        return False
+    return any(isinstance(p, DTensor) for p in module.parameters())
 
 
 def _write_image_grid(x: Tensor, path: Path, nrow: int | None = None) -> Path:
@@ -56,6 +70,12 @@ class SampleCallback(pl.Callback):
             noise every time, so files show progress, not noise).
         out_dir: default ``<trainer.log_dir or default_root_dir>/samples``.
         writer: ``"auto"``, ``"image"`` (PNG grid) or ``"tensor"`` (``.pt``).
+
+    Under DDP only rank 0 samples (with the unwrapped EMA network: no collectives) and writes;
+    the other ranks go on. With sharded weights (FSDP) every forward gathers them from all
+    ranks, so every rank samples (the same noise) and rank 0 writes. The default directory is
+    resolved in ``setup`` on every rank, since ``trainer.log_dir`` is a broadcast from rank 0
+    (calling it on rank 0 alone hangs).
     """
 
     def __init__(self, every_n_epochs: int = 1, num_samples: int = 40, steps: int = 20,
@@ -73,24 +93,32 @@ class SampleCallback(pl.Callback):
         self.sample_on_train_end = on_train_end
         self.written: list[Path] = []
         self._last_step: int | None = None
+        self._out: Path | None = None
 
     def _dir(self, trainer: pl.Trainer) -> Path:
         if self.out_dir is not None:
             return Path(self.out_dir)
         return Path(trainer.log_dir or trainer.default_root_dir) / "samples"
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._out = self._dir(trainer)  # on every rank: trainer.log_dir is a collective
+
     def _write(self, trainer: pl.Trainer, module) -> None:
         epoch = trainer.current_epoch
-        if not trainer.is_global_zero or self._last_step == trainer.global_step:
+        out = self._out if self._out is not None else self._dir(trainer)  # all ranks
+        sharded = trainer.world_size > 1 and is_sharded(module)
+        if self._last_step == trainer.global_step or not (trainer.is_global_zero or sharded):
             return
         self._last_step = trainer.global_step
         labels = default_labels(self.num_samples, module.num_classes)
         x = module.sample(self.num_samples, steps=self.steps, method=self.method, grid=self.grid,
                           guidance_scale=self.guidance_scale if labels is not None else 1.0,
                           class_labels=labels, seed=self.seed)
+        if not trainer.is_global_zero:
+            return
         nrow = module.num_classes
         name = f"epoch{epoch:04d}_step{trainer.global_step:07d}"
-        path = write_samples(x, self._dir(trainer) / name, self.writer, nrow)
+        path = write_samples(x, out / name, self.writer, nrow)
         self.written.append(path)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -33,6 +33,14 @@ def ema_update_(ema: nn.Module, net: nn.Module, decay: float) -> None:
     n_params = [p.detach() for p in net.parameters()]
     if len(e_params) != len(n_params):
         raise ValueError("EMA and network have different parameters")
+    for e, p in zip(e_params, n_params, strict=True):
+        if e.shape != p.shape:
+            raise ValueError(
+                f"EMA and network parameters differ in shape ({tuple(e.shape)} vs "
+                f"{tuple(p.shape)}): the two copies are sharded differently. With FSDP, make the "
+                f"network class its own unit, e.g. FSDPStrategy(auto_wrap_policy={{"
+                f"{type(net).__name__}}}) (more classes may be added), so both copies shard alike"
+            )
     pairs = [(e, p.to(e.dtype)) for e, p in zip(e_params, n_params, strict=True)
              if e.is_floating_point()]
     if pairs:

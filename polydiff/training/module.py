@@ -16,12 +16,14 @@ spec), so checkpoints load with ``torch.load(path, weights_only=True)``.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.strategies import FSDPStrategy
 from torch import Tensor, nn
 
 from ..denoiser import Denoiser
@@ -93,7 +95,11 @@ class DiffusionModule(pl.LightningModule):
             per batch/epoch, so a resumed run repeats an uninterrupted one. ``None``: leave the
             global RNG alone and draw from it.
         sample_shape: shape of one sample ``(C, *axes)``; taken from the first batch if ``None``.
-        compile: run the training forward through ``torch.compile``.
+        compile: run the training forward through ``torch.compile(net, **compile_options)``
+            (validation, sampling and the EMA stay eager; checkpoints hold the plain network's
+            keys). ``compile_options``: JSON-like keyword arguments of ``torch.compile``, e.g.
+            ``{"mode": "max-autotune"}`` or ``{"backend": "aot_eager"}`` (no C++ compiler
+            needed); default inductor.
         check_finite: stop with :class:`NonFiniteLossError` naming the step on NaN/Inf input
             or loss (before the optimizer step, so earlier checkpoints stay valid).
 
@@ -113,7 +119,7 @@ class DiffusionModule(pl.LightningModule):
                  val_noise_levels: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
                  val_seed: int = 0, seed: int | None = 0,
                  sample_shape: Sequence[int] | None = None, compile: bool = False,
-                 check_finite: bool = True):
+                 compile_options: dict[str, Any] | None = None, check_finite: bool = True):
         super().__init__()
         # -- the network and its spec --------------------------------------------------------
         if net is None:
@@ -170,6 +176,15 @@ class DiffusionModule(pl.LightningModule):
         self.val_seed, self.seed = int(val_seed), seed
         self.sample_shape = list(sample_shape) if sample_shape is not None else None
         self.compile, self.check_finite = bool(compile), bool(check_finite)
+        if compile_options is not None and not isinstance(compile_options, dict):
+            raise TypeError(f"compile_options must be a dict of torch.compile keyword arguments, "
+                            f"got {type(compile_options).__name__}")
+        self.compile_options = dict(compile_options or {})
+        valid = set(inspect.signature(torch.compile).parameters) - {"model"}
+        unknown = sorted(set(self.compile_options) - valid)
+        if unknown:
+            raise ValueError(f"unknown compile_options {unknown}; torch.compile takes "
+                             f"{sorted(valid)}")
         self.__dict__["_compiled_net"] = None
         self._first_epoch_of_fit = False
 
@@ -183,7 +198,8 @@ class DiffusionModule(pl.LightningModule):
             ema_decay=None if ema_decay is None else float(ema_decay), ema_warmup=self.ema_warmup,
             cond_dropout=self.cond_dropout, val_noise_levels=levels, val_seed=self.val_seed,
             seed=None if seed is None else int(seed), sample_shape=self.sample_shape,
-            compile=self.compile, check_finite=self.check_finite,
+            compile=self.compile, compile_options=compile_options,
+            check_finite=self.check_finite,
         )
         self.save_hyperparameters(check_json(hparams, "DiffusionModule hyperparameters"))
 
@@ -203,7 +219,7 @@ class DiffusionModule(pl.LightningModule):
             return self._make_denoiser(self.net)
         compiled = self.__dict__.get("_compiled_net")
         if compiled is None or getattr(compiled, "_orig_mod", None) is not self.net:
-            compiled = torch.compile(self.net)
+            compiled = torch.compile(self.net, **self.compile_options)
             self.__dict__["_compiled_net"] = compiled
         return self._make_denoiser(compiled)
 
@@ -261,6 +277,20 @@ class DiffusionModule(pl.LightningModule):
         if self.seed is not None:
             torch.manual_seed(_seed(self.seed, *keys))
 
+    def configure_model(self) -> None:
+        """Under FSDP without an ``auto_wrap_policy``, wrap every instance of the network's class
+        as an FSDP unit of its own (Lightning builds the wrapping after this hook). The network
+        and its EMA copy then shard alike, so the EMA update works shard by shard; as parts of
+        one root unit they would be sharded at different offsets. A given policy is kept as it
+        is: it must wrap the network's class (the EMA update says so otherwise)."""
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if self.ema_net is None or not isinstance(strategy, FSDPStrategy):
+            return
+        if strategy.kwargs.get("auto_wrap_policy") is None:
+            from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+            strategy.kwargs["auto_wrap_policy"] = ModuleWrapPolicy({type(self.net)})
+
     def on_fit_start(self) -> None:
         self._first_epoch_of_fit = True
 
@@ -310,17 +340,28 @@ class DiffusionModule(pl.LightningModule):
                   {"params": no_decay, "weight_decay": 0.0}]
         opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr, betas=self.betas)
         warmup, kind, floor = self.warmup_steps, self.lr_decay, self.min_lr_ratio
-        total = 0
-        if kind == "cosine":
-            total = int(self.trainer.estimated_stepping_batches)
-            if not math.isfinite(total) or total <= 0:
-                raise ValueError("lr_decay='cosine' needs a finite Trainer max_steps/max_epochs")
+        trainer = self.trainer
+        if kind == "cosine" and trainer.max_epochs == -1 and trainer.max_steps == -1:
+            raise ValueError("lr_decay='cosine' needs a finite Trainer max_steps/max_epochs")
+        total: list[int] = []
+
+        def total_steps() -> int:
+            # Looked up at the first decayed step, not here: `estimated_stepping_batches` sets up
+            # the train loader, and a loader set up before Lightning restores a checkpoint never
+            # receives its saved state (mid-epoch resume of a ResumableLoader).
+            if not total:
+                n = trainer.estimated_stepping_batches
+                if not math.isfinite(n) or n <= 0:
+                    raise ValueError("lr_decay='cosine' needs a finite Trainer max_steps/"
+                                     f"max_epochs (estimated steps: {n})")
+                total.append(int(n))
+            return total[0]
 
         def factor(step: int) -> float:
             if warmup and step < warmup:
                 return (step + 1) / warmup
-            if kind == "cosine":
-                frac = min(1.0, (step - warmup) / max(1, total - warmup))
+            if kind == "cosine" and step > warmup:
+                frac = min(1.0, (step - warmup) / max(1, total_steps() - warmup))
                 return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
             return 1.0
 

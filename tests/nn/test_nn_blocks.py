@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -78,6 +79,39 @@ def test_conv_shape_and_stride(shape, out_ch, data):
     y = conv(torch.randn(shp))
     want = tuple(-(-n // s) for n, s in zip(shp[2:], stride, strict=True))
     assert y.shape == (shp[0], out_ch, *want)
+
+
+_CONV_F = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d,
+           3: torch.nn.functional.conv3d}
+
+
+@pytest.mark.parametrize("periodic", [p for d in (1, 2, 3)
+                                      for p in itertools.product([False, True], repeat=d)])
+def test_conv_equals_explicit_padding_formulation(periodic):
+    """Zero padding by the conv itself gives what padding first (``pad_axes``) and an unpadded
+    conv give: outputs and gradients, exactly in float64, for kernels 1-4 and strides 1-2."""
+    dims = len(periodic)
+    sizes = (7, 6, 5)[:dims]
+    for k, stride, dtype in itertools.product((1, 2, 3, 4), (1, 2), (torch.float64,
+                                                                     torch.float32)):
+        torch.manual_seed(k + 10 * stride)
+        conv = Conv(dims, 3, 4, k, stride=stride, periodic=periodic).to(dtype)
+        randomize_(conv, seed=k)
+        # zero axes are padded by the convolution (symmetric part), not by a copy of x
+        assert conv.conv.padding == tuple(0 if c else (k - 1) // 2 for c in periodic)
+        x = torch.randn(2, 3, *sizes, dtype=dtype, requires_grad=True)
+        ref = _CONV_F[dims](pad_axes(x, conv.padding, conv.periodic), conv.conv.weight,
+                            conv.conv.bias, conv.conv.stride)
+        out = conv(x)
+        assert out.shape == ref.shape
+        w = torch.randn_like(ref)
+        grads_ref = torch.autograd.grad((ref * w).sum(), (x, conv.conv.weight, conv.conv.bias))
+        grads = torch.autograd.grad((out * w).sum(), (x, conv.conv.weight, conv.conv.bias))
+        tol = {"rtol": 0, "atol": 0} if dtype == torch.float64 else {}
+        msg = f"k={k} stride={stride} {dtype}"
+        torch.testing.assert_close(out, ref, **tol, msg=msg)
+        for a, b in zip(grads, grads_ref, strict=True):
+            torch.testing.assert_close(a, b, **tol, msg=msg)
 
 
 @given(st.integers(1, 5), st.integers(0, 12), st.integers(0, 12))

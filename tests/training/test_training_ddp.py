@@ -1,9 +1,14 @@
-"""DDP on CPU: 2 processes (gloo) train the image model a few steps and end with equal weights.
+"""DDP on CPU: 2 processes (gloo) train the image model a few steps and end with equal weights;
+the sample callback writes one set of files, from rank 0, without hanging the other rank.
 
 Lightning's ``strategy="ddp"`` starts the other ranks by re-running the launching script, so the
-training runs in a small script started with ``subprocess`` (not inside pytest's process).
+training runs in a small script started with ``subprocess`` (not inside pytest's process), in
+its own process group so that a hang is killed with every rank.
 """
 
+import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -11,6 +16,7 @@ import textwrap
 import torch
 
 SCRIPT = textwrap.dedent("""
+    import json
     import sys
     from pathlib import Path
 
@@ -18,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     import torch
 
     from polydiff.modalities.image import DigitsDataModule
-    from polydiff.training import DiffusionModule, build_net
+    from polydiff.training import DiffusionModule, SampleCallback, build_net
 
     out = Path(sys.argv[1])
     torch.set_num_threads(1)
@@ -27,10 +33,14 @@ SCRIPT = textwrap.dedent("""
                     channel_mult=[1, 2], attention_levels=[], dropout=0.1, num_classes=10,
                     attention_heads=1)
     module = DiffusionModule(net, lr=2e-3, ema_decay=0.9, cond_dropout=0.2, seed=0)
-    trainer = pl.Trainer(accelerator="cpu", strategy="ddp", devices=2, max_steps=4,
-                         limit_val_batches=1, num_sanity_val_steps=0, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    # samples at the end of both epochs (steps 2 and 4) and at the end of training (step 4
+    # again: skipped); the default directory <default_root_dir>/samples needs trainer.log_dir
+    samples = SampleCallback(every_n_epochs=1, num_samples=4, steps=2)
+    trainer = pl.Trainer(accelerator="cpu", strategy="ddp", devices=2, max_epochs=2,
+                         limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[samples],
+                         default_root_dir=out / "root")
     init = {k: v.detach().clone() for k, v in module.state_dict().items()}
     trainer.fit(module, DigitsDataModule(batch_size=16, size=8))
     rank = trainer.global_rank
@@ -38,6 +48,7 @@ SCRIPT = textwrap.dedent("""
                out / f"rank{rank}.pt")
     if rank == 0:
         torch.save(init, out / "init.pt")
+    (out / f"written{rank}.json").write_text(json.dumps([str(p) for p in samples.written]))
     print(f"rank {rank} world {trainer.world_size} step {trainer.global_step}")
 """)
 
@@ -45,10 +56,18 @@ SCRIPT = textwrap.dedent("""
 def test_ddp_two_cpu_ranks_agree(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
-                          text=True, timeout=240, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "world 2 step 4" in proc.stdout
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # both ranks (Lightning ignores SIGTERM)
+        stdout, stderr = proc.communicate()
+        raise AssertionError("DDP run hung (deadlock?)\n" + stdout[-3000:]
+                             + stderr[-3000:]) from None
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert "world 2 step 4" in stdout
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert r0.keys() == r1.keys() and any(k.startswith("ema_net.") for k in r0)
@@ -59,3 +78,12 @@ def test_ddp_two_cpu_ranks_agree(tmp_path):
                 for k, v in torch.load(tmp_path / "init.pt", weights_only=True).items()
                 if k.startswith("net."))
     assert moved > 1e-4
+
+    # samples: rank 0 wrote one file per epoch end (the end of training repeats step 4, so
+    # nothing more); rank 1 wrote nothing
+    written0 = json.loads((tmp_path / "written0.json").read_text())
+    written1 = json.loads((tmp_path / "written1.json").read_text())
+    names = ["epoch0000_step0000002.png", "epoch0001_step0000004.png"]
+    sample_dir = tmp_path / "root" / "samples"
+    assert written0 == [str(sample_dir / n) for n in names] and written1 == []
+    assert sorted(p.name for p in sample_dir.iterdir()) == names

@@ -85,6 +85,22 @@ def test_ema_decay_and_update():
     torch.testing.assert_close(a.weight.detach(), expect)
 
 
+def test_ema_update_rejects_differently_sharded_copies():
+    # FSDP shards: same parameter count, different local shapes -> a clear error, no lerp
+    ema, net = torch.nn.Linear(4, 2), torch.nn.Linear(2, 4)
+    ema.bias.data = torch.zeros(4)
+    net.bias.data = torch.zeros(2)
+    with pytest.raises(ValueError, match="sharded differently.*auto_wrap_policy=.Linear"):
+        ema_update_(ema, net, 0.5)
+
+
+def test_cosine_decay_needs_finite_training(tmp_path):
+    m = _module(lr_decay="cosine")
+    tr = _trainer(tmp_path, max_epochs=-1, max_steps=-1, limit_val_batches=0)
+    with pytest.raises(ValueError, match="finite Trainer max_steps"):
+        tr.fit(m, DataLoader(_Images(8), batch_size=4))
+
+
 def test_validation_loss_fixed_noise_and_mask():
     m = _module().eval()
     x = torch.tanh(torch.randn(4, 1, 8, 8))

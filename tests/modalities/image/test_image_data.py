@@ -174,3 +174,22 @@ def test_truncated_file_fails_on_load_naming_the_file(tmp_path):
     dm.setup()  # the header is fine
     with pytest.raises(ValueError, match=r"cannot read image file .*trunc\.png"):
         [dm.train_set[i] for i in range(len(dm.train_set))]
+
+
+def test_training_order_is_a_function_of_seed_and_epoch(digits, folder):
+    def labels(dm, epoch):
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        return torch.cat([b["class_labels"] for b in loader]).tolist()
+
+    torch.manual_seed(0)
+    e0 = labels(digits, 0)
+    torch.manual_seed(1)  # torch's global RNG plays no part
+    assert labels(digits, 0) == e0
+    assert labels(digits, 1) != e0
+    assert sorted(labels(digits, 1)) == sorted(e0) == sorted(digits.train_set.y.tolist())
+    other = DigitsDataModule(batch_size=32, seed=1)
+    assert labels(other, 0) != labels(DigitsDataModule(batch_size=32, seed=0), 0)
+    images = ImageFolderDataModule(folder, size=8, val_fraction=0.0, batch_size=2)
+    assert labels(images, 4) == labels(images, 4)
+    assert sorted(labels(images, 4)) == [0, 0, 0, 1, 1, 1]
