@@ -132,6 +132,38 @@ def run_polydiff(gmm, sched, noise, score) -> list[dict]:
     return rows
 
 
+CALIBRATED = {"dpm_3m": (5, 8, 10, 15), "dpm_2m": (5,)}  # method -> NFE budgets
+
+
+def run_calibrated(gmm, sched, noise, score, samples: int, seed: int) -> list[dict]:
+    """``samplers.calibrate`` plans, learned on separate calibration noise (``samples`` draws
+    of another seed; teacher: dpmpp_3m with 400 steps) and scored on the benchmark's noise."""
+    rows = []
+    den = gmm.denoiser(sched)
+    cal = torch.randn((samples, *noise.shape[1:]), dtype=torch.float64,
+                      generator=torch.Generator().manual_seed(10_000 + seed))
+    t0 = time.perf_counter()
+    targets = samplers.sample(den, cal, sched, 400, "dpmpp_3m", "log_snr")
+    t_teacher = time.perf_counter() - t0
+    for method, budgets in CALIBRATED.items():
+        for target in budgets:
+            t0 = time.perf_counter()
+            plan = samplers.calibrate(den, sched, cal, target - 1, method, iters=300,
+                                      targets=targets)
+            seconds = time.perf_counter() - t0
+            info = {}
+            x = plan.sample(den, noise, sched, info=info)
+            rows.append({"library": "polydiff", "method": method, "config": "calibrated",
+                         "stochastic": False, "calibrated": True, "nfe_target": target,
+                         "nfe": info["nfe"], "calibration_s": seconds,
+                         "teacher_s": t_teacher, "calibration_samples": samples,
+                         "calibration_rmse": plan.rmse, "plan": plan.to_dict(), **score(x)})
+            print(f"calibrated {method} NFE {target}: {seconds:.0f}s, calibration RMSE "
+                  f"{plan.rmse_start:.3e} -> {plan.rmse:.3e}, benchmark RMSE "
+                  f"{rows[-1]['rmse']:.3e}", flush=True)
+    return rows
+
+
 # -- diffusers --------------------------------------------------------------------------------
 def diffusers_anchors():
     import diffusers as d
@@ -363,15 +395,16 @@ def print_pivot(rows, library, value, fmt, title):
         print(f"{method:22s} {config:12s}" + "".join(cells))
 
 
-def summarize(rows, extras: bool = False) -> dict:
+def summarize(rows, extras: bool = False, calibrated: bool = True) -> dict:
     """Best deterministic polydiff method vs best anchor per NFE budget. The anchors are the
     issue's list (diffusers DPMSolverMultistep, UniPC, DEIS, Euler, Heun, DDIM; k-diffusion
     euler, heun, dpm_2, lms, dpmpp_2m) in every configuration tried; ``extras`` adds
-    k-diffusion's dpmpp_3m_sde(eta=0)."""
+    k-diffusion's dpmpp_3m_sde(eta=0); ``calibrated=False`` leaves out calibrated plans."""
     out = {}
     ode = [r for r in rows if not r["stochastic"] and r["nfe_target"] is not None]
     anchors = [r for r in ode if r["library"] != "polydiff" and (extras or not r.get("extra"))]
-    ours = [r for r in ode if r["library"] == "polydiff"]
+    ours = [r for r in ode if r["library"] == "polydiff"
+            and (calibrated or not r.get("calibrated"))]
     print(f"\n{'NFE':>4s}  {'polydiff (best RMSE)':40s} {'best anchor':52s} {'ratio':>6s} "
           f"{'median p/a':>17s} {'min flips p/a':>13s}")
     for n in NFES:
@@ -400,6 +433,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15, help="timing rounds")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--calibration-samples", type=int, default=2048,
+                    help="noise draws for samplers.calibrate (0: skip the calibrated plans)")
     args = ap.parse_args()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the accuracy part is tiny tensors: threads only add latency
@@ -425,6 +460,8 @@ def main() -> None:
         return metrics(x, ref, gmm, true, proj, ref_modes)
 
     rows = run_polydiff(gmm, sched, noise, score)
+    if args.calibration_samples:
+        rows += run_calibrated(gmm, sched, noise, score, args.calibration_samples, args.seed)
     rows += run_diffusers(gmm, noise, s_max, score)
     rows += run_kdiffusion(gmm, sched, noise, s_max, score)
 
@@ -447,6 +484,8 @@ def main() -> None:
           "(RMSE; NFE used in brackets; median = median per-sample RMSE of the best method by "
           "that measure)")
     summary = summarize(rows)
+    print("\nThe same without calibrated plans (fixed grids only)")
+    summary_fixed = summarize(rows, calibrated=False)
     print("\nThe same, anchors including k-diffusion dpmpp_3m_sde(eta=0)")
     summary_extra = summarize(rows, extras=True)
 
@@ -467,7 +506,8 @@ def main() -> None:
                  "modes": gmm.num_components, "sigma_max": s_max,
                  "reference_rmse_vs_rtol_1e-12": ref_err, **floor,
                  "seconds": time.perf_counter() - t_start},
-        "accuracy": rows, "summary": summary, "summary_with_extras": summary_extra,
+        "accuracy": rows, "summary": summary, "summary_fixed_grids": summary_fixed,
+        "summary_with_extras": summary_extra,
         "overhead": over,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -81,26 +81,33 @@ class Plan:
 
 
 def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
-              method: str = "dpm_3m", *, init: GridLike = "karras", iters: int = 200,
-              lr: float = 0.05, shift: bool = True, teacher_steps: int = 200,
+              method: str = "dpm_3m", *, init: GridLike = "karras", iters: int = 300,
+              lr: float = 0.05, shift: bool = True, batch_size: int | None = None,
+              check_every: int = 25, seed: int = 0, teacher_steps: int = 200,
               targets: Tensor | None = None, progress: bool = False, **cond: Any) -> Plan:
     """Learn a :class:`Plan` for ``method`` with ``steps`` steps (NFE ``steps + 1``).
 
     Args:
         denoiser: ``D(x_t, t, **cond)``, differentiable in ``x_t`` and ``t``.
         schedule: the forward process.
-        noise: calibration noise ``(B, ...)`` (standard normal), kept apart from the noise you
-            will sample from; a few hundred samples suffice.
+        noise: calibration noise ``(N, ...)`` (standard normal), kept apart from the noise you
+            will sample from; a few thousand draws (fewer over-fit, see docs/samplers.md).
         steps: grid intervals (>= 2).
         method: one of :func:`methods`.
         init: the starting grid (a name or times, as in :func:`~polydiff.samplers.make_grid`).
-        iters: Adam iterations; the plan with the lowest calibration loss is returned.
+        iters: Adam iterations.
         lr: Adam's learning rate (the parameters are log-increments and shifts in ``lam``).
         shift: also learn the denoiser's times (else they stay on the grid).
+        batch_size: draws per iteration (default all ``N``: full-batch). With minibatches the
+            loss on all ``N`` is computed (without gradients, in chunks) every ``check_every``
+            iterations and at the end; either way the plan with the lowest loss on all ``N``
+            is returned.
+        seed: seed of the minibatch order.
         teacher_steps: steps of the reference solution (``dpmpp_3m`` on a log-SNR grid);
             ignored when ``targets`` (the exact results for ``noise``) are given.
         progress: show a progress bar.
-        **cond: conditioning passed to the denoiser (batch-aligned with ``noise``).
+        **cond: conditioning passed to the denoiser; tensors whose first dimension is ``N``
+            are taken as batch-aligned and sliced with the noise.
     """
     check_choice(method, MULTISTEP, "method")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
@@ -110,6 +117,13 @@ def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
     if not isinstance(noise, Tensor) or not noise.is_floating_point() or noise.ndim < 1:
         raise ValueError("noise must be a floating tensor of shape (batch, ...)")
     check_finite(noise, "noise")
+    n = noise.shape[0]
+    batch_size = n if batch_size is None else batch_size
+    if not (isinstance(batch_size, int) and 1 <= batch_size <= n):
+        raise ValueError(f"batch_size must be an integer in [1, {n}] (the calibration draws), "
+                         f"got {batch_size!r}")
+    if not (isinstance(check_every, int) and check_every >= 1):
+        raise ValueError(f"check_every must be an integer >= 1, got {check_every!r}")
     dtype = torch.promote_types(noise.dtype, torch.float32)
     if targets is None:
         targets = sample(denoiser, noise, schedule, teacher_steps, "dpmpp_3m", "log_snr", **cond)
@@ -117,7 +131,7 @@ def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
         raise ValueError(f"targets must have the noise's shape {tuple(noise.shape)}, got "
                          f"{tuple(targets.shape)}")
     check_finite(targets, "targets")
-    targets = targets.to(dtype)
+    noise, targets = noise.to(dtype), targets.to(dtype)
     order, frame = MULTISTEP[method]
 
     ends = torch.tensor([schedule.t_max, schedule.t_min], dtype=torch.float64)
@@ -128,23 +142,31 @@ def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
     delta = torch.zeros(steps + 1, dtype=torch.float64, requires_grad=shift)
     opt = torch.optim.Adam([logits, delta] if shift else [logits], lr=lr)
 
-    def grid_lam() -> Tensor:
+    def plan_times() -> tuple[Tensor, Tensor]:
         w = torch.cat([logits, logits.new_zeros(1)]).exp()
-        frac = torch.cat([w.new_zeros(1), torch.cumsum(w, 0) / w.sum()])
-        return lam_lo + (lam_hi - lam_lo) * frac
-
-    def times(lam: Tensor) -> Tensor:
-        return schedule.t_of_log_snr(2 * lam).clamp(schedule.t_min, schedule.t_max)
-
-    def run() -> tuple[Tensor, Tensor, Tensor]:
-        lam = grid_lam()
-        t = times(lam)
+        lam = lam_lo + (lam_hi - lam_lo) * torch.cat([w.new_zeros(1), torch.cumsum(w, 0) / w.sum()])
+        t = schedule.t_of_log_snr(2 * lam).clamp(schedule.t_min, schedule.t_max)
         t = torch.cat([t.new_full((1,), schedule.t_max), t[1:-1],
                        t.new_full((1,), schedule.t_min)])  # exact ends
-        t_eval = times((lam + delta).clamp(lam_lo, lam_hi)) if shift else t
-        x = _solve(denoiser, noise.to(dtype), schedule, t, t_eval, order, frame, cond)
-        return x, t, t_eval
+        if not shift:
+            return t, t
+        lam_eval = (lam + delta).clamp(lam_lo, lam_hi)
+        return t, schedule.t_of_log_snr(2 * lam_eval).clamp(schedule.t_min, schedule.t_max)
 
+    def loss_on(idx: Tensor | slice, t: Tensor, t_eval: Tensor) -> Tensor:
+        part = {k: v[idx] if isinstance(v, Tensor) and v.ndim and v.shape[0] == n else v
+                for k, v in cond.items()}
+        x = _solve(denoiser, noise[idx], schedule, t, t_eval, order, frame, part)
+        return (x - targets[idx]).square().mean()
+
+    def full_loss(t: Tensor, t_eval: Tensor) -> float:
+        with torch.no_grad():
+            total = sum(loss_on(slice(i, i + batch_size), t, t_eval).item()
+                        * min(batch_size, n - i) for i in range(0, n, batch_size))
+        return total / n
+
+    gen = torch.Generator().manual_seed(seed)
+    order_idx, pos = torch.randperm(n, generator=gen), 0
     it = range(iters + 1)
     if progress:
         from tqdm.auto import trange
@@ -152,15 +174,24 @@ def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
         it = trange(iters + 1, desc="calibrating", leave=False)
     best, first = None, None
     for k in it:
-        x, t, t_eval = run()
-        loss = (x - targets).square().mean()
-        if not torch.isfinite(loss):
+        t, t_eval = plan_times()
+        if batch_size == n:
+            loss = loss_on(slice(None), t, t_eval)
+            value = loss.item()
+        else:
+            if pos + batch_size > n:
+                order_idx, pos = torch.randperm(n, generator=gen), 0
+            loss = loss_on(order_idx[pos:pos + batch_size], t, t_eval)
+            pos += batch_size
+            check = k % check_every == 0 or k == iters
+            value = full_loss(t.detach(), t_eval.detach()) if check else None
+        if not math.isfinite(loss.item()):
             raise ValueError(f"calibration iteration {k}: the sampler's result is not finite; "
                              f"lower lr (now {lr})")
-        value = loss.item()
-        first = value if first is None else first
-        if best is None or value < best[0]:
-            best = (value, t.detach().clone(), t_eval.detach().clone())
+        if value is not None:
+            first = value if first is None else first
+            if best is None or value < best[0]:
+                best = (value, t.detach().clone(), t_eval.detach().clone())
         if k == iters:
             break
         opt.zero_grad()
