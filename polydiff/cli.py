@@ -2,6 +2,8 @@
 
     polydiff fit --config cfg.yaml           # LightningCLI (also: validate)
     polydiff sample --checkpoint C --num N --out DIR [--method --steps --seed --guidance-scale]
+                    [--plan plan.json]
+    polydiff calibrate --checkpoint C --out plan.json [--steps 4 --method dpm_3m --num 1024]
     polydiff export --checkpoint C --out DIR  # weights-only files + config.json
     polydiff demo image [--minutes M] [--out DIR]
 
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,6 +133,24 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="torch device (default cpu)")
     s.add_argument("--batch-size", type=int, default=256, help="samples per batch")
     s.add_argument("--writer", default="auto", help="auto | image | tensor")
+    s.add_argument("--plan", default=None,
+                   help="a plan JSON from `polydiff calibrate` (replaces --method/--steps/--grid)")
+
+    c = sub.add_parser("calibrate", help="learn a sampling plan for few steps (JSON)")
+    c.add_argument("--checkpoint", required=True,
+                   help="a Lightning .ckpt file or a `polydiff export` directory")
+    c.add_argument("--out", required=True, help="output JSON file")
+    c.add_argument("--steps", type=int, default=4, help="sampler steps (default 4: 5 NFE)")
+    c.add_argument("--method", default="dpm_3m", help="dpm_2m | dpm_3m | dpmpp_3m")
+    c.add_argument("--num", type=int, default=1024, help="calibration draws (default 1024)")
+    c.add_argument("--iters", type=int, default=300, help="Adam iterations (default 300)")
+    c.add_argument("--batch-size", type=int, default=None, help="draws per iteration")
+    c.add_argument("--teacher-steps", type=int, default=200, help="reference solver steps")
+    c.add_argument("--seed", type=int, default=12345,
+                   help="calibration noise seed; keep it apart from sampling seeds")
+    c.add_argument("--guidance-scale", type=float, default=1.0, help="CFG scale to calibrate for")
+    c.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
+    c.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
     e = sub.add_parser("export", help="write weights-only files + config.json from a checkpoint")
     e.add_argument("--checkpoint", required=True, help="a Lightning .ckpt file")
@@ -162,17 +183,13 @@ def _labels(requested: list[int] | None, num: int, num_classes: int | None):
     return [requested[i % len(requested)] for i in range(num)]
 
 
-def cmd_sample(a: argparse.Namespace) -> int:
-    """``polydiff sample``: writes ``samples.png`` (or ``.pt`` for non-images) and
-    ``samples.pt`` (the raw tensor) to ``--out``."""
-    import torch
-
-    from .training import load_checkpoint, load_exported, write_samples
-    from .training.sampling import sample_with
+def _load_model(a: argparse.Namespace, command: str):
+    """``(denoiser, schedule, sample_shape, num_classes)`` from ``--checkpoint``."""
+    from .training import load_checkpoint, load_exported
 
     src = Path(a.checkpoint)
     if not src.exists():
-        raise SystemExit(f"polydiff sample: {src} does not exist")
+        raise SystemExit(f"polydiff {command}: {src} does not exist")
     if src.is_dir():
         den = load_exported(src, device=a.device)
         cfg = den.export_config
@@ -182,19 +199,63 @@ def cmd_sample(a: argparse.Namespace) -> int:
         den = module.denoiser(ema=not a.no_ema).eval()
         schedule, shape, num_classes = module.schedule, module.sample_shape, module.num_classes
     if not shape:
-        raise SystemExit(f"polydiff sample: {src} does not record the sample shape")
+        raise SystemExit(f"polydiff {command}: {src} does not record the sample shape")
+    return den, schedule, shape, num_classes
+
+
+def _read_plan(path: str):
+    from .samplers import Plan
+
+    try:
+        return Plan.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"polydiff sample: --plan {path} is not a readable plan "
+                         f"(written by `polydiff calibrate`): {err}") from err
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    """``polydiff sample``: writes ``samples.png`` (or ``.pt`` for non-images) and
+    ``samples.pt`` (the raw tensor) to ``--out``."""
+    import torch
+
+    from .training import write_samples
+    from .training.sampling import sample_with
+
+    plan = None if a.plan is None else _read_plan(a.plan)
+    den, schedule, shape, num_classes = _load_model(a, "sample")
     labels = _labels(a.class_label, a.num, num_classes)
     info: dict = {}
     x = sample_with(den, schedule, a.num, shape, steps=a.steps, method=a.method, grid=a.grid,
                     guidance_scale=a.guidance_scale if labels is not None else 1.0,
                     class_labels=labels, null_class=num_classes, seed=a.seed, progress=True,
-                    device=a.device, batch_size=a.batch_size, info=info)
+                    device=a.device, batch_size=a.batch_size, info=info, plan=plan)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(x, out / "samples.pt")
     grid = write_samples(x, out / "samples", a.writer, nrow=num_classes)
-    print(f"wrote {a.num} samples ({a.method}, {a.steps} steps, {info.get('nfe')} network "
-          f"evaluations per batch) to {grid} and {out / 'samples.pt'}")
+    how = (f"{a.method}, {a.steps} steps" if plan is None else
+           f"plan {a.plan}: {plan.method}, {plan.steps} steps")
+    print(f"wrote {a.num} samples ({how}, {info.get('nfe')} network evaluations per batch) to "
+          f"{grid} and {out / 'samples.pt'}")
+    return 0
+
+
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    """``polydiff calibrate``: learns a plan and writes it as JSON to ``--out``."""
+    from .training.sampling import calibrate_with
+
+    den, schedule, shape, num_classes = _load_model(a, "calibrate")
+    labels = _labels(None, a.num, num_classes)
+    plan = calibrate_with(den, schedule, a.num, shape, a.steps, a.method,
+                          guidance_scale=a.guidance_scale if labels is not None else 1.0,
+                          class_labels=labels, null_class=num_classes, seed=a.seed,
+                          iters=a.iters, batch_size=a.batch_size, teacher_steps=a.teacher_steps,
+                          device=a.device, progress=True)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(plan.to_dict(), indent=1))
+    print(f"wrote {out}: {plan.method}, {plan.steps} steps ({plan.steps + 1} network "
+          f"evaluations); calibration RMSE {plan.rmse_start:.3g} -> {plan.rmse:.3g}")
     return 0
 
 
@@ -231,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.command is None:
         parser.print_help()
         return 2
-    return {"sample": cmd_sample, "export": cmd_export, "demo": cmd_demo}[a.command](a)
+    return {"sample": cmd_sample, "calibrate": cmd_calibrate, "export": cmd_export,
+            "demo": cmd_demo}[a.command](a)
 
 
 if __name__ == "__main__":

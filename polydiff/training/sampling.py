@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..schedules import Schedule
 
-__all__ = ["sample_with", "default_labels"]
+__all__ = ["calibrate_with", "default_labels", "sample_with"]
 
 
 def default_labels(num: int, num_classes: int | None) -> Tensor | None:
@@ -19,25 +19,12 @@ def default_labels(num: int, num_classes: int | None) -> Tensor | None:
     return torch.arange(num) % num_classes
 
 
-def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], steps: int = 20,
-                method: str = "dpmpp_2m", grid: str = "log_snr", guidance_scale: float = 1.0,
-                class_labels: Tensor | Sequence[int] | None = None,
-                null_class: int | None = None, seed: int = 0, progress: bool = False,
-                device: torch.device | str | None = None, batch_size: int = 256,
-                info: dict | None = None) -> Tensor:
-    """``num`` samples of ``shape`` (on the CPU, float32).
+def _guided(denoiser, num: int, guidance_scale: float, class_labels, null_class: int | None,
+            device) -> tuple:
+    """Check ``class_labels`` (``(num,)``) and wrap ``denoiser`` in CFG when
+    ``guidance_scale != 1``; returns ``(denoiser, labels)``."""
+    from .. import guidance
 
-    The noise is drawn on the CPU from ``seed`` before batching, so the result does not depend on
-    ``batch_size`` or the device. ``class_labels`` (``(num,)``) go to a class-conditional network;
-    ``guidance_scale != 1`` wraps the denoiser in :func:`polydiff.guidance.cfg` with the
-    network's ``null_class``. Stochastic methods draw from a generator seeded with ``seed + 1``
-    on ``device``. ``info["nfe"]`` receives the network evaluations per sample batch (a guided
-    evaluation runs the network on a doubled batch and counts once).
-    """
-    from .. import guidance, samplers
-
-    if num < 1 or steps < 1 or batch_size < 1:
-        raise ValueError(f"need num, steps, batch_size >= 1, got {num}, {steps}, {batch_size}")
     if class_labels is not None:
         if null_class is None:
             raise ValueError("class_labels given, but the network is not class-conditional")
@@ -55,6 +42,32 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
             raise ValueError("guidance_scale != 1 needs class_labels to guide towards")
         den = guidance.cfg(denoiser, guidance_scale,
                            uncond={"class_labels": torch.tensor(null_class, device=device)})
+    return den, class_labels
+
+
+def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], steps: int = 20,
+                method: str = "dpmpp_2m", grid: str = "log_snr", guidance_scale: float = 1.0,
+                class_labels: Tensor | Sequence[int] | None = None,
+                null_class: int | None = None, seed: int = 0, progress: bool = False,
+                device: torch.device | str | None = None, batch_size: int = 256,
+                info: dict | None = None, plan=None) -> Tensor:
+    """``num`` samples of ``shape`` (on the CPU, float32).
+
+    The noise is drawn on the CPU from ``seed`` before batching, so the result does not depend on
+    ``batch_size`` or the device. ``class_labels`` (``(num,)``) go to a class-conditional network;
+    ``guidance_scale != 1`` wraps the denoiser in :func:`polydiff.guidance.cfg` with the
+    network's ``null_class``. Stochastic methods draw from a generator seeded with ``seed + 1``
+    on ``device``. ``info["nfe"]`` receives the network evaluations per sample batch (a guided
+    evaluation runs the network on a doubled batch and counts once). A calibrated
+    :class:`~polydiff.samplers.Plan` replaces ``steps``, ``method`` and ``grid``.
+    """
+    from .. import samplers
+
+    if num < 1 or steps < 1 or batch_size < 1:
+        raise ValueError(f"need num, steps, batch_size >= 1, got {num}, {steps}, {batch_size}")
+    den, class_labels = _guided(denoiser, num, guidance_scale, class_labels, null_class, device)
+    how = (dict(steps=steps, method=method, grid=grid) if plan is None else
+           dict(method=plan.method, grid=plan.times, eval_times=plan.eval_times))
     noise = torch.randn((num, *shape), generator=torch.Generator().manual_seed(seed))
     gen = torch.Generator(device=device or "cpu").manual_seed(seed + 1)
     out = []
@@ -63,7 +76,26 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
         cond = {}
         if class_labels is not None:
             cond["class_labels"] = class_labels[sl].to(device)
-        x = samplers.sample(den, noise[sl].to(device), schedule, steps=steps, method=method,
-                            grid=grid, progress=progress, generator=gen, info=info, **cond)
+        x = samplers.sample(den, noise[sl].to(device), schedule, progress=progress,
+                            generator=gen, info=info, **how, **cond)
         out.append(x.float().cpu())
     return torch.cat(out)
+
+
+def calibrate_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], steps: int,
+                   method: str = "dpm_3m", guidance_scale: float = 1.0,
+                   class_labels: Tensor | Sequence[int] | None = None,
+                   null_class: int | None = None, seed: int = 0, iters: int = 300,
+                   batch_size: int | None = None, teacher_steps: int = 200,
+                   device: torch.device | str | None = None, progress: bool = False):
+    """A calibrated :class:`~polydiff.samplers.Plan` (:func:`polydiff.samplers.calibrate`) for
+    ``steps`` steps, on ``num`` noise draws of ``shape`` from ``seed`` (use another seed than
+    for sampling), with the same labels and guidance as :func:`sample_with`."""
+    from .. import samplers
+
+    den, class_labels = _guided(denoiser, num, guidance_scale, class_labels, null_class, device)
+    noise = torch.randn((num, *shape), generator=torch.Generator().manual_seed(seed)).to(device)
+    cond = {} if class_labels is None else {"class_labels": class_labels.to(device)}
+    return samplers.calibrate(den, schedule, noise, steps, method, iters=iters,
+                              batch_size=batch_size, seed=seed, teacher_steps=teacher_steps,
+                              progress=progress, **cond)

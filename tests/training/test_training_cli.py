@@ -1,5 +1,6 @@
 """The ``polydiff`` command line: fit (LightningCLI), sample, export, demo, and bad input."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,27 @@ def test_fit_then_sample_and_export(tmp_path, capsys):
                  "--class-label", "5"]) == 0
     torch.testing.assert_close(torch.load(out2 / "samples.pt", weights_only=True), x)
     assert "network evaluations" in capsys.readouterr().out
+
+    # a calibrated plan (few draws and iterations: this checks the plumbing, not the quality)
+    plan_file = tmp_path / "plan.json"
+    assert main(["calibrate", "--checkpoint", str(exp), "--out", str(plan_file), "--steps", "3",
+                 "--num", "12", "--iters", "3", "--teacher-steps", "10", "--batch-size", "6",
+                 "--guidance-scale", "2"]) == 0
+    plan = json.loads(plan_file.read_text())
+    assert plan["method"] == "dpm_3m" and len(plan["times"]) == len(plan["eval_times"]) == 4
+    assert plan["rmse"] <= plan["rmse_start"]
+    assert "calibration RMSE" in capsys.readouterr().out
+    out3 = tmp_path / "samples3"
+    assert main(["sample", "--checkpoint", str(ckpts[0]), "--num", "6", "--out", str(out3),
+                 "--plan", str(plan_file), "--guidance-scale", "2"]) == 0
+    x3 = torch.load(out3 / "samples.pt", weights_only=True)
+    assert x3.shape == (6, 1, 16, 16) and torch.isfinite(x3).all()
+    assert "dpm_3m, 3 steps, 4 network evaluations" in capsys.readouterr().out
+    bad = tmp_path / "bad_plan.json"
+    bad.write_text('{"method": "heun"}')
+    with pytest.raises(SystemExit, match="not a readable plan"):
+        main(["sample", "--checkpoint", str(exp), "--num", "2", "--out", str(out3),
+              "--plan", str(bad)])
 
 
 @pytest.mark.parametrize("bad, match", [
