@@ -29,10 +29,11 @@ from torch import Tensor
 
 from .._checks import check_choice
 from ..schedules import Schedule
+from ._expint import Scalar, _expm1
 from .grids import RANGE_TOL, check_grid
 
 __all__ = ["FINALS", "Callback", "DenoiserFn", "Generators", "Run", "Times", "check_eval_times",
-           "randn_like"]
+           "final_weight", "randn_like"]
 
 #: how a run ends: ``"denoise"`` returns the denoised estimate at ``ts[-1]`` (one evaluation;
 #: ODE methods add their multistep correction, see :meth:`Run.finish`), ``"none"`` returns
@@ -82,6 +83,13 @@ def check_eval_times(eval_times: Times, grid: Tensor, schedule: Schedule) -> lis
         raise ValueError(f"eval_times spans [{lo:.6g}, {hi:.6g}], outside the schedule's range "
                          f"[t_min, t_max] = [{schedule.t_min:.6g}, {schedule.t_max:.6g}]")
     return ev.clamp(schedule.t_min, schedule.t_max).tolist()
+
+
+def final_weight(lam_last: Scalar, lam_prev: Scalar) -> Scalar:
+    """Weight ``1 + w`` of the last estimate in :meth:`Run.finish`'s extrapolation to
+    ``sigma = 0``: ``1 + s_n² / (s_{n-1}² - s_n²) = -1 / expm1(-2 (lam_n - lam_{n-1}))``
+    (floats, or tensors for per-sample or differentiable times)."""
+    return -1.0 / _expm1(-2 * (lam_last - lam_prev))
 
 
 class Run:
@@ -211,8 +219,7 @@ class Run:
         if self.final == "denoise":
             d = self.denoise(x, self.n) if d_last is None else d_last
             if d_prev is not None:
-                s1, s0 = math.exp(-2 * self.lam[-1]), math.exp(-2 * self.lam[-2])
-                d = torch.lerp(d_prev, d, 1.0 + s1 / (s0 - s1))
+                d = torch.lerp(d_prev, d, final_weight(self.lam[-1], self.lam[-2]))
             x = d
         for i, t, s in self._sums:
             if not math.isfinite(s.item()):

@@ -12,7 +12,6 @@ per-sample times), so a sample never depends on the batch it is drawn in.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -20,7 +19,7 @@ from torch import Tensor
 
 from .._checks import append_dims
 from ..schedules import Schedule
-from ._run import DenoiserFn, Run, Times
+from ._run import DenoiserFn, Run, Times, final_weight
 
 __all__ = ["adaptive"]
 
@@ -126,6 +125,5 @@ def adaptive(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *,
     if run.final == "none":
         return run.finish(x)
     if d_prev is not None:  # second-order extrapolation to sigma = 0, as in Run.finish
-        s1, s0 = math.exp(-2 * lam_end), torch.exp(-2 * lam_prev)
-        d0 = torch.lerp(d_prev, d0, col(1 + s1 / (s0 - s1)))
+        d0 = torch.lerp(d_prev, d0, col(final_weight(lam_end, lam_prev)))
     return run.finish(x, d_last=d0)

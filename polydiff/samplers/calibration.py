@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .._checks import check_choice, check_finite
 from ..schedules import Schedule
+from ._run import final_weight
 from .dpmpp import MULTISTEP, multistep_coefficients, noise_prediction
 from .grids import GridLike, make_grid
 from .sample import sample
@@ -219,5 +220,4 @@ def _solve(denoiser: Any, noise: Tensor, schedule: Schedule, t: Tensor, t_eval: 
         big_a, big_b = multistep_coefficients(a, s, lm, i, order, frame)
         x = big_a * x + sum(bk * yk for bk, yk in zip(big_b, hist, strict=True))
     d_last = denoiser(x, t_eval[n].to(noise.dtype).expand(batch), **cond)
-    s1, s0 = torch.exp(-2 * lm[n]), torch.exp(-2 * lm[n - 1])
-    return torch.lerp(d, d_last, (1 + s1 / (s0 - s1)).to(noise.dtype))
+    return torch.lerp(d, d_last, final_weight(lm[n], lm[n - 1]).to(noise.dtype))

@@ -10,7 +10,7 @@ from torch import Tensor
 from .._checks import check_finite
 from ..schedules import Schedule
 from . import registry
-from ._run import Callback, DenoiserFn, Generators, randn_like
+from ._run import Callback, DenoiserFn, Generators, check_eval_times, randn_like
 from .grids import GridLike, make_grid
 
 __all__ = ["renoise", "sample"]
@@ -84,11 +84,8 @@ def _resample(fn: Any, denoiser: DenoiserFn, x: Tensor, ts: Tensor, schedule: Sc
         raise ValueError(f"resample must be (jump_length >= 1, repeats >= 1), got {resample}")
     final = common.pop("final", "denoise")
     eval_times = common.pop("eval_times", None)
-    if eval_times is not None:
-        eval_times = torch.as_tensor(eval_times, dtype=torch.float64)
-        if eval_times.shape != ts.shape:
-            raise ValueError(f"eval_times must hold one time per grid point, shape "
-                             f"{tuple(ts.shape)}, got {tuple(eval_times.shape)}")
+    if eval_times is not None:  # validate whole: the blocks below see only slices
+        eval_times = torch.tensor(check_eval_times(eval_times, ts, schedule), dtype=torch.float64)
     n = len(ts) - 1
     starts = list(range(0, n, jump))
     if progress:

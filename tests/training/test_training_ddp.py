@@ -7,10 +7,6 @@ its own process group so that a hang is killed with every rank.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import torch
@@ -53,20 +49,8 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_ddp_two_cpu_ranks_agree(tmp_path):
-    script = tmp_path / "ddp_train.py"
-    script.write_text(SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # both ranks (Lightning ignores SIGTERM)
-        stdout, stderr = proc.communicate()
-        raise AssertionError("DDP run hung (deadlock?)\n" + stdout[-3000:]
-                             + stderr[-3000:]) from None
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+def test_ddp_two_cpu_ranks_agree(tmp_path, run_ranks):
+    stdout = run_ranks(SCRIPT, tmp_path, "DDP")
     assert "world 2 step 4" in stdout
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)

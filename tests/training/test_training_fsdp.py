@@ -12,10 +12,6 @@ passes it (two places); everything else is Lightning's strategy, with the defaul
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import torch
@@ -109,20 +105,8 @@ def _weights(directory):
                                                                   weights_only=True)
 
 
-def test_fsdp_two_cpu_ranks_ema(tmp_path):
-    script = tmp_path / "fsdp_train.py"
-    script.write_text(SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # both ranks (Lightning ignores SIGTERM)
-        stdout, stderr = proc.communicate()
-        raise AssertionError("FSDP run hung (deadlock?)\n" + stdout[-3000:]
-                             + stderr[-3000:]) from None
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+def test_fsdp_two_cpu_ranks_ema(tmp_path, run_ranks):
+    stdout = run_ranks(SCRIPT, tmp_path, "FSDP")
     lines = sorted(line for line in stdout.splitlines() if line.startswith("rank "))
     assert [line.split(" local ")[0] for line in lines] == [
         f"rank {r} world 2 step 4 sharded [True, True]" for r in (0, 1)]
