@@ -6,14 +6,15 @@ shape (4, 4, 4)), under Stable Diffusion's discrete schedule (``VPDiscrete.scale
 noise level and its result is compared with the exact probability-flow ODE solution at
 sigma = 0 from that noise (``scipy.integrate.solve_ivp``, DOP853, rtol = atol = 1e-10):
 
-- RMSE to the exact ODE sample (per entry),
+- RMSE to the exact ODE sample (per entry), and the median over samples of the per-sample RMSE,
 - mode flips: samples whose most responsible mode differs from the exact solution's,
 - SW: sliced Wasserstein-2 distance to true samples of the mixture (256 projections).
 
 Plus the per-step overhead (µs) of the sampling loop with a trivial model on a (1, 4, 8, 8) and a
 (16, 3, 64, 64) float32 tensor: the marginal cost of a step, ``(T(60 steps) - T(10)) / 50``.
 
-Run: ``python benchmarks/samplers.py`` (a few minutes on 2 CPU cores). Needs
+Run: ``python benchmarks/samplers.py`` (~22 minutes on 2 CPU cores, 14 of them calibrating;
+``--calibration-samples 0`` skips that). Needs
 ``pip install diffusers torchsde torchdiffeq`` and ``pip install --no-deps k-diffusion``; only
 ``k_diffusion.sampling`` is imported. Prints tables and writes ``benchmarks/results/samplers.json``.
 """
