@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -66,8 +67,8 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
     if num < 1 or steps < 1 or batch_size < 1:
         raise ValueError(f"need num, steps, batch_size >= 1, got {num}, {steps}, {batch_size}")
     den, class_labels = _guided(denoiser, num, guidance_scale, class_labels, null_class, device)
-    how = (dict(steps=steps, method=method, grid=grid) if plan is None else
-           dict(method=plan.method, grid=plan.times, eval_times=plan.eval_times))
+    run = (partial(samplers.sample, steps=steps, method=method, grid=grid) if plan is None
+           else plan.sample)
     noise = torch.randn((num, *shape), generator=torch.Generator().manual_seed(seed))
     gen = torch.Generator(device=device or "cpu").manual_seed(seed + 1)
     out = []
@@ -76,8 +77,8 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
         cond = {}
         if class_labels is not None:
             cond["class_labels"] = class_labels[sl].to(device)
-        x = samplers.sample(den, noise[sl].to(device), schedule, progress=progress,
-                            generator=gen, info=info, **how, **cond)
+        x = run(den, noise[sl].to(device), schedule, progress=progress, generator=gen,
+                info=info, **cond)
         out.append(x.float().cpu())
     return torch.cat(out)
 
