@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 import torch
 from torch import Tensor
@@ -33,7 +33,7 @@ def check_finite(x: Tensor, name: str) -> None:
         raise ValueError(f"{name} must be finite, but it holds {bad} NaN/Inf value(s)")
 
 
-def check_choice(value: str, choices: Iterable[str], name: str) -> str:
+def check_choice(value: Hashable, choices: Iterable[Hashable], name: str) -> Hashable:
     """Raise ``ValueError`` listing the valid names when ``value`` is not one of ``choices``."""
     choices = sorted(choices)
     if value not in choices:
@@ -50,3 +50,12 @@ def check_broadcastable(mask: Tensor, x: Tensor, name: str = "observed") -> Tens
             f"{name} of shape {tuple(mask.shape)} does not broadcast to the data shape "
             f"{tuple(x.shape)}"
         ) from None
+
+
+def check_mask(observed: Tensor, x: Tensor, name: str = "observed") -> Tensor:
+    """The one mask check: ``observed`` must be a bool tensor (True = observed) broadcastable
+    to ``x``; returns it expanded to ``x.shape``."""
+    if not isinstance(observed, Tensor) or observed.dtype != torch.bool:
+        got = observed.dtype if isinstance(observed, Tensor) else type(observed).__name__
+        raise ValueError(f"{name} must be a bool tensor, got {got}")
+    return check_broadcastable(observed, x, name)

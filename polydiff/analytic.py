@@ -19,6 +19,7 @@ from torch import Tensor
 from ._checks import check_finite
 from .denoiser import broadcast_t
 from .schedules import Schedule
+from .typing import Denoiser as DenoiserFn
 
 __all__ = ["GaussianMixture"]
 
@@ -105,7 +106,7 @@ class GaussianMixture:
         means = mu + a * v / var_t * diff
         return (resp[..., None] * means).sum(1).reshape(x_t.shape)
 
-    def denoiser(self, schedule: Schedule):
+    def denoiser(self, schedule: Schedule) -> DenoiserFn:
         """A polydiff denoiser ``D(x_t, t) -> x0_hat`` for this mixture under ``schedule``.
 
         Output has ``x_t``'s dtype. ``calls`` on the returned function counts evaluations."""

@@ -2,15 +2,16 @@
 
     polydiff fit --config cfg.yaml           # LightningCLI (also: validate)
     polydiff sample --checkpoint C --num N --out DIR [--method --steps --seed --guidance-scale]
-                    [--plan plan.json]
+                    [--plan plan.json] [--known FILE [--mask FILE] [--resample J R]]
     polydiff calibrate --checkpoint C --out plan.json [--steps 4 --method dpm_3m --num 1024]
     polydiff export --checkpoint C --out DIR  # weights-only files + config.json
-    polydiff demo image [--minutes M] [--out DIR]
+    polydiff demo [MODALITY] [--minutes M] [--out DIR]   # no MODALITY: list the registered
 
 ``fit``/``validate`` hand their arguments to Lightning's ``LightningCLI`` with
 :class:`polydiff.training.DiffusionModule` and any ``LightningDataModule`` (``data.class_path``);
-``polydiff fit --help`` lists every option. Configs for each modality ship in
-``polydiff/training/configs/``.
+``polydiff fit --help`` lists every option. Each modality ships its configs in its own folder
+(:attr:`polydiff.modality.Modality.configs`; ``polydiff demo`` lists them). Modalities come from
+the registry (:mod:`polydiff.modality`); this module names none.
 """
 
 from __future__ import annotations
@@ -21,21 +22,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main", "LIGHTNING_COMMANDS", "DEMOS"]
+__all__ = ["main", "LIGHTNING_COMMANDS", "check_config", "known_data"]
 
 LIGHTNING_COMMANDS = ("fit", "validate")
-DEMOS = ("image",)
 
 
-def _config_dir() -> Path:
-    return Path(__file__).resolve().parent / "training" / "configs"
+def known_data() -> list[str]:
+    """Data modules offered in error messages: every registered modality's (any
+    ``LightningDataModule`` class path works)."""
+    from .modality import modalities
+
+    return sorted(d for m in modalities().values() for d in m.data_modules)
 
 
-#: data modules offered in error messages (any LightningDataModule class path works)
-KNOWN_DATA = [
-    "polydiff.modalities.image.DigitsDataModule",
-    "polydiff.modalities.image.ImageFolderDataModule",
-]
+def _configs() -> list[str]:
+    """``"modality/name: path"`` for every shipped fit config."""
+    from .modality import modalities
+
+    return [f"{m.name}/{k}: {v}" for m in modalities().values() for k, v in m.configs.items()]
 
 
 def _config_files(args: Sequence[str]) -> list[Path]:
@@ -80,7 +84,7 @@ def check_config(config: dict, source: str = "config") -> None:
             getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError, ValueError):
             raise ValueError(f"{source}: unknown data class {path!r}; expected one of "
-                             f"{KNOWN_DATA} or another LightningDataModule") from None
+                             f"{known_data()} or another LightningDataModule") from None
 
 
 def run_lightning(args: Sequence[str]):
@@ -101,8 +105,8 @@ def run_lightning(args: Sequence[str]):
     return LightningCLI(
         DiffusionModule, pl.LightningDataModule, subclass_mode_data=True,
         args=list(args), save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": "polydiff training through LightningCLI; configs for "
-                                      f"each modality: {_config_dir()}"},
+        parser_kwargs={"description": "polydiff training through LightningCLI; shipped "
+                                      f"configs: {'; '.join(_configs())}"},
     )
 
 
@@ -112,8 +116,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="polydiff fit --help / polydiff validate --help: the LightningCLI options.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in LIGHTNING_COMMANDS:
-        sub.add_parser(cmd, help=f"LightningCLI {cmd} (e.g. --config "
-                                 f"{_config_dir() / 'image.yaml'})", add_help=False)
+        sub.add_parser(cmd, help=f"LightningCLI {cmd} (--config FILE; `polydiff demo` lists "
+                                 f"the shipped configs)", add_help=False)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint or an export directory")
     s.add_argument("--checkpoint", required=True,
@@ -132,7 +136,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
     s.add_argument("--device", default="cpu", help="torch device (default cpu)")
     s.add_argument("--batch-size", type=int, default=256, help="samples per batch")
-    s.add_argument("--writer", default="auto", help="auto | image | tensor")
+    s.add_argument("--writer", default="auto",
+                   help="auto (the writer recorded with the model's modality) | tensor (.pt) | "
+                        "another writer of the model's modality")
+    s.add_argument("--known", default=None,
+                   help="a file of known values to keep (inpainting / imputation / "
+                        "continuation), read by the modality's reader")
+    s.add_argument("--mask", default=None,
+                   help="with --known: a file marking what is known (see the reader)")
+    s.add_argument("--reader", default="auto",
+                   help="auto (the modality's first reader) | tensor (.pt/.npy, NaN = missing) "
+                        "| another reader of the model's modality")
+    s.add_argument("--resample", type=int, nargs=2, default=None, metavar=("JUMP", "REPEATS"),
+                   help="with --known: RePaint resampling, JUMP intervals run REPEATS times")
     s.add_argument("--plan", default=None,
                    help="a plan JSON from `polydiff calibrate` (replaces --method/--steps/--grid)")
 
@@ -157,11 +173,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="output directory")
     e.add_argument("--no-ema", action="store_true", help="export the raw (non-EMA) weights")
 
-    d = sub.add_parser("demo", help="train a small model on bundled data and write samples")
-    d.add_argument("modality", help=f"one of {list(DEMOS)}")
+    d = sub.add_parser("demo", help="train a small model on bundled data and write samples; "
+                                    "without MODALITY, list the registered modalities")
+    d.add_argument("modality", nargs="?", default=None,
+                   help="a registered modality (run `polydiff demo` to list them)")
     d.add_argument("--minutes", type=float, default=2.0, help="training time (default 2)")
     d.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    d.add_argument("--out", default="polydiff-demo-image", help="output directory")
+    d.add_argument("--out", default=None,
+                   help="output directory (default polydiff-demo-MODALITY)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--steps", type=int, default=20, help="sampler steps (default 20)")
     d.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
@@ -184,7 +203,7 @@ def _labels(requested: list[int] | None, num: int, num_classes: int | None):
 
 
 def _load_model(a: argparse.Namespace, command: str):
-    """``(denoiser, schedule, sample_shape, num_classes)`` from ``--checkpoint``."""
+    """``(denoiser, schedule, sample_shape, num_classes, data_info)`` from ``--checkpoint``."""
     from .training import load_checkpoint, load_exported
 
     src = Path(a.checkpoint)
@@ -194,13 +213,15 @@ def _load_model(a: argparse.Namespace, command: str):
         den = load_exported(src, device=a.device)
         cfg = den.export_config
         schedule, shape, num_classes = den.schedule, cfg["sample_shape"], cfg["num_classes"]
+        data_info = cfg.get("data")
     else:
         module = load_checkpoint(src, map_location=a.device)
         den = module.denoiser(ema=not a.no_ema).eval()
         schedule, shape, num_classes = module.schedule, module.sample_shape, module.num_classes
+        data_info = module.data_info
     if not shape:
         raise SystemExit(f"polydiff {command}: {src} does not record the sample shape")
-    return den, schedule, shape, num_classes
+    return den, schedule, shape, num_classes, data_info
 
 
 def _read_plan(path: str):
@@ -213,30 +234,56 @@ def _read_plan(path: str):
                          f"(written by `polydiff calibrate`): {err}") from err
 
 
-def cmd_sample(a: argparse.Namespace) -> int:
-    """``polydiff sample``: writes ``samples.png`` (or ``.pt`` for non-images) and
-    ``samples.pt`` (the raw tensor) to ``--out``."""
-    import torch
+def _known(a: argparse.Namespace, shape, data_info):
+    """``(known, observed)`` in model units from ``--known``/``--mask`` (or ``(None, None)``)."""
+    from .training.outputs import model_units, reader_for
 
-    from .training import write_samples
+    if a.known is None:
+        for flag, value in (("--mask", a.mask), ("--resample", a.resample)):
+            if value is not None:
+                raise SystemExit(f"polydiff sample: {flag} needs --known FILE")
+        return None, None
+    try:
+        read = reader_for(data_info, a.reader)
+        known, observed = read(Path(a.known), None if a.mask is None else Path(a.mask),
+                               list(shape), (data_info or {}).get("meta") or {})
+    except ValueError as err:
+        raise SystemExit(f"polydiff sample: --known {a.known}: {err}") from None
+    known = model_units(known, data_info)
+    return known, observed
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    """``polydiff sample``: writes the samples through the model's writer (``samples.png`` for
+    images, ...) and ``samples.pt`` (the raw tensor in data units) to ``--out``."""
+    from .io import write_tensor
+    from .training.outputs import data_units, write_samples, writer_for
     from .training.sampling import sample_with
 
     plan = None if a.plan is None else _read_plan(a.plan)
-    den, schedule, shape, num_classes = _load_model(a, "sample")
+    den, schedule, shape, num_classes, data_info = _load_model(a, "sample")
+    try:
+        writer, _ = writer_for(data_info, a.writer)
+    except ValueError as err:
+        raise SystemExit(f"polydiff sample: --writer: {err}") from None
+    known, observed = _known(a, shape, data_info)
     labels = _labels(a.class_label, a.num, num_classes)
     info: dict = {}
     x = sample_with(den, schedule, a.num, shape, steps=a.steps, method=a.method, grid=a.grid,
                     guidance_scale=a.guidance_scale if labels is not None else 1.0,
                     class_labels=labels, null_class=num_classes, seed=a.seed, progress=True,
-                    device=a.device, batch_size=a.batch_size, info=info, plan=plan)
+                    device=a.device, batch_size=a.batch_size, info=info, plan=plan,
+                    known=known, observed=observed,
+                    resample=None if a.resample is None else tuple(a.resample))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(x, out / "samples.pt")
-    grid = write_samples(x, out / "samples", a.writer, nrow=num_classes)
+    raw = write_tensor(data_units(x, data_info), out / "samples")
+    written = raw if writer == "tensor" else write_samples(x, out / "samples", data_info,
+                                                            writer, nrow=num_classes)
     how = (f"{a.method}, {a.steps} steps" if plan is None else
            f"plan {a.plan}: {plan.method}, {plan.steps} steps")
     print(f"wrote {a.num} samples ({how}, {info.get('nfe')} network evaluations per batch) to "
-          f"{grid} and {out / 'samples.pt'}")
+          f"{written}" + ("" if written == raw else f" and {raw}"))
     return 0
 
 
@@ -244,7 +291,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     """``polydiff calibrate``: learns a plan and writes it as JSON to ``--out``."""
     from .training.sampling import calibrate_with
 
-    den, schedule, shape, num_classes = _load_model(a, "calibrate")
+    den, schedule, shape, num_classes, _ = _load_model(a, "calibrate")
     labels = _labels(None, a.num, num_classes)
     plan = calibrate_with(den, schedule, a.num, shape, a.steps, a.method,
                           guidance_scale=a.guidance_scale if labels is not None else 1.0,
@@ -269,15 +316,26 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    """``polydiff demo MODALITY``."""
-    if a.modality not in DEMOS:
-        raise SystemExit(f"polydiff demo: unknown modality {a.modality!r}; available: "
-                         f"{list(DEMOS)}")
-    from .training.demo import image_demo
+    """``polydiff demo MODALITY`` runs that modality's demo; ``polydiff demo`` lists them."""
+    from .modality import modalities, resolve
 
-    image_demo(out=a.out, minutes=a.minutes, max_steps=a.max_steps, seed=a.seed,
-               steps=a.steps, method=a.method, guidance_scale=a.guidance_scale,
-               progress=not a.no_progress)
+    table = modalities()
+    with_demo = [name for name, m in table.items() if m.demo is not None]
+    if a.modality is None:
+        print("registered modalities (polydiff demo NAME):")
+        for name, m in table.items():
+            mark = "" if m.demo is not None else " [no demo]"
+            print(f"  {name:10s} {m.description}{mark}")
+            for key, path in m.configs.items():
+                print(f"  {'':10s} config {key}: {path}")
+        return 0
+    if a.modality not in with_demo:
+        raise SystemExit(f"polydiff demo: unknown modality {a.modality!r}; available: "
+                         f"{with_demo}")
+    demo = resolve(table[a.modality].demo, f"{a.modality} demo")
+    demo(out=a.out or f"polydiff-demo-{a.modality}", minutes=a.minutes, max_steps=a.max_steps,
+         seed=a.seed, steps=a.steps, method=a.method, guidance_scale=a.guidance_scale,
+         progress=not a.no_progress)
     return 0
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_choice
+
 __all__ = [
     "C_NOISE_MAPS",
     "c_noise",
@@ -54,13 +56,7 @@ def c_noise(name: str, t: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     ``"1000t"``: 1000·t (DDPM-style), ``"t"``: t, ``"log_snr"``: log(alpha²/sigma²),
     ``"edm"``: log(sigma/alpha)/4.
     """
-    try:
-        fn = C_NOISE_MAPS[name]
-    except KeyError:
-        raise ValueError(
-            f"c_noise: unknown map {name!r}; expected one of {sorted(C_NOISE_MAPS)}"
-        ) from None
-    return fn(t, alpha, sigma)
+    return C_NOISE_MAPS[check_choice(name, C_NOISE_MAPS, "c_noise map")](t, alpha, sigma)
 
 
 def sinusoidal_embedding(x: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -121,12 +117,9 @@ class NoiseEmbedding(nn.Module):
                  fourier_scale: float = 16.0):
         super().__init__()
         base_dim = base_dim or max(2, (out_dim // 4) * 2)
-        if kind == "sinusoidal":
-            self.features: nn.Module = SinusoidalEmbedding(base_dim)
-        elif kind == "fourier":
-            self.features = FourierEmbedding(base_dim, scale=fourier_scale)
-        else:
-            raise ValueError(f"NoiseEmbedding: unknown kind {kind!r}; expected one of {self.KINDS}")
+        check_choice(kind, self.KINDS, "noise embedding kind")
+        self.features: nn.Module = (SinusoidalEmbedding(base_dim) if kind == "sinusoidal" else
+                                    FourierEmbedding(base_dim, scale=fourier_scale))
         self.mlp = nn.Sequential(nn.Linear(base_dim, out_dim), nn.SiLU(),
                                  nn.Linear(out_dim, out_dim))
 

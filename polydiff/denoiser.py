@@ -10,6 +10,7 @@ from ._checks import append_dims, check_choice
 from .conditioning import C_NOISE_MAPS, c_noise
 from .parameterization import Prediction
 from .schedules import Schedule
+from .typing import Network
 
 __all__ = ["Denoiser", "broadcast_t"]
 
@@ -29,10 +30,12 @@ def broadcast_t(t: Tensor | float, x: Tensor) -> Tensor:
 
 
 class Denoiser(nn.Module):
-    """Wraps ``net(x_in, c_noise, **cond) -> out`` into the denoiser every sampler takes.
+    """Wraps ``net(x_in, c_noise, **cond) -> out`` into the denoiser every sampler takes
+    (a :class:`polydiff.typing.Denoiser`: ``D(x_t (B, C, *axes), t (B,) or scalar, **cond)``).
 
     Args:
-        net: any module mapping ``(B, C, *axes)`` and ``c_noise (B,)`` to ``(B, C, *axes)``.
+        net: any module ``net(x_in (B, C, *axes), c_noise (B,), **cond) -> (B, C, *axes)``
+            (:class:`polydiff.typing.Network`).
         schedule: the forward process the network was trained with.
         prediction: ``"eps" | "x0" | "v" | "flow" | "score" | "edm"`` or a ``Prediction``.
         c_noise: noise-level map fed to ``net`` (``"1000t" | "t" | "log_snr" | "edm"``);
@@ -44,7 +47,7 @@ class Denoiser(nn.Module):
     The solver arithmetic runs in at least float32, whatever dtype the network computes in.
     """
 
-    def __init__(self, net: nn.Module, schedule: Schedule, prediction: str | Prediction = "eps",
+    def __init__(self, net: Network, schedule: Schedule, prediction: str | Prediction = "eps",
                  c_noise: str | None = None, sigma_data: float = 0.5,
                  input_scale: str | None = None):
         super().__init__()

@@ -24,12 +24,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import append_dims, check_broadcastable
+from ._checks import append_dims, check_mask
 from .schedules import Schedule
+from .typing import Denoiser as DenoiserFn
 
 __all__ = ["cfg", "dps", "inpaint"]
-
-Denoise = Callable[..., Tensor]
 
 
 def _per_sample_std(v: Tensor) -> Tensor:
@@ -60,8 +59,8 @@ def _cat(v: Any, override: Any, b: int) -> Any:
     return v  # shared by both halves (a scalar, a string, ...)
 
 
-def cfg(denoiser: Denoise, scale: float, *, rescale: float = 0.0,
-        uncond: dict[str, Any] | None = None) -> Denoise:
+def cfg(denoiser: DenoiserFn, scale: float, *, rescale: float = 0.0,
+        uncond: dict[str, Any] | None = None) -> DenoiserFn:
     """Classifier-free guidance: ``D = D_u + scale (D_c - D_u)`` on the x0 estimates (the same
     as guiding eps, since both are affine in the estimate at fixed ``x_t``).
 
@@ -101,33 +100,27 @@ def cfg(denoiser: Denoise, scale: float, *, rescale: float = 0.0,
     return guided
 
 
-def inpaint(denoiser: Denoise, known: Tensor, observed: Tensor) -> Denoise:
+def inpaint(denoiser: DenoiserFn, known: Tensor, observed: Tensor) -> DenoiserFn:
     """Replacement in x0-space: ``D(x, t)`` with observed entries set to ``known``.
 
     Args:
         denoiser: the denoiser to wrap.
-        known: the known values, broadcastable to the samples (NaN allowed where not observed).
-        observed: boolean mask (``True`` = known/kept), broadcastable to ``known`` and to the
+        known: the known values, broadcastable to the samples ``(B, C, *axes)`` (NaN allowed
+            where not observed).
+        observed: bool mask (``True`` = known/kept), broadcastable to ``known`` and to the
             samples.
 
     Since every sampler ends on (an affine combination of) denoised estimates, the observed
     entries of the result equal ``known`` exactly.
     """
-    if not isinstance(observed, Tensor) or observed.dtype != torch.bool:
-        raise ValueError("observed must be a boolean tensor (True = known)")
     known = torch.as_tensor(known)
-    try:
-        shape = torch.broadcast_shapes(observed.shape, known.shape)
-    except RuntimeError:
-        raise ValueError(f"observed of shape {tuple(observed.shape)} does not broadcast with "
-                         f"known {tuple(known.shape)}") from None
-    if not torch.isfinite(known.expand(shape)[observed.expand(shape)]).all():
+    if not torch.isfinite(known[check_mask(observed, known)]).all():
         raise ValueError("known holds NaN/Inf at observed entries")
     known = torch.where(observed, known, torch.zeros((), dtype=known.dtype))  # no NaN anywhere
 
     def inpainted(x: Tensor, t: Tensor, **cond: Any) -> Tensor:
         d = denoiser(x, t, **cond)
-        m = check_broadcastable(observed.to(d.device), d, "observed")
+        m = check_mask(observed.to(d.device), d)
         try:
             return torch.where(m, known.to(d.device, d.dtype), d)
         except RuntimeError:
@@ -137,8 +130,8 @@ def inpaint(denoiser: Denoise, known: Tensor, observed: Tensor) -> Denoise:
     return inpainted
 
 
-def dps(denoiser: Denoise, operator: Callable[[Tensor], Tensor], y: Tensor, step: float,
-        schedule: Schedule) -> Denoise:
+def dps(denoiser: DenoiserFn, operator: Callable[[Tensor], Tensor], y: Tensor, step: float,
+        schedule: Schedule) -> DenoiserFn:
     """Diffusion posterior sampling (Chung et al. 2023) for measurements ``y ~ A(x0)``.
 
     Adds ``-step * grad_{x_t} ||y - A(D(x_t))||`` (per sample) to the score, i.e. returns

@@ -13,19 +13,22 @@ edm         x0-weight (s² + sd²) / (s sd)², s = sigma / alpha (Karras et al. 
 sigmoid     x0-weight SNR · sigmoid(bias - lambda) (Kingma & Gao 2023)
 ==========  =================================================================================
 
-Entries where ``observed`` is False are excluded: their data are zeroed before noising and
-their errors are not counted, so changing them cannot change the loss or its gradient.
+Element weights (``weight=``, e.g. cos(latitude) on global grids) make the per-sample error a
+weighted mean over entries. Entries where ``observed`` is False are excluded: their data are
+zeroed before noising and their errors are not counted, so changing them cannot change the
+loss or its gradient.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ._checks import check_broadcastable, check_choice, check_finite
+from ._checks import check_broadcastable, check_choice, check_finite, check_mask
 from .denoiser import Denoiser
 from .schedules import Schedule
 
@@ -35,6 +38,8 @@ __all__ = [
     "loss_weight",
     "sample_t",
     "denoising_loss",
+    "denoising_terms",
+    "DenoisingTerms",
     "DiffusionLoss",
 ]
 
@@ -83,32 +88,70 @@ def sample_t(name: str, n: int, schedule: Schedule, generator: torch.Generator |
     return lo + (hi - lo) * torch.sigmoid(logit_mean + logit_std * z)
 
 
-def denoising_loss(denoiser: Denoiser, x0: Tensor, t: Tensor, eps: Tensor,
-                   weighting: str = "uniform", observed: Tensor | None = None,
-                   gamma: float = 5.0, sigmoid_bias: float = 0.0, **cond) -> Tensor:
-    """Per-sample weighted denoising loss, shape ``(B,)``.
+class DenoisingTerms(NamedTuple):
+    """Per-sample terms of one denoising evaluation, each ``(B,)``: ``loss`` (weighted, in the
+    network's output space) and ``mse_x0`` (unweighted squared error of ``x0_hat``), both means
+    over the counted entries (observed, times the element weights)."""
 
-    x0, eps: ``(B, C, *axes)``; t: ``(B,)``; observed: bool, broadcastable to x0 (True = counted).
-    The squared error is averaged over the counted entries of each sample.
+    loss: Tensor
+    mse_x0: Tensor
+
+
+def _entry_weights(x0: Tensor, observed: Tensor | None, weight: Tensor | None) -> Tensor | None:
+    """Weights of the entries of ``x0`` in the per-sample mean (``None``: a plain mean)."""
+    m = None if observed is None else observed.to(x0.dtype)
+    if weight is not None:
+        if not isinstance(weight, Tensor) or not weight.is_floating_point():
+            got = weight.dtype if isinstance(weight, Tensor) else type(weight).__name__
+            raise ValueError(f"weight must be a floating tensor of element weights, got {got}")
+        weight = check_broadcastable(weight, x0, "weight")
+        check_finite(weight, "weight")
+        if (weight < 0).any():
+            raise ValueError("weight must be >= 0 everywhere (element weights)")
+        m = weight.to(x0.dtype) if m is None else m * weight.to(x0.dtype)
+    return m
+
+
+def denoising_terms(denoiser: Denoiser, x0: Tensor, t: Tensor, eps: Tensor,
+                    weighting: str = "uniform", observed: Tensor | None = None,
+                    gamma: float = 5.0, sigmoid_bias: float = 0.0, weight: Tensor | None = None,
+                    **cond) -> DenoisingTerms:
+    """Per-sample weighted denoising loss and x0 error (:class:`DenoisingTerms`).
+
+    x0, eps: ``(B, C, *axes)``; t: ``(B,)``; observed: bool, broadcastable to x0 (True =
+    counted); weight: element weights >= 0 broadcastable to x0 (e.g. cos(latitude)). Errors
+    are averaged over the entries of each sample with weights ``observed * weight``.
     """
     if observed is not None:
-        if observed.dtype != torch.bool:
-            raise ValueError(f"observed must be a bool tensor, got {observed.dtype}")
-        observed = check_broadcastable(observed, x0, "observed")
+        observed = check_mask(observed, x0)
         x0 = torch.where(observed, x0, torch.zeros((), dtype=x0.dtype, device=x0.device))
     check_finite(x0, "x0" if observed is None else "x0 at observed entries")
+    m = _entry_weights(x0, observed, weight)
     x_t = denoiser.schedule.add_noise(x0, t, eps)
     out, alpha, sigma = denoiser.network_output(x_t, t, **cond)
-    target = denoiser.prediction.target(x0.to(out.dtype), eps.to(out.dtype), alpha, sigma)
-    se = (out - target) ** 2
+    x0w = x0.to(out.dtype)
+    target = denoiser.prediction.target(x0w, eps.to(out.dtype), alpha, sigma)
+    x0_hat, _ = denoiser.prediction.to_x0_eps(out, x_t.to(out.dtype), alpha, sigma)
     dims = tuple(range(1, x0.ndim))
-    if observed is None:
-        per_sample = se.mean(dim=dims)
-    else:
-        m = observed.to(se.dtype)
-        per_sample = (se * m).sum(dim=dims) / m.sum(dim=dims).clamp(min=1)
+
+    def mean(se: Tensor) -> Tensor:
+        if m is None:
+            return se.mean(dim=dims)
+        mw = m.to(se.dtype)
+        return (se * mw).sum(dim=dims) / mw.sum(dim=dims).clamp(min=1e-12)
+
     w = loss_weight(weighting, denoiser, alpha, sigma, gamma, sigmoid_bias)
-    return w.reshape(-1) * per_sample
+    return DenoisingTerms(w.reshape(-1) * mean((out - target) ** 2), mean((x0_hat - x0w) ** 2))
+
+
+def denoising_loss(denoiser: Denoiser, x0: Tensor, t: Tensor, eps: Tensor,
+                   weighting: str = "uniform", observed: Tensor | None = None,
+                   gamma: float = 5.0, sigmoid_bias: float = 0.0, weight: Tensor | None = None,
+                   **cond) -> Tensor:
+    """Per-sample weighted denoising loss, shape ``(B,)`` (:func:`denoising_terms`'s
+    ``loss``)."""
+    return denoising_terms(denoiser, x0, t, eps, weighting, observed, gamma, sigmoid_bias,
+                           weight, **cond).loss
 
 
 class DiffusionLoss:
@@ -143,12 +186,15 @@ class DiffusionLoss:
 
     def __call__(self, denoiser: Denoiser, x0: Tensor, observed: Tensor | None = None,
                  t: Tensor | None = None, eps: Tensor | None = None,
-                 generator: torch.Generator | None = None, **cond) -> Tensor:
+                 generator: torch.Generator | None = None, weight: Tensor | None = None,
+                 **cond) -> Tensor:
+        """Batch-mean loss of ``x0 (B, C, *axes)``; ``t`` and ``eps`` are drawn (from
+        ``generator``) unless given; ``observed`` and ``weight`` as in :func:`denoising_terms`."""
         if t is None:
             t = self.draw_t(x0.shape[0], denoiser.schedule, generator, x0.device)
         if eps is None:
             eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         per_sample = denoising_loss(denoiser, x0, t, eps, self.weighting, observed, self.gamma,
-                                    self.sigmoid_bias, **cond)
+                                    self.sigmoid_bias, weight, **cond)
         return per_sample.mean()
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_broadcastable
+from ._checks import check_mask
 
 __all__ = [
     "from_nan",
@@ -27,14 +27,6 @@ __all__ = [
     "to_values",
     "check_mask",
 ]
-
-
-def check_mask(observed: Tensor, x: Tensor, name: str = "observed") -> Tensor:
-    """Validate ``observed`` (bool, broadcastable to ``x``); returns it expanded to ``x``."""
-    if not isinstance(observed, Tensor) or observed.dtype != torch.bool:
-        got = observed.dtype if isinstance(observed, Tensor) else type(observed).__name__
-        raise ValueError(f"{name} must be a bool tensor (True = observed), got {got}")
-    return check_broadcastable(observed, x, name)
 
 
 def from_nan(x: Tensor, fill: float = 0.0) -> tuple[Tensor, Tensor]:
@@ -114,8 +106,7 @@ def from_values(mask: Tensor, known: float | None = None, missing: float | None 
 def to_values(observed: Tensor, known: float = 1, missing: float = 0,
               dtype: torch.dtype = torch.float32) -> Tensor:
     """``observed`` as numbers: ``known`` where True, ``missing`` where False."""
-    if observed.dtype != torch.bool:
-        raise ValueError(f"observed must be a bool tensor, got {observed.dtype}")
+    observed = check_mask(observed, observed)  # (no data to broadcast to: the dtype check)
     k = torch.tensor(known, dtype=dtype, device=observed.device)
     m = torch.tensor(missing, dtype=dtype, device=observed.device)
     return torch.where(observed, k, m)

@@ -10,17 +10,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_broadcastable
+from ._checks import check_mask
 
 __all__ = ["rmse", "mae", "crps_ensemble", "spread_skill", "interval_coverage"]
 
 
 def _selection(target: Tensor, where: Tensor | None) -> Tensor:
+    """The scored entries: bool, shaped like ``target``."""
     keep = torch.isfinite(target)
     if where is not None:
-        if where.dtype != torch.bool:
-            raise ValueError(f"where must be a bool tensor, got {where.dtype}")
-        keep = keep & check_broadcastable(where, target, "where")
+        keep = keep & check_mask(where, target, "where")
     if not keep.any():
         raise ValueError("no entries to score: the target is all NaN or `where` selects nothing")
     return keep

@@ -40,7 +40,6 @@ class Schedule:
     """Base class: subclasses define ``alpha_sigma``, ``log_snr`` and ``t_of_log_snr``."""
 
     name: str = "schedule"
-    variance_preserving: bool = False
 
     def __init__(self, t_min: float, t_max: float):
         if not 0.0 <= t_min < t_max <= 1.0:
@@ -120,7 +119,6 @@ class VPLinear(Schedule):
     """
 
     name = "vp_linear"
-    variance_preserving = True
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0,
                  t_min: float = 1e-3, t_max: float = 1.0):
@@ -153,7 +151,6 @@ class VPCosine(Schedule):
     phi(t) = (pi/2)(t + s)/(1 + s), sigma = sqrt(1 - alpha²)."""
 
     name = "vp_cosine"
-    variance_preserving = True
 
     def __init__(self, s: float = 0.008, t_min: float = 1e-4, t_max: float = 0.9946):
         if s < 0:
@@ -199,7 +196,6 @@ class VPDiscrete(Schedule):
     """
 
     name = "vp_discrete"
-    variance_preserving = True
 
     def __init__(self, betas: Tensor | list[float], t_min: float | None = None,
                  t_max: float = 1.0):

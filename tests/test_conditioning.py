@@ -40,8 +40,10 @@ def test_c_noise_maps():
     assert conditioning.c_noise("1000t", t, a, s).item() == pytest.approx(500)
     assert conditioning.c_noise("log_snr", t, a, s).item() == pytest.approx(2 * (-0.2876821), 1e-5)
     assert conditioning.c_noise("edm", t, a, s).item() == pytest.approx(0.25 * 0.2876821, 1e-5)
-    with pytest.raises(ValueError, match="log_snr"):
+    with pytest.raises(ValueError, match=r"unknown c_noise map 'sigma'.*'log_snr'"):
         conditioning.c_noise("sigma", t, a, s)
+    with pytest.raises(ValueError, match=r"unknown noise embedding kind 'gauss'.*'fourier'"):
+        conditioning.NoiseEmbedding(8, kind="gauss")
     with pytest.raises(ValueError, match="dim"):
         conditioning.sinusoidal_embedding(t, 3)
     with pytest.raises(ValueError, match="scale_shift"):

@@ -82,3 +82,16 @@ def test_analytic_denoiser_is_a_polydiff_denoiser():
     out = den(x, 1.0)  # alpha = 1, sigma = 50: posterior mean x / (1 + 2500)
     assert torch.allclose(out, x / (1 + 2500.0))
     assert den.calls == 1
+
+
+def test_public_types_are_met() -> None:
+    """``polydiff.Denoiser``, the analytic oracle and guidance wrappers are ``typing.Denoiser``s;
+    a plain module is a ``typing.Network``."""
+    from polydiff import guidance
+    from polydiff import typing as pt
+
+    net = nn.Conv1d(2, 2, 1)
+    den = Denoiser(net, schedules.VPCosine())
+    assert isinstance(net, pt.Network) and isinstance(den, pt.Denoiser)
+    oracle = analytic.GaussianMixture(torch.zeros(1, 2, 3)).denoiser(schedules.VPCosine())
+    assert isinstance(oracle, pt.Denoiser) and isinstance(guidance.cfg(oracle, 2.0), pt.Denoiser)

@@ -155,9 +155,9 @@ def test_inpaint_conditions_the_missing_entries() -> None:
 def test_inpaint_bad_masks() -> None:
     den = _gmm().denoiser(SCHED)
     known = torch.zeros(4, 2, 3)
-    with pytest.raises(ValueError, match="boolean"):
+    with pytest.raises(ValueError, match=r"observed must be a bool tensor.*float32"):
         guidance.inpaint(den, known, torch.ones(4, 2, 3))
-    with pytest.raises(ValueError, match="does not broadcast"):
+    with pytest.raises(ValueError, match=r"observed of shape \(4, 5, 3\) does not broadcast"):
         guidance.inpaint(den, known, torch.ones(4, 5, 3, dtype=torch.bool))
     bad = torch.full((4, 2, 3), float("nan"))
     with pytest.raises(ValueError, match="NaN/Inf at observed"):

@@ -156,3 +156,38 @@ def test_bad_loss_inputs_raise():
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="finite"):
         losses.DiffusionLoss()(den, bad)
+
+
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 10.0))
+def test_element_weights_are_a_weighted_mean_over_entries(seed, scale):
+    g = torch.Generator().manual_seed(seed)
+    den = Denoiser(ConvNet(2), schedules.VPCosine(), "v")
+    x0 = torch.randn(3, 2, 6, generator=g)
+    eps = torch.randn(3, 2, 6, generator=g)
+    t = torch.rand(3, generator=g) * 0.9 + 0.05
+    observed = torch.rand(3, 1, 6, generator=g) > 0.3
+    observed[:, :, 0] = True
+    plain = losses.denoising_terms(den, x0, t, eps, "min_snr", observed)
+    ones = losses.denoising_terms(den, x0, t, eps, "min_snr", observed,
+                                  weight=torch.full((1, 1, 6), scale))
+    torch.testing.assert_close(ones.loss, plain.loss)  # constant weights change nothing
+    zeroed = torch.where(observed, x0, 0.0)  # (a mask also zeroes missing data before noising)
+    as_mask = losses.denoising_terms(den, zeroed, t, eps, "min_snr", weight=observed.float())
+    torch.testing.assert_close(as_mask.loss, plain.loss)  # a 0/1 weight counts like a mask
+    w = torch.rand(1, 1, 6, generator=g) + 0.1
+    terms = losses.denoising_terms(den, x0, t, eps, "uniform", weight=w)
+    out, a, s = den.network_output(den.schedule.add_noise(x0, t, eps), t)
+    se = (out - den.prediction.target(x0, eps, a, s)) ** 2
+    manual = (se * w).sum((1, 2)) / w.expand_as(se).sum((1, 2))
+    torch.testing.assert_close(terms.loss, manual)
+
+
+def test_bad_weights_are_named():
+    den = Denoiser(ConvNet(1), schedules.VPCosine())
+    x0 = torch.zeros(2, 1, 4)
+    with pytest.raises(ValueError, match="weight must be >= 0"):
+        losses.DiffusionLoss()(den, x0, weight=-torch.ones(1, 1, 4))
+    with pytest.raises(ValueError, match="weight of shape"):
+        losses.DiffusionLoss()(den, x0, weight=torch.ones(3, 1, 4))
+    with pytest.raises(ValueError, match="floating tensor"):
+        losses.DiffusionLoss()(den, x0, weight=torch.ones(1, 1, 4, dtype=torch.long))

@@ -72,6 +72,10 @@ def test_mask_errors_name_the_argument():
         masks.check_mask(torch.ones(2, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="does not broadcast"):
         masks.check_mask(torch.ones(2, 4, dtype=torch.bool), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="observed must be a bool tensor.*float32"):
+        masks.to_values(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="observed must be a bool tensor.*float32"):
+        masks.fill_missing(torch.zeros(2, 3), torch.ones(2, 3))
     with pytest.raises(ValueError, match="missing must be a probability"):
         masks.random_mask((2, 2), 1.5)
     with pytest.raises(ValueError, match="Inf"):

@@ -14,6 +14,10 @@ def test_rmse_mae_ignore_nan_and_unselected():
     assert metrics.mae(pred, target, where).item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="no entries"):
         metrics.rmse(pred, target, torch.zeros(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"where must be a bool tensor.*float32"):
+        metrics.rmse(pred, target, torch.ones(4))
+    with pytest.raises(ValueError, match=r"where of shape \(3,\) does not broadcast"):
+        metrics.mae(pred, target, torch.ones(3, dtype=torch.bool))
 
 
 @given(m=st.integers(2, 6), n=st.integers(1, 5), seed=st.integers(0, 999))

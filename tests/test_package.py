@@ -1,12 +1,16 @@
 """Packaging and documentation checks: what a user sees first must work."""
 
+import ast
 import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+MODALITIES = "polydiff.modalities"
 
 
 def test_modalities_install_under_polydiff_only():
@@ -34,3 +38,77 @@ def test_readme_commands_match_ci():
     commands = re.search(r"```bash\n(.*?)```", readme, flags=re.S).group(1).splitlines()
     setup, test = (c.split("#")[0].strip() for c in commands[:2])
     assert setup in ci and test in ci
+
+
+def _is_modality(name: str) -> bool:
+    return name == MODALITIES or name.startswith(MODALITIES + ".")
+
+
+def modality_imports(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
+    """``(line, what)`` for each import of ``polydiff.modalities`` (or below) in ``source``, the
+    code of ``module``: ``import``, ``from`` (absolute or relative), and ``import_module`` /
+    ``__import__`` of a string literal naming a modality. A dynamic import of exactly
+    ``"polydiff.modalities"``, the discovery package, is allowed."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, f"import {a.name}") for a in node.names if _is_modality(a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, *([node.module] if node.module else [])])
+            # `from polydiff import modalities` imports the package too
+            if any(_is_modality(f"{target}.{a.name}") or _is_modality(target) for a in node.names):
+                names = ", ".join(a.name for a in node.names)
+                found.append((node.lineno, f"from {'.' * node.level}{node.module or ''} "
+                                           f"import {names} (resolves to {target})"))
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            arg = node.args[0]
+            if fname in ("import_module", "__import__") and isinstance(arg, ast.Constant) \
+                    and isinstance(arg.value, str):
+                name = arg.value
+                if name.startswith("."):  # relative to the module's package
+                    level = len(name) - len(name.lstrip("."))
+                    rest = [name.lstrip(".")] if name.lstrip(".") else []
+                    name = ".".join([*package[: len(package) - level + 1], *rest])
+                if _is_modality(name) and name != MODALITIES:
+                    found.append((node.lineno, f"{fname}({arg.value!r})"))
+    return found
+
+
+@pytest.mark.parametrize(("code", "module", "flagged"), [
+    ("import polydiff.modalities.image", "polydiff.cli", True),
+    ("import polydiff.modalities", "polydiff.cli", True),
+    ("from polydiff.modalities.image import x", "polydiff.cli", True),
+    ("from polydiff import modalities", "polydiff.cli", True),
+    ("from ..modalities.image import x", "polydiff.training.demo", True),
+    ("from .. import modalities", "polydiff.training.demo", True),
+    ("from . import modalities", "polydiff", True),  # inside polydiff/__init__.py
+    ("importlib.import_module('polydiff.modalities.image')", "polydiff.cli", True),
+    ("import_module('..modalities.image', __package__)", "polydiff.training.x", True),
+    ("importlib.import_module('polydiff.modalities')", "polydiff.modality", False),
+    ("from ..modality import Modality", "polydiff.training.demo", False),
+    ("from . import nn, samplers", "polydiff", False),
+    ("importlib.import_module(name)", "polydiff.cli", False),
+])
+def test_modality_import_scan(code: str, module: str, flagged: bool) -> None:
+    hits = modality_imports(code, module, is_package=module == "polydiff")
+    assert bool(hits) == flagged, f"{code!r} in {module}: found {hits}, expected flagged={flagged}"
+
+
+def test_core_does_not_import_modalities():
+    """The core (polydiff/) must not depend on any bundled modality; it may only discover them
+    through ``importlib.import_module("polydiff.modalities")``."""
+    offenders = []
+    for path in sorted((ROOT / "polydiff").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        parts = rel.with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        for line, what in modality_imports(path.read_text(), module, is_package):
+            offenders.append(f"{rel}:{line}: {what}")
+    assert not offenders, (
+        "modules of the core import a modality:\n  " + "\n  ".join(offenders)
+        + f"\nexpected none (only importlib.import_module({MODALITIES!r}) is allowed)")

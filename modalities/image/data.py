@@ -1,7 +1,10 @@
-"""Image data modules: scikit-learn's handwritten digits (offline) and image folders.
+"""Image data modules on the core base: scikit-learn's handwritten digits (offline) and
+image folders.
 
-Batches are dicts ``{"x": (B, C, H, W) float32 in [-1, 1], "class_labels": (B,) long}``
-(``class_labels`` only when the data has labels).
+Items are in data units (intensities in [0, 1]); the fixed normaliser maps them to [-1, 1]
+for the model and back before samples are written. Batches are dicts ``{"x": (B, C, H, W)
+float32 in [-1, 1], "class_labels": (B,) long}`` (``class_labels`` only when the data has
+labels).
 """
 
 from __future__ import annotations
@@ -14,18 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from ...training.data import ResumableLoader, train_loader
+from ..._checks import check_choice
+from ...normalize import Normalizer
+from ...training.datamodule import DiffusionDataModule
 
 __all__ = [
     "DigitsDataModule",
     "ImageFolderDataModule",
     "load_digits_tensor",
     "scan_image_folder",
-    "split_indices",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -35,9 +38,7 @@ CROP_MODES = ("center", "random")
 
 
 def _check_resize(resize: str) -> str:
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
-    return resize
+    return check_choice(resize, RESIZE_MODES, "resize")
 
 
 def _random_hflip(x: Tensor, hflip: bool) -> Tensor:
@@ -55,46 +56,27 @@ def _item(x: Tensor, label: Tensor | int | None) -> dict[str, Tensor]:
     return item
 
 
-def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[Tensor]:
-    """A seeded random split of ``range(n)``: the rest first, then one part per fraction.
-
-    ``split_indices(1797, (0.1, 0.1), 0)`` -> ``[train (1437,), val (180,), test (180,)]``.
-    """
-    if any(f < 0 for f in fractions) or sum(fractions) >= 1:
-        raise ValueError(f"split fractions must be >= 0 and sum to < 1, got {tuple(fractions)}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    sizes = [int(round(f * n)) for f in fractions]
-    n_rest = n - sum(sizes)
-    if n_rest < 1:
-        raise ValueError(f"split of {n} items by {tuple(fractions)} leaves no training items")
-    parts, start = [perm[:n_rest]], n_rest
-    for s in sizes:
-        parts.append(perm[start:start + s])
-        start += s
-    return parts
-
-
 def load_digits_tensor(size: int = 16, resize: str = "pad") -> tuple[Tensor, Tensor]:
-    """All 1797 scikit-learn digits as ``x (N, 1, size, size)`` in [-1, 1] and ``y (N,)`` long.
+    """All 1797 scikit-learn digits as ``x (N, 1, size, size)`` in [0, 1] and ``y (N,)`` long.
 
-    ``resize="pad"`` centres the 8x8 digit on a background (-1) canvas (``size >= 8``);
+    ``resize="pad"`` centres the 8x8 digit on a background (0) canvas (``size >= 8``);
     ``"bilinear"`` interpolates to ``size x size``.
     """
     from sklearn.datasets import load_digits
 
     _check_resize(resize)
     digits = load_digits()
-    x = torch.from_numpy(digits.images.astype(np.float32))[:, None] / 16.0 * 2.0 - 1.0
+    x = torch.from_numpy(digits.images.astype(np.float32))[:, None] / 16.0
     y = torch.from_numpy(digits.target.astype(np.int64))
     if resize == "pad":
         if size < 8:
             raise ValueError(f"size must be >= 8 to pad the 8x8 digits, got {size}")
         lo = (size - 8) // 2
         hi = size - 8 - lo
-        x = F.pad(x, (lo, hi, lo, hi), value=-1.0)
+        x = F.pad(x, (lo, hi, lo, hi), value=0.0)
     elif size != 8:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=size < 8).clamp(-1.0, 1.0)
+                          antialias=size < 8).clamp(0.0, 1.0)
     return x.contiguous(), y
 
 
@@ -111,89 +93,66 @@ class _TensorImages(Dataset):
         return _item(_random_hflip(self.x[i], self.hflip), None if self.y is None else self.y[i])
 
 
-def _loader(ds: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    """An evaluation loader: fixed order."""
-    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+class _ImageDataModule(DiffusionDataModule):
+    """What the image data modules share: the modality, its PNG writer, intensities in [0, 1]
+    mapped to [-1, 1] by a fixed normaliser, and optional random horizontal flips."""
 
+    modality = "image"
+    writer = "png"
 
-class _ImageDataModule(LightningDataModule):
-    """What the image data modules share: loader options and the loaders.
-
-    Training batches come from a :class:`~polydiff.training.data.ResumableLoader` shuffled by
-    ``(seed, epoch)`` (exact resume, mid-epoch included); validation and test are in order.
-    """
-
-    train_set: Dataset | None
-    val_set: Dataset | None
-
-    def _loader_options(self, batch_size: int, val_fraction: float, seed: int, hflip: bool,
-                        num_workers: int) -> None:
-        self.batch_size = batch_size
-        self.val_fraction = val_fraction
-        self.seed = seed
+    def __init__(self, batch_size: int, val_fraction: float, seed: int, hflip: bool,
+                 num_workers: int):
+        super().__init__(batch_size=batch_size, val_fraction=val_fraction, seed=seed,
+                         num_workers=num_workers, normalization="fixed")
         self.hflip = hflip
-        self.num_workers = num_workers
 
-    def train_dataloader(self) -> ResumableLoader:
-        self.setup()
-        return train_loader(self.train_set, self.batch_size, self.seed, self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        self.setup()
-        return _loader(self.val_set, self.batch_size, self.num_workers)
+    def fixed_normalizer(self) -> Normalizer:
+        """[0, 1] -> [-1, 1] on every channel."""
+        c = self.sample_shape[0]
+        return Normalizer([0.5] * c, [0.5] * c)
 
 
 class DigitsDataModule(_ImageDataModule):
-    """scikit-learn's 1797 handwritten 8x8 digits as 1-channel images in [-1, 1].
+    """scikit-learn's 1797 handwritten 8x8 digits as 1-channel images (data in [0, 1]).
 
     Args:
         batch_size: batch size of every loader.
         size: output side length (default 16: two 2x downsamplings leave 4x4).
-        resize: ``"pad"`` (centre on a -1 canvas) or ``"bilinear"``.
+        resize: ``"pad"`` (centre on a black canvas) or ``"bilinear"``.
         val_fraction, test_fraction: seeded random split (default 80/10/10).
         seed: seed of the split and of the training order (a fresh permutation per epoch,
             a function of ``(seed, epoch)``).
         hflip: random horizontal flips of training images (off: digits are not symmetric).
         num_workers: DataLoader workers.
 
-    Batches: ``{"x": (B, 1, size, size) float32, "class_labels": (B,) long in 0..9}``.
+    Batches: ``{"x": (B, 1, size, size) float32 in [-1, 1], "class_labels": (B,) long in
+    0..9}``.
     """
-
-    num_classes = 10
 
     def __init__(self, batch_size: int = 64, size: int = 16, resize: str = "pad",
                  val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
                  hflip: bool = False, num_workers: int = 0):
-        super().__init__()
+        super().__init__(batch_size, val_fraction, seed, hflip, num_workers)
         _check_resize(resize)
         self.save_hyperparameters()
-        self._loader_options(batch_size, val_fraction, seed, hflip, num_workers)
         self.size = size
         self.resize = resize
         self.test_fraction = test_fraction
-        self.train_set: _TensorImages | None = None
-        self.val_set: _TensorImages | None = None
-        self.test_set: _TensorImages | None = None
 
     @property
-    def data_shape(self) -> tuple[int, int, int]:
+    def num_classes(self) -> int:
+        return 10
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
         """Shape of one image: ``(1, size, size)``."""
         return (1, self.size, self.size)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> dict[str, Dataset]:
         x, y = load_digits_tensor(self.size, self.resize)
-        train, val, test = split_indices(x.shape[0], (self.val_fraction, self.test_fraction),
-                                         self.seed)
-        self.train_set = _TensorImages(x[train], y[train], hflip=self.hflip)
-        self.val_set = _TensorImages(x[val], y[val])
-        self.test_set = _TensorImages(x[test], y[test])
-
-    def test_dataloader(self) -> DataLoader:
-        self.setup()
-        return _loader(self.test_set, self.batch_size, self.num_workers)
+        train, val, test = self.split(x.shape[0], self.val_fraction, self.test_fraction)
+        return {"train": _TensorImages(x[train], y[train], hflip=self.hflip),
+                "val": _TensorImages(x[val], y[val]), "test": _TensorImages(x[test], y[test])}
 
 
 def _size2(size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -304,13 +263,13 @@ class _FolderImages(Dataset):
         arr = np.asarray(img, dtype=np.float32)
         if arr.ndim == 2:
             arr = arr[..., None]
-        x = torch.from_numpy(arr.copy()).permute(2, 0, 1) / 127.5 - 1.0
+        x = torch.from_numpy(arr.copy()).permute(2, 0, 1) / 255.0
         x = _random_hflip(x, self.hflip)
         return _item(x.contiguous(), None if self.labels is None else self.labels[i])
 
 
 class ImageFolderDataModule(_ImageDataModule):
-    """PNG/JPEG images from a folder (labels from class sub-folders, if any), in [-1, 1].
+    """PNG/JPEG images from a folder (labels from class sub-folders, if any); data in [0, 1].
 
     Args:
         root: the folder; each immediate sub-folder is a class, or all images sit in ``root``.
@@ -326,32 +285,29 @@ class ImageFolderDataModule(_ImageDataModule):
 
     Without a resize or crop, every image must have the same size; otherwise ``setup`` raises a
     ``ValueError`` naming the file and both sizes. Unreadable files raise a ``ValueError``
-    naming the file. Batches: ``{"x": (B, channels, H, W), "class_labels": (B,)}`` (labels only
-    with class folders).
+    naming the file. Batches: ``{"x": (B, channels, H, W) in [-1, 1], "class_labels": (B,)}``
+    (labels only with class folders).
     """
 
     def __init__(self, root: str | Path, size: int | Sequence[int] | None = None,
                  crop: str | None = None, resize: bool = True, hflip: bool = False,
                  channels: int = 3, batch_size: int = 32, val_fraction: float = 0.1,
                  seed: int = 0, num_workers: int = 0):
-        super().__init__()
-        if crop is not None and crop not in CROP_MODES:
-            raise ValueError(f"crop must be one of {CROP_MODES} or None, got {crop!r}")
+        super().__init__(batch_size, val_fraction, seed, hflip, num_workers)
+        if crop is not None:
+            check_choice(crop, CROP_MODES, "crop")
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.size = _size2(size)
         if crop is not None and self.size is None:
             raise ValueError(f"crop={crop!r} needs a size")
         self.save_hyperparameters()
-        self._loader_options(batch_size, val_fraction, seed, hflip, num_workers)
         self.root = Path(root)
         self.crop = crop
         self.resize = resize
         self.channels = channels
         self.classes: list[str] = []
         self.image_size: tuple[int, int] | None = self.size
-        self.train_set: _FolderImages | None = None
-        self.val_set: _FolderImages | None = None
 
     @property
     def num_classes(self) -> int | None:
@@ -359,10 +315,10 @@ class ImageFolderDataModule(_ImageDataModule):
         return len(self.classes) or None
 
     @property
-    def data_shape(self) -> tuple[int, int, int]:
-        """Shape of one image ``(C, H, W)`` (after ``setup`` when ``size`` is ``None``)."""
+    def sample_shape(self) -> tuple[int, int, int]:
+        """Shape of one image ``(C, H, W)`` (found by ``setup`` when ``size`` is ``None``)."""
         if self.image_size is None:
-            raise RuntimeError("data_shape is known after setup() when size is None")
+            self.setup()
         return (self.channels, *self.image_size)
 
     def _check_sizes(self, paths: list[Path]) -> tuple[int, int]:
@@ -391,13 +347,11 @@ class ImageFolderDataModule(_ImageDataModule):
                 )
         return self.size or (fh, fw)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> dict[str, Dataset]:
         paths, labels, self.classes = scan_image_folder(self.root)
         self.image_size = self._check_sizes(paths)
         size = self.size if (self.resize or self.crop) else None
-        train, val = split_indices(len(paths), (self.val_fraction,), self.seed)
+        train, val = self.split(len(paths), self.val_fraction)
 
         def subset(idx: Tensor, training: bool) -> _FolderImages:
             ps = [paths[i] for i in idx.tolist()]
@@ -406,5 +360,4 @@ class ImageFolderDataModule(_ImageDataModule):
             return _FolderImages(ps, ls, size, self.resize, crop, self.channels,
                                  self.hflip and training)
 
-        self.train_set = subset(train, True)
-        self.val_set = subset(val, False)
+        return {"train": subset(train, True), "val": subset(val, False)}

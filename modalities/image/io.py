@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["save_image_grid", "load_image", "make_grid"]
+__all__ = ["save_image_grid", "load_image", "make_grid", "read_png", "write_png"]
 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
@@ -101,3 +101,43 @@ def load_image(path: str | Path, channels: int | None = None,
         arr = arr[..., None]
     lo, hi = value_range
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous() / 255.0 * (hi - lo) + lo
+
+
+def write_png(x: Tensor, path: str | Path, meta: dict | None = None) -> Path:
+    """The image modality's writer: samples ``(B, C, H, W)`` in [0, 1] (data units) as one PNG
+    grid ``PATH.png`` with ``meta["nrow"]`` tiles per row (default ``ceil(sqrt(B))``)."""
+    nrow = (meta or {}).get("nrow")
+    return save_image_grid(x, Path(path).with_suffix(".png"), nrow=nrow, value_range=(0.0, 1.0))
+
+
+def read_png(path: str | Path, mask: str | Path | None, sample_shape, meta=None
+             ) -> tuple[Tensor, Tensor]:
+    """The image modality's reader: known pixels and what is missing.
+
+    ``path``: an image file (PNG/JPEG) of the model's size; values in [0, 1]. ``mask``: an
+    image of the same size whose white pixels (>= 128) are to be filled in (the convention of
+    diffusers' inpainting masks); without one, transparent pixels (alpha < 128) of an RGBA file
+    are missing. Returns ``known (1, C, H, W)`` and ``observed (1, 1, H, W)``.
+    """
+    c, h, w = (int(v) for v in sample_shape)
+    rgba = load_image(path, channels=None, value_range=(0.0, 1.0))
+    if rgba.shape[1:] != (h, w):
+        raise ValueError(f"image {path} is {rgba.shape[1]}x{rgba.shape[2]} (HxW); the model "
+                         f"makes {h}x{w} images")
+    known = load_image(path, channels=c, value_range=(0.0, 1.0))[None]
+    if mask is not None:
+        m = load_image(mask, channels=1, value_range=(0.0, 1.0))
+        if m.shape[1:] != (h, w):
+            raise ValueError(f"mask {mask} is {m.shape[1]}x{m.shape[2]} (HxW); expected {h}x{w} "
+                             f"like the image")
+        observed = m[None] < 0.5
+    elif rgba.shape[0] == 4:
+        observed = rgba[None, 3:] >= 0.5
+    else:
+        raise ValueError(f"image {path} has no alpha channel; give a mask image (white = fill "
+                         f"in) with --mask")
+    if observed.all():
+        raise ValueError(f"the mask for {path} marks nothing to fill in")
+    if not observed.any():
+        raise ValueError(f"the mask for {path} marks every pixel missing; nothing is known")
+    return known, observed

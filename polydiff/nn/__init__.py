@@ -1,34 +1,47 @@
 """N-d building blocks shared by every backbone; tensors are ``(B, C, *axes)`` with 1-3 axes.
 
-- :class:`Conv` / :func:`conv_nd`: Conv1d/2d/3d with explicit zero or periodic padding per axis.
+- :class:`Conv`: Conv1d/2d/3d with "same" zero or periodic padding per axis.
+- :class:`EmbBlock`: marker base class of blocks taking the conditioning vector
+  (``forward(x, emb)``); :class:`EmbSequential` passes ``emb`` to exactly those.
 - :class:`ResBlock`: GroupNorm/SiLU/conv residual block with FiLM conditioning.
-- :class:`Attention`: self-attention over all flattened positions.
+- :class:`Attention`: self-attention over all positions or over a group of axes, optionally with
+  a :class:`RelativePositionBias`; :class:`FactorisedAttention`: one such layer per axis group.
 - :class:`Downsample`, :class:`Upsample`: integer factors per axis.
 - :func:`group_norm`, :func:`num_groups`, :func:`zero_init`: helpers.
 - :class:`UNet`: the generic noise-conditioned U-Net; modality backbones are presets of it.
 """
 
 from .attention import Attention
-from .conv import Conv, conv_nd, pad_axes, same_padding
+from .conv import Conv, pad_axes, same_padding
+from .emb import EmbBlock, EmbSequential
+from .factorised import FactorisedAttention, attention_block, parse_attention_axes
 from .init import zero_init
+from .levels import level_sizes, parse_down_factors, resolution_levels
 from .norm import group_norm, num_groups
+from .relpos import RelativePositionBias
+from .resample import Downsample, Upsample
 from .resblock import ResBlock
-from .sampling import Downsample, Upsample
-from .unet import EmbSequential, UNet, parse_down_factors
+from .unet import UNet
 
 __all__ = [
     "Attention",
     "Conv",
     "Downsample",
+    "EmbBlock",
     "EmbSequential",
+    "FactorisedAttention",
+    "RelativePositionBias",
     "ResBlock",
     "UNet",
     "Upsample",
-    "conv_nd",
+    "attention_block",
     "group_norm",
+    "level_sizes",
     "num_groups",
     "pad_axes",
+    "parse_attention_axes",
     "parse_down_factors",
+    "resolution_levels",
     "same_padding",
     "zero_init",
 ]

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ._utils import check_dims, per_axis, positive_ints
 
-__all__ = ["pad_axes", "same_padding", "Conv", "conv_nd"]
+__all__ = ["pad_axes", "same_padding", "Conv"]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -100,9 +100,3 @@ class Conv(nn.Module):
     def extra_repr(self) -> str:
         return f"periodic={self.periodic}"
 
-
-def conv_nd(dims: int, in_channels: int, out_channels: int,
-            kernel_size: int | Sequence[int] = 3, stride: int | Sequence[int] = 1,
-            periodic: bool | Sequence[bool] = False, bias: bool = True) -> Conv:
-    """Factory for :class:`Conv`: an N-d conv with "same" zero/periodic padding per axis."""
-    return Conv(dims, in_channels, out_channels, kernel_size, stride, periodic, bias)

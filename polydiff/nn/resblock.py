@@ -8,13 +8,14 @@ from torch import Tensor, nn
 
 from ..conditioning import film
 from .conv import Conv
+from .emb import EmbBlock
 from .init import zero_init
 from .norm import group_norm
 
 __all__ = ["ResBlock"]
 
 
-class ResBlock(nn.Module):
+class ResBlock(EmbBlock):
     """GroupNorm -> SiLU -> conv -> GroupNorm -> FiLM(emb) -> SiLU -> dropout -> zero conv, + skip.
 
     Args:

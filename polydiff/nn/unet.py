@@ -13,42 +13,18 @@ import torch
 from torch import Tensor, nn
 
 from ..conditioning import NoiseEmbedding
-from ._utils import check_dims, per_axis, positive_ints
-from .attention import Attention
+from ._utils import check_dims, per_axis
+from .attention import check_axes
 from .conv import Conv
+from .emb import EmbSequential
+from .factorised import attention_block, parse_attention_axes
 from .init import zero_init
+from .levels import parse_down_factors, resolution_levels
 from .norm import group_norm
+from .resample import Downsample, Upsample
 from .resblock import ResBlock
-from .sampling import Downsample, Upsample
 
 __all__ = ["UNet", "EmbSequential", "parse_down_factors"]
-
-
-class EmbSequential(nn.ModuleList):
-    """Apply modules in turn; :class:`ResBlock` layers also receive the embedding."""
-
-    def forward(self, x: Tensor, emb: Tensor | None) -> Tensor:
-        for layer in self:
-            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
-        return x
-
-
-def parse_down_factors(down_factors, dims: int, transitions: int) -> tuple[tuple[int, ...], ...]:
-    """Per-transition, per-axis down factors.
-
-    ``2`` -> factor 2 on every axis at every transition; ``(1, 2, 2)`` -> that per-axis factor at
-    every transition; ``((1, 2), (2, 2))`` -> one per-axis tuple per transition.
-    """
-    if isinstance(down_factors, int) or (
-        isinstance(down_factors, Sequence) and all(isinstance(f, int) for f in down_factors)
-    ):
-        return (positive_ints(down_factors, dims, "down_factors"),) * transitions
-    if not isinstance(down_factors, Sequence) or len(down_factors) != transitions:
-        raise ValueError(
-            f"down_factors must be an int, {dims} ints (one per axis) or {transitions} such "
-            f"entries (one per downsampling = len(channel_mult) - 1), got {down_factors!r}"
-        )
-    return tuple(positive_ints(f, dims, f"down_factors[{i}]") for i, f in enumerate(down_factors))
 
 
 class UNet(nn.Module):
@@ -76,13 +52,32 @@ class UNet(nn.Module):
             e.g. ``(1, 2, 2)`` keeps the time axis of a video.
         attention_heads: heads of every attention block (must divide its channels).
         emb_dim: size of the conditioning vector (default ``4 * base_channels``).
+        mid_attention: attention in the middle block.
         resample: ``"conv"`` (strided conv) or ``"avg"`` (average pooling) downsampling.
+        attention_resolutions: instead of ``attention_levels``, the per-axis sizes (for inputs of
+            ``input_size``) of the levels with attention: an entry is an int (that size on every
+            axis) or one int per axis, e.g. ``[8]`` or ``[[8, 16, 16]]``; see
+            :func:`~polydiff.nn.levels.resolution_levels`.
+        input_size: the training size, an int or one per axis; only used to map
+            ``attention_resolutions`` to levels (level sizes are floor-divided by the factors).
+        attention_axes: the attention layout of every attention block. ``None``: full attention
+            over all positions. Else a list of axis groups applied in turn, e.g. ``[[1, 2], [0]]``
+            for ``(F, H, W)``: attention over ``(H, W)`` per frame, then over ``F`` per pixel
+            (0-based spatial axes; each group one residual layer, see
+            :class:`~polydiff.nn.FactorisedAttention`).
+        relative_position_axes: spatial axes with a learned per-head relative-position bias in
+            every attention layer over them (e.g. ``[0]``: the temporal layer above).
+        max_relative_distance: distances beyond it share the bias table's edge entries, so any
+            length works at run time (every entry is trained when it is below the axis length).
 
     ``forward(x, c_noise, class_labels=None, cond=None)``: ``x (B, in_channels, *axes)``,
     ``c_noise (B,)``, ``class_labels (B,)`` long or ``None`` (= null class), ``cond
     (B, cond_channels, *axes)`` or ``None`` (= zeros). Each spatial size must be a multiple of
     :attr:`size_multiple`. The output layer is zero-initialised: the output is 0 at init.
     """
+
+    #: how error messages name ``input_size`` (presets may take it under another name)
+    _input_size_name = "input_size"
 
     def __init__(self, dims: int, in_channels: int, out_channels: int | None = None,
                  base_channels: int = 64, channel_mult: Sequence[int] = (1, 2, 2, 2),
@@ -91,7 +86,11 @@ class UNet(nn.Module):
                  emb_kind: str = "sinusoidal", periodic: bool | Sequence[bool] = False,
                  down_factors: int | Sequence = 2, attention_heads: int = 4,
                  emb_dim: int | None = None, mid_attention: bool = True,
-                 resample: str = "conv"):
+                 resample: str = "conv",
+                 attention_resolutions: Sequence[int | Sequence[int]] | None = None,
+                 input_size: int | Sequence[int] | None = None,
+                 attention_axes: Sequence[Sequence[int]] | None = None,
+                 relative_position_axes: Sequence[int] = (), max_relative_distance: int = 8):
         super().__init__()
         self.dims = check_dims(dims)
         if in_channels < 1 or base_channels < 1 or num_res_blocks < 1 or cond_channels < 0:
@@ -107,13 +106,35 @@ class UNet(nn.Module):
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"UNet: num_classes must be >= 1 or None, got {num_classes}")
         levels = len(channel_mult)
+        self.down_factors = parse_down_factors(down_factors, dims, levels - 1)
         attn = set()
-        for lvl in attention_levels:
+        for lvl in attention_levels or ():
             if not -levels <= lvl < levels:
                 raise ValueError(
                     f"UNet: attention_levels entry {lvl} is out of range for {levels} levels"
                 )
             attn.add(lvl % levels)
+        if attention_resolutions is not None:
+            if attn:
+                raise ValueError(
+                    f"UNet: give attention_levels or attention_resolutions, not both; got "
+                    f"attention_levels={list(attention_levels)}, attention_resolutions="
+                    f"{list(attention_resolutions)}"
+                )
+            try:
+                attn = set(resolution_levels(attention_resolutions, input_size,
+                                             self.down_factors, dims, self._input_size_name))
+            except ValueError as e:
+                raise ValueError(f"{type(self).__name__}: {e}") from None
+        self.attention_axes = parse_attention_axes(attention_axes, dims)
+        self.relative_position_axes = check_axes(relative_position_axes,
+                                                 "UNet: relative_position_axes", dims)
+        unused = [a for a in self.relative_position_axes
+                  if self.attention_axes is not None
+                  and not any(a in g for g in self.attention_axes)]
+        if unused:
+            raise ValueError(f"UNet: relative_position_axes {unused} are in no attention_axes "
+                             f"group {[list(g) for g in self.attention_axes]}")
         self.in_channels = in_channels
         self.out_channels = out_channels or in_channels
         self.cond_channels = cond_channels
@@ -121,7 +142,6 @@ class UNet(nn.Module):
         self.channel_mult = channel_mult
         self.attention_levels = tuple(sorted(attn))
         self.periodic = per_axis(periodic, dims, "periodic", bool)
-        self.down_factors = parse_down_factors(down_factors, dims, levels - 1)
         self.size_multiple = tuple(
             math.prod(f[i] for f in self.down_factors) for i in range(dims)
         )
@@ -134,6 +154,10 @@ class UNet(nn.Module):
         def res(cin: int, cout: int) -> ResBlock:
             return ResBlock(dims, cin, cout, emb_dim, dropout, periodic=self.periodic)
 
+        def attention(channels: int) -> nn.Module:
+            return attention_block(channels, attention_heads, self.attention_axes,
+                                   self.relative_position_axes, max_relative_distance)
+
         ch = base_channels
         self.input_conv = Conv(dims, in_channels + cond_channels, ch, 3, periodic=self.periodic)
         skip_channels = [ch]
@@ -143,7 +167,7 @@ class UNet(nn.Module):
                 layers: list[nn.Module] = [res(ch, base_channels * mult)]
                 ch = base_channels * mult
                 if level in attn:
-                    layers.append(Attention(ch, attention_heads))
+                    layers.append(attention(ch))
                 self.down.append(EmbSequential(layers))
                 skip_channels.append(ch)
             if level < levels - 1:
@@ -155,7 +179,7 @@ class UNet(nn.Module):
 
         mid: list[nn.Module] = [res(ch, ch)]
         if mid_attention:
-            mid.append(Attention(ch, attention_heads))
+            mid.append(attention(ch))
         mid.append(res(ch, ch))
         self.mid = EmbSequential(mid)
 
@@ -166,7 +190,7 @@ class UNet(nn.Module):
                 layers = [res(ch + skip_channels.pop(), base_channels * mult)]
                 ch = base_channels * mult
                 if level in attn:
-                    layers.append(Attention(ch, attention_heads))
+                    layers.append(attention(ch))
                 if level > 0 and i == num_res_blocks:
                     layers.append(Upsample(dims, ch, self.down_factors[level - 1],
                                            periodic=self.periodic))

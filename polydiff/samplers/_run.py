@@ -22,27 +22,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .._checks import check_choice
 from ..schedules import Schedule
+from ..typing import Denoiser as DenoiserFn
 from ._expint import Scalar, _expm1
 from .grids import RANGE_TOL, check_grid
 
-__all__ = ["FINALS", "Callback", "DenoiserFn", "Generators", "Run", "Times", "check_eval_times",
-           "final_weight", "randn_like"]
+__all__ = ["FINALS", "Callback", "Generators", "Run", "Times", "check_eval_times", "final_weight",
+           "randn_like"]
 
 #: how a run ends: ``"denoise"`` returns the denoised estimate at ``ts[-1]`` (one evaluation;
 #: ODE methods add their multistep correction, see :meth:`Run.finish`), ``"none"`` returns
 #: the (noisy) state at ``ts[-1]``.
 FINALS = ("denoise", "none")
-
-
-class DenoiserFn(Protocol):
-    def __call__(self, x_t: Tensor, t: Tensor, **cond: Any) -> Tensor: ...
 
 
 Callback = Callable[[Tensor, float, Tensor], Any]
@@ -95,7 +92,11 @@ def final_weight(lam_last: Scalar, lam_prev: Scalar) -> Scalar:
 class Run:
     """State of one sampler call. Attributes (lists of floats, one per grid point ``i``):
     ``t, alpha, sigma, lam``; per step ``i -> i + 1``: ``h, ratio`` (``sigma_{i+1}/sigma_i``),
-    ``phi`` (``alpha_{i+1} (1 - exp(-h))``).
+    ``phi`` (``alpha_{i+1} (1 - exp(-h))``); ``n`` steps, ``x`` the start ``(B, ...)`` in
+    solver precision.
+
+    A method is ``run = Run(denoiser, x, ts, schedule, **kw)``, then ``for i in run.steps()``
+    with :meth:`denoise` and :meth:`step` (or :meth:`ve_step`), then ``return run.finish(x)``.
 
     ``eval_times`` (optional, one per grid point) are the times given to the denoiser in place
     of the grid's: a calibrated plan (:mod:`.calibration`) shifts them; the coefficients always

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from .._checks import append_dims
 from ..schedules import Schedule
-from ._run import DenoiserFn, Run, Times, final_weight
+from ..typing import Denoiser as DenoiserFn
+from ._run import Run, Times, final_weight
 
 __all__ = ["adaptive"]
 

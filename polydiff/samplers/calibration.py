@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .._checks import check_choice, check_finite
 from ..schedules import Schedule
+from ..typing import Denoiser as DenoiserFn
 from ._run import final_weight
 from .dpmpp import MULTISTEP, multistep_coefficients, noise_prediction
 from .grids import GridLike, make_grid
@@ -61,7 +62,8 @@ class Plan:
     def steps(self) -> int:
         return len(self.times) - 1
 
-    def sample(self, denoiser: Any, noise: Tensor, schedule: Schedule, **kwargs: Any) -> Tensor:
+    def sample(self, denoiser: DenoiserFn, noise: Tensor, schedule: Schedule,
+               **kwargs: Any) -> Tensor:
         """:func:`~polydiff.samplers.sample` with this plan's method, grid and denoiser times
         (NFE ``steps + 1``)."""
         return sample(denoiser, noise, schedule, method=self.method, grid=self.times,
@@ -81,7 +83,7 @@ class Plan:
                    float(d["rmse_start"]), float(d["rmse"]))
 
 
-def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
+def calibrate(denoiser: DenoiserFn, schedule: Schedule, noise: Tensor, steps: int,
               method: str = "dpm_3m", *, init: GridLike = "karras", iters: int = 300,
               lr: float = 0.05, shift: bool = True, batch_size: int | None = None,
               check_every: int = 25, seed: int = 0, teacher_steps: int = 200,
@@ -203,7 +205,7 @@ def calibrate(denoiser: Any, schedule: Schedule, noise: Tensor, steps: int,
                 math.sqrt(value))
 
 
-def _solve(denoiser: Any, noise: Tensor, schedule: Schedule, t: Tensor, t_eval: Tensor,
+def _solve(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, t: Tensor, t_eval: Tensor,
            order: int, frame: str, cond: dict) -> Tensor:
     """The multistep method of :mod:`.dpmpp` with tensor coefficients, differentiable in the
     times; ends like ``Run.finish`` (final denoising extrapolated to ``sigma = 0``)."""

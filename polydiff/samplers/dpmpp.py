@@ -23,9 +23,10 @@ import torch
 from torch import Tensor
 
 from ..schedules import Schedule
+from ..typing import Denoiser as DenoiserFn
 from . import _expint
 from ._expint import Scalar
-from ._run import DenoiserFn, Run, Times
+from ._run import Run, Times
 
 __all__ = ["MULTISTEP", "dpm_2m", "dpm_3m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m",
            "multistep_coefficients", "noise_prediction"]

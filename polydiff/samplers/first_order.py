@@ -25,7 +25,8 @@ from typing import Any
 from torch import Tensor
 
 from ..schedules import Schedule
-from ._run import DenoiserFn, Run, Times
+from ..typing import Denoiser as DenoiserFn
+from ._run import Run, Times
 
 __all__ = ["ddim", "ddpm", "euler", "euler_maruyama"]
 

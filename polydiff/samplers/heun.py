@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from ..schedules import Schedule
-from ._run import DenoiserFn, Run, Times
+from ..typing import Denoiser as DenoiserFn
+from ._run import Run, Times
 
 __all__ = ["edm", "heun"]
 

@@ -1,85 +1,118 @@
 """The table of methods: name -> function, with what each costs and promises.
 
-Immutable (a ``MappingProxyType`` built at import), so it is safe to read from many threads.
+Immutable (a ``MappingProxyType`` built at import), so it is safe to read from many threads. A
+user function with the method signature (:class:`polydiff.typing.SamplerMethod`) gets its
+:class:`MethodInfo` built on the fly by :func:`info`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from .._checks import check_choice
+from ..typing import SamplerMethod
 from .adaptive import adaptive
 from .dpmpp import dpm_2m, dpm_3m, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
 from .first_order import ddim, ddpm, euler, euler_maruyama
 from .heun import edm, heun
 from .unipc import unipc
 
-__all__ = ["MethodInfo", "get", "info", "methods", "nfe"]
+__all__ = ["COMMON_OPTIONS", "MethodInfo", "info", "methods", "nfe"]
 
 #: options every method takes (handled by ``_run.Run``)
 COMMON_OPTIONS = frozenset({"final", "generator", "callback", "progress", "info", "eval_times"})
 
+#: the signature a method must have, for error messages
+SIGNATURE = "fn(denoiser, x, ts, schedule, *, <options>, **kw)"
+
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """``evals_per_step`` network calls per step, plus one for the final denoising;
-    ``order``: convergence order of the ODE methods (``None`` for SDE methods, which converge
-    weakly with order 1)."""
+    """``evals_per_step`` network calls per step, plus one for the final denoising (``None``:
+    adaptive, or not known for a user method); ``order``: convergence order of the ODE methods
+    (``None`` for SDE methods, which converge weakly with order 1, and for user methods);
+    ``stochastic``: draws from ``generator``; ``options``: the keywords routed to ``fn`` (the
+    rest is conditioning)."""
 
-    fn: Callable
-    evals_per_step: int | None  # None: adaptive
+    fn: SamplerMethod
+    evals_per_step: int | None
     order: int | None
-    stochastic: bool
+    stochastic: bool | None  # None: not known (a user method)
     options: frozenset[str]
+    name: str
 
 
-def _options(fn: Callable) -> frozenset[str]:
-    params = inspect.signature(fn).parameters.values()
+def _options(fn: SamplerMethod) -> frozenset[str]:
+    """The keyword-only parameters of ``fn`` plus :data:`COMMON_OPTIONS`; checks that ``fn``
+    takes ``(denoiser, x, ts, schedule)`` positionally and accepts the common options."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise ValueError(f"method {fn!r}: cannot read its signature, expected {SIGNATURE}"
+                         ) from None
+    params = sig.parameters.values()
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) > 4:
+        raise ValueError(f"method {_name(fn)}{sig}: options must be keyword-only (after `*`), "
+                         f"got positional {positional[4:]}; expected {SIGNATURE}")
+    try:
+        sig.bind(None, None, None, None, **dict.fromkeys(COMMON_OPTIONS))
+    except TypeError as e:
+        raise ValueError(f"method {_name(fn)}{sig} does not fit {SIGNATURE}: {e}") from None
     return frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY) | COMMON_OPTIONS
 
 
-def _entry(fn: Callable, evals: int | None, order: int | None, stochastic: bool) -> MethodInfo:
-    return MethodInfo(fn, evals, order, stochastic, _options(fn))
+def _name(fn: SamplerMethod) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
 
 
-_METHODS = MappingProxyType({
-    "ddpm": _entry(ddpm, 1, None, True),
-    "ddim": _entry(ddim, 1, 1, False),  # stochastic when eta > 0
-    "euler": _entry(euler, 1, 1, False),
-    "heun": _entry(heun, 2, 2, False),
-    "dpmpp_2m": _entry(dpmpp_2m, 1, 2, False),
-    "dpmpp_3m": _entry(dpmpp_3m, 1, 3, False),
-    "dpm_2m": _entry(dpm_2m, 1, 2, False),
-    "dpm_3m": _entry(dpm_3m, 1, 3, False),
-    "dpmpp_2m_sde": _entry(dpmpp_2m_sde, 1, None, True),
-    "unipc": _entry(unipc, 1, 3, False),  # order + 1 for order=1..3 (default order=2)
-    "euler_maruyama": _entry(euler_maruyama, 1, None, True),
-    "edm": _entry(edm, 2, None, True),
-    "adaptive": _entry(adaptive, None, 3, False),
-})
+def _describe(fn: SamplerMethod, evals: int | None = None, order: int | None = None,
+              stochastic: bool | None = None) -> MethodInfo:
+    return MethodInfo(fn, evals, order, stochastic, _options(fn), _name(fn))
+
+
+_METHODS = MappingProxyType({e.name: e for e in (
+    _describe(ddpm, 1, None, True),
+    _describe(ddim, 1, 1, False),  # stochastic when eta > 0
+    _describe(euler, 1, 1, False),
+    _describe(heun, 2, 2, False),
+    _describe(dpmpp_2m, 1, 2, False),
+    _describe(dpmpp_3m, 1, 3, False),
+    _describe(dpm_2m, 1, 2, False),
+    _describe(dpm_3m, 1, 3, False),
+    _describe(dpmpp_2m_sde, 1, None, True),
+    _describe(unipc, 1, 3, False),  # order + 1 for order=1..3 (default order=2)
+    _describe(euler_maruyama, 1, None, True),
+    _describe(edm, 2, None, True),
+    _describe(adaptive, None, 3, False),
+)})
+_BY_FN = MappingProxyType({e.fn: e for e in _METHODS.values()})
 
 
 def methods() -> list[str]:
-    """Names of all sampling methods."""
+    """Names of all built-in sampling methods."""
     return sorted(_METHODS)
 
 
-def info(method: str) -> MethodInfo:
-    """The :class:`MethodInfo` of ``method``."""
-    check_choice(method, _METHODS, "method")
-    return _METHODS[method]
+def info(method: str | SamplerMethod) -> MethodInfo:
+    """The :class:`MethodInfo` of a built-in ``method`` (its name or its function), or one
+    built on the fly for a user function with the method signature."""
+    if isinstance(method, str):
+        return _METHODS[check_choice(method, _METHODS, "method")]
+    if not callable(method):
+        raise ValueError(f"method must be one of {methods()} or a function {SIGNATURE}, got "
+                         f"{type(method).__name__} {method!r}")
+    try:
+        return _BY_FN[method]
+    except (KeyError, TypeError):  # a user function (TypeError: an unhashable callable)
+        return _describe(method)
 
 
-def get(method: str) -> Callable:
-    """The function of ``method``."""
-    return info(method).fn
-
-
-def nfe(method: str, steps: int, final: str = "denoise") -> int | None:
-    """Network evaluations of ``method`` over ``steps`` steps (``None`` for "adaptive")."""
+def nfe(method: str | SamplerMethod, steps: int, final: str = "denoise") -> int | None:
+    """Network evaluations of ``method`` over ``steps`` steps (``None`` when not fixed:
+    "adaptive" and user methods)."""
     k = info(method).evals_per_step
     if k is None:
         return None

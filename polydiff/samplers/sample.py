@@ -9,8 +9,10 @@ from torch import Tensor
 
 from .._checks import check_finite
 from ..schedules import Schedule
+from ..typing import Denoiser as DenoiserFn
+from ..typing import SamplerMethod
 from . import registry
-from ._run import Callback, DenoiserFn, Generators, check_eval_times, randn_like
+from ._run import Callback, Generators, check_eval_times, randn_like
 from .grids import GridLike, make_grid
 
 __all__ = ["renoise", "sample"]
@@ -30,7 +32,7 @@ def renoise(x: Tensor, t_from: float, t_to: float, schedule: Schedule,
 
 
 def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int | None = None,
-           method: str = "dpmpp_2m", grid: GridLike = "log_snr", *,
+           method: str | SamplerMethod = "dpmpp_2m", grid: GridLike = "log_snr", *,
            generator: Generators = None, progress: bool = False,
            callback: Callback | None = None, resample: tuple[int, int] | None = None,
            info: dict | None = None, **kwargs: Any) -> Tensor:
@@ -42,7 +44,9 @@ def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int |
             ``sigma(ts[0])`` (``t_max`` for named grids).
         schedule: the forward process (:mod:`polydiff.schedules`).
         steps: number of grid intervals (default 10; for a user grid, ``len(grid) - 1``).
-        method: one of :func:`methods`; see ``docs/samplers.md`` for their order and NFE.
+        method: one of :func:`methods` (see ``docs/samplers.md`` for their order and NFE), or
+            a user function ``fn(denoiser, x, ts, schedule, *, <options>, **kw)`` like the
+            built-ins (:class:`polydiff.typing.SamplerMethod`).
         grid: ``"log_snr" | "karras" | "uniform" | "quadratic"``, a callable
             ``(schedule, steps) -> times``, or the decreasing times themselves.
         generator: ``torch.Generator`` (or one per sample) for the stochastic methods.
@@ -52,17 +56,17 @@ def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int |
             each block of ``jump_length`` intervals is run ``repeats`` times, re-noising back
             to the block's start in between (about ``repeats`` times the NFE).
         info: a dict; ``info["nfe"]`` receives the number of denoiser calls.
-        **kwargs: options of the method (e.g. ``eta=``, ``order=``, ``variant=``, ``rtol=``,
-            ``final=``, ``eval_times=``: the times given to the denoiser at each grid point,
-            as a calibrated :class:`~polydiff.samplers.calibration.Plan` sets them);
-            everything else is passed to the denoiser as conditioning.
+        **kwargs: options of the method, i.e. its keyword-only parameters (e.g. ``eta=``,
+            ``order=``, ``variant=``, ``rtol=``) and ``final=``, ``eval_times=`` (the times given
+            to the denoiser at each grid point, as a calibrated
+            :class:`~polydiff.samplers.calibration.Plan` sets them); everything else is passed
+            to the denoiser as conditioning.
 
     Returns:
         The samples, shape of ``noise``, dtype ``promote(noise.dtype, float32)``.
     """
     entry = registry.info(method)
     opts = {k: kwargs.pop(k) for k in list(kwargs) if k in entry.options}
-    cond = kwargs
     ts = make_grid(schedule, steps, grid)
     if not isinstance(noise, Tensor) or not noise.is_floating_point() or noise.ndim < 1:
         raise ValueError("noise must be a floating tensor of shape (batch, ...)")
@@ -70,15 +74,40 @@ def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int |
     dtype = torch.promote_types(noise.dtype, torch.float32)
     sigma0 = schedule.alpha_sigma(ts[:1])[1].item()
     x = noise.to(dtype) * sigma0
-    common = dict(generator=generator, callback=callback, info=info, **opts, **cond)
+    # counted here, so that a method that does not use `Run` reports its NFE too
+    counted, calls = _counting(denoiser)
+    nfe0 = 0 if info is None else info.get("nfe", 0)
+    common = dict(generator=generator, callback=callback, info=info, **opts, **kwargs)
     with torch.no_grad():
         if resample is None:
-            return entry.fn(denoiser, x, ts, schedule, progress=progress, **common)
-        return _resample(entry.fn, denoiser, x, ts, schedule, resample, progress, common)
+            x = entry.fn(counted, x, ts, schedule, progress=progress, **common)
+        else:
+            x = _resample(entry.fn, counted, x, ts, schedule, resample, progress, common)
+    if not isinstance(x, Tensor) or x.shape != noise.shape:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"method {entry.name} returned {got}, expected a tensor shaped like "
+                         f"the noise {tuple(noise.shape)}")
+    if info is not None:
+        info["nfe"] = nfe0 + calls[0]
+    return x
 
 
-def _resample(fn: Any, denoiser: DenoiserFn, x: Tensor, ts: Tensor, schedule: Schedule,
-              resample: tuple[int, int], progress: bool, common: dict) -> Tensor:
+def _counting(denoiser: DenoiserFn) -> tuple[DenoiserFn, list[int]]:
+    """``denoiser`` wrapped to count its calls in the returned one-element list."""
+    calls = [0]
+
+    def counted(x_t: Tensor, t: Tensor, **cond: Any) -> Tensor:
+        calls[0] += 1
+        return denoiser(x_t, t, **cond)
+
+    return counted, calls
+
+
+def _resample(fn: SamplerMethod, denoiser: DenoiserFn, x: Tensor, ts: Tensor,
+              schedule: Schedule, resample: tuple[int, int], progress: bool,
+              common: dict) -> Tensor:
+    """RePaint: run ``fn`` on each block of ``jump`` intervals ``repeats`` times, re-noising
+    to the block's start in between; only the very last run ends with ``final``."""
     jump, repeats = resample
     if not (isinstance(jump, int) and isinstance(repeats, int) and jump >= 1 and repeats >= 1):
         raise ValueError(f"resample must be (jump_length >= 1, repeats >= 1), got {resample}")

@@ -26,10 +26,12 @@ from torch import Tensor
 
 from .._checks import check_choice
 from ..schedules import Schedule
-from ._run import DenoiserFn, Run, Times
+from ..typing import Denoiser as DenoiserFn
+from ._run import Run, Times
 
 __all__ = ["unipc"]
 
+ORDERS = (1, 2, 3)
 VARIANTS = ("bh1", "bh2")
 
 
@@ -58,8 +60,7 @@ def unipc(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *, ord
     + 1 (the final denoising evaluates at the last predicted point, which also feeds the last
     correction); with ``final="none"`` the last correction is skipped and NFE is 1 per step.
     """
-    if order not in (1, 2, 3):
-        raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
+    check_choice(order, ORDERS, "order")
     check_choice(variant, VARIANTS, "variant")
     run = Run(denoiser, x, ts, schedule, **kw)
     lam, a = run.lam, run.alpha

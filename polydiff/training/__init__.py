@@ -2,7 +2,10 @@
 
 - :class:`DiffusionModule`: any network + schedule + prediction + weighting as a
   ``LightningModule`` (AdamW with warm-up, EMA, CFG conditioning dropout, fixed-noise validation).
-- :class:`SampleCallback`: samples every N epochs, written through the modality's writer.
+- :class:`DiffusionDataModule`: the base data module of every modality (seeded splits,
+  resumable loaders, a fitted :class:`~polydiff.normalize.Normalizer`, the batch dict).
+- :class:`SampleCallback`: samples every N epochs, written through the modality's writer
+  (:func:`write_samples`).
 - :func:`export` / :func:`load_exported`: weights-only files + JSON config;
   :func:`load_checkpoint`: a Lightning checkpoint read with ``weights_only=True``.
 - :func:`build_net` / :func:`register_net`: networks described by allow-listed JSON specs.
@@ -10,13 +13,17 @@
   fixed by ``(seed, epoch)``, resumable mid-epoch.
 """
 
-from .callbacks import LossHistory, SampleCallback, write_samples
+from .callbacks import LossHistory, SampleCallback
 from .data import EpochShuffleSampler, ResumableLoader, train_loader
+from .datamodule import BatchCollate, DiffusionDataModule, split_indices
 from .export import export, load_checkpoint, load_export_config, load_exported
 from .module import DiffusionModule, NonFiniteLossError
+from .outputs import write_samples
 from .spec import build_net, instantiate_net, net_spec, register_net
 
 __all__ = [
+    "BatchCollate",
+    "DiffusionDataModule",
     "DiffusionModule",
     "EpochShuffleSampler",
     "LossHistory",
@@ -31,6 +38,7 @@ __all__ = [
     "net_spec",
     "register_net",
     "ResumableLoader",
+    "split_indices",
     "train_loader",
     "write_samples",
 ]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor
 
+from .outputs import write_samples, writer_for
 from .sampling import default_labels
 
-__all__ = ["LossHistory", "SampleCallback", "WRITERS", "is_sharded", "write_samples"]
+__all__ = ["LossHistory", "SampleCallback", "is_sharded"]
 
 
 def is_sharded(module: torch.nn.Module) -> bool:
@@ -28,35 +27,6 @@ def is_sharded(module: torch.nn.Module) -> bool:
     return any(isinstance(p, DTensor) for p in module.parameters())
 
 
-def _write_image_grid(x: Tensor, path: Path, nrow: int | None = None) -> Path:
-    from ..modalities.image.io import save_image_grid
-
-    return save_image_grid(x, path.with_suffix(".png"), nrow=nrow)
-
-
-def _write_tensor(x: Tensor, path: Path, nrow: int | None = None) -> Path:
-    path = path.with_suffix(".pt")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(x.detach().cpu().contiguous(), path)
-    return path
-
-
-#: name -> ``writer(samples, path_without_suffix, nrow) -> written path``
-WRITERS: dict[str, Callable[..., Path]] = {"image": _write_image_grid, "tensor": _write_tensor}
-
-
-def write_samples(x: Tensor, path: str | Path, writer: str = "auto",
-                  nrow: int | None = None) -> Path:
-    """Write samples with a named writer. ``"auto"``: a PNG grid for ``(B, C, H, W)`` with C in
-    1, 3, 4; a tensors-only ``.pt`` file otherwise."""
-    if writer == "auto":
-        writer = "image" if x.ndim == 4 and x.shape[1] in (1, 3, 4) else "tensor"
-    if writer not in WRITERS:
-        raise ValueError(f"unknown writer {writer!r}; expected one of "
-                         f"{sorted([*WRITERS, 'auto'])}")
-    return WRITERS[writer](x, Path(path), nrow)
-
-
 class SampleCallback(pl.Callback):
     """Every ``every_n_epochs`` training epochs, draw samples with the EMA weights and write them
     to ``out_dir/epoch{E:04d}_step{S:07d}`` through ``writer`` (rank 0 only).
@@ -69,7 +39,8 @@ class SampleCallback(pl.Callback):
         steps, method, grid, guidance_scale, seed: passed to the sampler (fixed seed: the same
             noise every time, so files show progress, not noise).
         out_dir: default ``<trainer.log_dir or default_root_dir>/samples``.
-        writer: ``"auto"``, ``"image"`` (PNG grid) or ``"tensor"`` (``.pt``).
+        writer: ``"auto"`` (the writer the data module names for its modality), ``"tensor"``
+            (``.pt``) or another writer of the model's modality (checked at ``setup``).
 
     Under DDP only rank 0 samples (with the unwrapped EMA network: no collectives) and writes;
     the other ranks go on. With sharded weights (FSDP) every forward gathers them from all
@@ -84,9 +55,6 @@ class SampleCallback(pl.Callback):
                  on_train_end: bool = True):
         if every_n_epochs < 1 or num_samples < 1 or steps < 1:
             raise ValueError("every_n_epochs, num_samples and steps must be >= 1")
-        if writer != "auto" and writer not in WRITERS:
-            raise ValueError(f"unknown writer {writer!r}; expected one of "
-                             f"{sorted([*WRITERS, 'auto'])}")
         self.every_n_epochs, self.num_samples, self.steps = every_n_epochs, num_samples, steps
         self.method, self.grid, self.guidance_scale = method, grid, guidance_scale
         self.seed, self.out_dir, self.writer = seed, out_dir, writer
@@ -103,6 +71,9 @@ class SampleCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._out = self._dir(trainer)  # on every rank: trainer.log_dir is a collective
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        writer_for(getattr(pl_module, "data_info", None), self.writer)  # fail before training
+
     def _write(self, trainer: pl.Trainer, module) -> None:
         epoch = trainer.current_epoch
         out = self._out if self._out is not None else self._dir(trainer)  # all ranks
@@ -118,7 +89,7 @@ class SampleCallback(pl.Callback):
             return
         nrow = module.num_classes
         name = f"epoch{epoch:04d}_step{trainer.global_step:07d}"
-        path = write_samples(x, out / name, self.writer, nrow)
+        path = write_samples(x, out / name, module.data_info, self.writer, nrow)
         self.written.append(path)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

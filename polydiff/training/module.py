@@ -26,16 +26,20 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy
 from torch import Tensor, nn
 
+from .._checks import check_choice
 from ..denoiser import Denoiser
-from ..losses import NOISE_SAMPLERS, WEIGHTINGS, DiffusionLoss, loss_weight
+from ..losses import NOISE_SAMPLERS, WEIGHTINGS, DiffusionLoss, denoising_terms
+from ..normalize import Normalizer
 from ..parameterization import names as prediction_names
 from ..schedules import Schedule
 from .ema import ema_copy, ema_decay, ema_update_
 from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from
 
-__all__ = ["DiffusionModule", "NonFiniteLossError", "LR_DECAYS"]
+__all__ = ["BATCH_KEYS", "DiffusionModule", "NonFiniteLossError", "LR_DECAYS"]
 
 LR_DECAYS = ("constant", "cosine")
+#: the keys of a :class:`polydiff.typing.Batch`
+BATCH_KEYS = ("x", "class_labels", "observed", "cond", "weight", "meta")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -49,18 +53,15 @@ def _seed(*keys: int) -> int:
 
 
 def _given_cli_hparams() -> dict | None:
-    """The config LightningCLI is instantiating this module from, if any."""
-    try:
-        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
-    except ImportError:  # pragma: no cover - older/newer Lightning
-        return None
-    return _given_hyperparameters.get()
+    """The config LightningCLI is instantiating this module from, if any.
 
+    This reads Lightning's private ``_given_hyperparameters`` context variable (LightningCLI
+    instantiates ``net`` before the module sees it; the config is how its spec is recovered).
+    tests/training/test_training_cli.py fails loudly when Lightning renames or drops it."""
+    from lightning.pytorch.core.mixins import hparams_mixin
 
-def _choice(value: str, choices: Sequence[str], name: str) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(choices)}")
-    return value
+    given = getattr(hparams_mixin, "_given_hyperparameters", None)
+    return None if given is None else given.get()
 
 
 class DiffusionModule(pl.LightningModule):
@@ -94,7 +95,8 @@ class DiffusionModule(pl.LightningModule):
             conditioning dropout, and torch's global RNG (dropout, loader shuffling) are re-seeded
             per batch/epoch, so a resumed run repeats an uninterrupted one. ``None``: leave the
             global RNG alone and draw from it.
-        sample_shape: shape of one sample ``(C, *axes)``; taken from the first batch if ``None``.
+        sample_shape: shape of one sample ``(C, *axes)``. ``None``: the data module's
+            ``sample_shape`` (read at ``setup``), or the first batch's for plain loaders.
         compile: run the training forward through ``torch.compile(net, **compile_options)``
             (validation, sampling and the EMA stay eager; checkpoints hold the plain network's
             keys). ``compile_options``: JSON-like keyword arguments of ``torch.compile``, e.g.
@@ -140,10 +142,10 @@ class DiffusionModule(pl.LightningModule):
         self.schedule = schedule_from(schedule)
 
         # -- validation of options ---------------------------------------------------------
-        _choice(prediction, prediction_names(), "prediction")
-        _choice(weighting, WEIGHTINGS, "weighting")
-        _choice(noise_sampler, NOISE_SAMPLERS, "noise_sampler")
-        _choice(lr_decay, LR_DECAYS, "lr_decay")
+        check_choice(prediction, prediction_names(), "prediction")
+        check_choice(weighting, WEIGHTINGS, "weighting")
+        check_choice(noise_sampler, NOISE_SAMPLERS, "noise_sampler")
+        check_choice(lr_decay, LR_DECAYS, "lr_decay")
         if not 0.0 <= cond_dropout <= 1.0:
             raise ValueError(f"cond_dropout must be a probability in [0, 1], got {cond_dropout}")
         if cond_dropout > 0 and getattr(net, "null_class", None) is None:
@@ -187,6 +189,9 @@ class DiffusionModule(pl.LightningModule):
                              f"{sorted(valid)}")
         self.__dict__["_compiled_net"] = None
         self._first_epoch_of_fit = False
+        #: what the data module says about the data (modality, writer, normaliser, metadata);
+        #: read at ``setup`` and kept in checkpoints and exports
+        self.data_info: dict[str, Any] | None = None
 
         hparams = dict(
             net=spec, schedule=self.schedule.config(), prediction=prediction,
@@ -229,23 +234,68 @@ class DiffusionModule(pl.LightningModule):
 
     # -- batches ---------------------------------------------------------------------------------
     @staticmethod
-    def unpack(batch: Any) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
-        """``(x, observed, cond)`` from a dict batch (or a tensor / ``(x, labels)`` tuple)."""
+    def unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None, dict[str, Tensor]]:
+        """``(x, observed, weight, cond)`` from a :class:`~polydiff.typing.Batch` dict (or a
+        tensor / ``(x, labels)`` tuple); ``cond`` holds what the network takes
+        (``class_labels``, ``cond``)."""
         if isinstance(batch, Tensor):
-            return batch, None, {}
+            return batch, None, None, {}
         if isinstance(batch, (tuple, list)):
             if len(batch) == 2:
-                return batch[0], None, {"class_labels": batch[1]}
+                return batch[0], None, None, {"class_labels": batch[1]}
             if len(batch) == 1:
-                return batch[0], None, {}
+                return batch[0], None, None, {}
             raise ValueError(f"a tuple batch must be (x,) or (x, class_labels), got "
                              f"{len(batch)} items")
         if not isinstance(batch, dict) or "x" not in batch:
             raise ValueError(f"a batch must be a dict with key 'x' (and optionally "
-                             f"'class_labels', 'observed', 'cond'), got {type(batch).__name__}"
+                             f"'class_labels', 'observed', 'cond', 'weight', 'meta'), got "
+                             f"{type(batch).__name__}"
                              + (f" with keys {sorted(batch)}" if isinstance(batch, dict) else ""))
+        unknown = sorted(set(batch) - set(BATCH_KEYS))
+        if unknown:
+            raise ValueError(f"unknown batch key(s) {unknown}; a batch has {list(BATCH_KEYS)}")
         cond = {k: batch[k] for k in ("class_labels", "cond") if batch.get(k) is not None}
-        return batch["x"], batch.get("observed"), cond
+        return batch["x"], batch.get("observed"), batch.get("weight"), cond
+
+    # -- data ----------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        """Read the data module's description (a :class:`DiffusionDataModule` or any data module
+        with ``sample_shape`` / ``num_classes`` / ``data_info``) and check it fits the network."""
+        trainer = self._trainer
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if dm is None:
+            return
+        info = dm.data_info() if callable(getattr(dm, "data_info", None)) else None
+        shape = info["sample_shape"] if info else getattr(dm, "sample_shape", None)
+        if shape is not None:
+            shape = [int(v) for v in shape]
+            if self.sample_shape is not None and list(self.sample_shape) != shape:
+                raise ValueError(f"sample_shape={self.sample_shape} was given, but the data "
+                                 f"module {type(dm).__name__} yields samples of shape {shape}")
+            self.sample_shape = shape
+            self.hparams["sample_shape"] = shape
+        classes = info["num_classes"] if info else getattr(dm, "num_classes", None)
+        if classes is not None and self.num_classes is not None and classes != self.num_classes:
+            raise ValueError(f"the network is built for {self.num_classes} classes, but the data "
+                             f"module {type(dm).__name__} has {classes}")
+        if classes is not None and self.num_classes is None and self.cond_dropout > 0:
+            raise ValueError("cond_dropout > 0 needs a class-conditional network")
+        if info is not None:
+            if self.data_info is not None and stage != "fit":
+                return  # a loaded model keeps what it was trained on
+            self.data_info = check_json(dict(info), "data_info")
+
+    @property
+    def normalizer(self) -> Normalizer | None:
+        """The data's :class:`~polydiff.normalize.Normalizer` (``None`` when unknown)."""
+        d = (self.data_info or {}).get("normalizer")
+        return None if d is None else Normalizer.from_dict(d)
+
+    def to_data_units(self, x: Tensor) -> Tensor:
+        """Samples in model units -> data units (the normaliser inverted)."""
+        norm = self.normalizer
+        return x if norm is None else norm.denormalize(x)
 
     def _generator(self, device: torch.device, *keys: int) -> torch.Generator | None:
         if self.seed is None:
@@ -309,8 +359,8 @@ class DiffusionModule(pl.LightningModule):
         self._reseed_global(2, self.current_epoch, batch_idx, self.global_rank)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x, observed, cond = self.unpack(batch)
-        if self.sample_shape is None:
+        x, observed, weight, cond = self.unpack(batch)
+        if self.sample_shape is None:  # plain loaders: no data module said it
             self.sample_shape = list(x.shape[1:])
             self.hparams["sample_shape"] = self.sample_shape
         if self.check_finite:
@@ -318,7 +368,8 @@ class DiffusionModule(pl.LightningModule):
             self._check(torch.isfinite(data).all(), "non-finite input data (NaN/Inf in 'x')")
         g = self._generator(x.device, 3, self.current_epoch, batch_idx, self.global_rank)
         cond = self._drop_cond(cond, g)
-        loss = self.loss_fn(self._train_denoiser(), x, observed=observed, generator=g, **cond)
+        loss = self.loss_fn(self._train_denoiser(), x, observed=observed, generator=g,
+                            weight=weight, **cond)
         if self.check_finite:
             self._check(torch.isfinite(loss.detach()), lambda: f"non-finite loss ({loss.item()})")
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
@@ -371,39 +422,28 @@ class DiffusionModule(pl.LightningModule):
     # -- validation ------------------------------------------------------------------------------
     @torch.no_grad()
     def level_losses(self, x: Tensor, observed: Tensor | None = None, batch_idx: int = 0,
-                     ema: bool = True, **cond) -> tuple[Tensor, Tensor]:
+                     ema: bool = True, weight: Tensor | None = None,
+                     **cond) -> tuple[Tensor, Tensor]:
         """Per-level ``(weighted loss, x0 MSE)``, each ``(L,)``, at :attr:`val_noise_levels`
-        with noise fixed by ``(val_seed, batch_idx)`` (drawn on the CPU: device-independent)."""
+        with noise fixed by ``(val_seed, batch_idx)`` (drawn on the CPU: device-independent).
+        The same loss as training (:func:`polydiff.losses.denoising_terms`)."""
         den = self.denoiser(ema=ema)
         levels = self.val_noise_levels
         g = torch.Generator().manual_seed(_seed(self.val_seed, batch_idx))
         eps_all = torch.randn((len(levels), *x.shape), generator=g).to(x)
-        x0 = x if observed is None else torch.where(observed, x, 0)
-        dims = tuple(range(1, x.ndim))
-        m = None if observed is None else observed.expand_as(x).to(torch.float32)
         losses, mses = [], []
         for i, t in enumerate(levels):
             tt = torch.full((x.shape[0],), t, device=x.device)
-            eps = eps_all[i]
-            x_t = self.schedule.add_noise(x0, tt, eps)
-            out, alpha, sigma = den.network_output(x_t, tt, **cond)
-            target = den.prediction.target(x0.to(out.dtype), eps.to(out.dtype), alpha, sigma)
-            x0_hat, _ = den.prediction.to_x0_eps(out, x_t.to(out.dtype), alpha, sigma)
-            se_out, se_x0 = (out - target) ** 2, (x0_hat - x0.to(out.dtype)) ** 2
-            if m is None:
-                l_out, l_x0 = se_out.mean(dims), se_x0.mean(dims)
-            else:
-                cnt = m.sum(dims).clamp(min=1)
-                l_out, l_x0 = (se_out * m).sum(dims) / cnt, (se_x0 * m).sum(dims) / cnt
-            w = loss_weight(self.weighting, den, alpha, sigma, self.loss_fn.gamma,
-                            self.loss_fn.sigmoid_bias).reshape(-1)
-            losses.append((w * l_out).mean())
-            mses.append(l_x0.mean())
+            terms = denoising_terms(den, x, tt, eps_all[i], self.weighting, observed,
+                                    self.loss_fn.gamma, self.loss_fn.sigmoid_bias, weight,
+                                    **cond)
+            losses.append(terms.loss.mean())
+            mses.append(terms.mse_x0.mean())
         return torch.stack(losses), torch.stack(mses)
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x, observed, cond = self.unpack(batch)
-        losses, mses = self.level_losses(x, observed, batch_idx, ema=True, **cond)
+        x, observed, weight, cond = self.unpack(batch)
+        losses, mses = self.level_losses(x, observed, batch_idx, ema=True, weight=weight, **cond)
         b = x.shape[0]
         self.log("val/loss", losses.mean(), prog_bar=True, sync_dist=True, batch_size=b)
         self.log("val/mse_x0", mses.mean(), sync_dist=True, batch_size=b)
@@ -413,13 +453,15 @@ class DiffusionModule(pl.LightningModule):
 
     # -- checkpoints ---------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["polydiff"] = {"format": 1, "sample_shape": self.sample_shape,
-                                  "ema": self.ema_net is not None}
+        checkpoint["polydiff"] = {"format": 2, "sample_shape": self.sample_shape,
+                                  "ema": self.ema_net is not None, "data": self.data_info}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        shape = checkpoint.get("polydiff", {}).get("sample_shape")
-        if shape is not None:
-            self.sample_shape = list(shape)
+        stored = checkpoint.get("polydiff", {})
+        if stored.get("sample_shape") is not None:
+            self.sample_shape = list(stored["sample_shape"])
+        if stored.get("data") is not None:
+            self.data_info = dict(stored["data"])
 
     # -- sampling ------------------------------------------------------------------------------
     @property
@@ -431,12 +473,17 @@ class DiffusionModule(pl.LightningModule):
     def sample(self, num: int, steps: int = 20, method: str = "dpmpp_2m", grid: str = "log_snr",
                guidance_scale: float = 1.0, class_labels: Tensor | Sequence[int] | None = None,
                seed: int = 0, ema: bool = True, progress: bool = False,
-               shape: Sequence[int] | None = None, batch_size: int = 256) -> Tensor:
-        """Draw ``num`` samples ``(num, *sample_shape)`` with a polydiff sampler.
+               shape: Sequence[int] | None = None, batch_size: int = 256,
+               known: Tensor | None = None, observed: Tensor | None = None,
+               resample: tuple[int, int] | None = None) -> Tensor:
+        """Draw ``num`` samples ``(num, *sample_shape)`` in model units with a polydiff sampler
+        (:meth:`to_data_units` inverts the normaliser).
 
         ``class_labels``: ``(num,)`` labels for a class-conditional network; ``guidance_scale``
-        != 1 applies classifier-free guidance against the null class. Noise comes from a CPU
-        generator seeded with ``seed``, so samples do not depend on the device or batch size.
+        != 1 applies classifier-free guidance against the null class. ``known`` (model units)
+        and ``observed`` fix known entries (inpainting/imputation; ``resample`` for RePaint), as
+        in :func:`~polydiff.training.sampling.sample_with`. Noise comes from a CPU generator
+        seeded with ``seed``, so samples do not depend on the device or batch size.
         """
         from .sampling import sample_with
 
@@ -450,6 +497,7 @@ class DiffusionModule(pl.LightningModule):
                                method=method, grid=grid, guidance_scale=guidance_scale,
                                class_labels=class_labels, null_class=self.num_classes,
                                seed=seed, progress=progress, device=self.device,
-                               batch_size=batch_size)
+                               batch_size=batch_size, known=known, observed=observed,
+                               resample=resample)
         finally:
             self.train(was_training)

@@ -46,12 +46,36 @@ def _guided(denoiser, num: int, guidance_scale: float, class_labels, null_class:
     return den, class_labels
 
 
+def _check_known(known: Tensor | None, observed: Tensor | None, num: int,
+                 shape: Sequence[int]) -> tuple[Tensor | None, Tensor | None]:
+    """``known``/``observed`` checked against ``(num, *shape)`` (both or neither)."""
+    from .._checks import check_finite, check_mask
+
+    if known is None and observed is None:
+        return None, None
+    if known is None or observed is None:
+        raise ValueError("known values need both known= and observed= (True = known)")
+    shape = tuple(shape)
+    if known.ndim != len(shape) + 1 or tuple(known.shape[1:]) != shape or \
+            known.shape[0] not in (1, num):
+        raise ValueError(f"known must have shape (1 or {num}, *{shape}), got "
+                         f"{tuple(known.shape)}")
+    if isinstance(observed, Tensor) and observed.ndim == known.ndim and \
+            observed.shape[0] == num != known.shape[0]:
+        known = known.expand(num, *shape)  # one known sample, a mask per sample
+    observed = check_mask(observed, known)
+    check_finite(torch.where(observed, known, 0.0), "known values at observed entries")
+    return known.float(), observed
+
+
 def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], steps: int = 20,
                 method: str = "dpmpp_2m", grid: str = "log_snr", guidance_scale: float = 1.0,
                 class_labels: Tensor | Sequence[int] | None = None,
                 null_class: int | None = None, seed: int = 0, progress: bool = False,
                 device: torch.device | str | None = None, batch_size: int = 256,
-                info: dict | None = None, plan=None) -> Tensor:
+                info: dict | None = None, plan=None, known: Tensor | None = None,
+                observed: Tensor | None = None,
+                resample: tuple[int, int] | None = None) -> Tensor:
     """``num`` samples of ``shape`` (on the CPU, float32).
 
     The noise is drawn on the CPU from ``seed`` before batching, so the result does not depend on
@@ -61,11 +85,18 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
     on ``device``. ``info["nfe"]`` receives the network evaluations per sample batch (a guided
     evaluation runs the network on a doubled batch and counts once). A calibrated
     :class:`~polydiff.samplers.Plan` replaces ``steps``, ``method`` and ``grid``.
+
+    Known values (inpainting, imputation, continuation): ``known (N, *shape)`` in model units
+    with ``N`` = 1 (the same for every sample) or ``num``, and ``observed`` (bool, broadcastable
+    to ``known``; True = known) wrap the denoiser in :func:`polydiff.guidance.inpaint`, so the
+    samples equal ``known`` exactly where observed; ``resample=(jump, repeats)`` adds
+    RePaint-style resampling.
     """
-    from .. import samplers
+    from .. import guidance, samplers
 
     if num < 1 or steps < 1 or batch_size < 1:
         raise ValueError(f"need num, steps, batch_size >= 1, got {num}, {steps}, {batch_size}")
+    known, observed = _check_known(known, observed, num, shape)
     den, class_labels = _guided(denoiser, num, guidance_scale, class_labels, null_class, device)
     run = (partial(samplers.sample, steps=steps, method=method, grid=grid) if plan is None
            else plan.sample)
@@ -77,8 +108,14 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
         cond = {}
         if class_labels is not None:
             cond["class_labels"] = class_labels[sl].to(device)
-        x = run(den, noise[sl].to(device), schedule, progress=progress, generator=gen,
-                info=info, **cond)
+        den_b = den
+        if known is not None:
+            k = known if known.shape[0] == 1 else known[sl]
+            o = observed if observed.shape[0] == 1 else observed[sl]
+            den_b = guidance.inpaint(den, k.to(device), o.to(device))
+        extra = {} if resample is None else {"resample": resample}
+        x = run(den_b, noise[sl].to(device), schedule, progress=progress, generator=gen,
+                info=info, **extra, **cond)
         out.append(x.float().cpu())
     return torch.cat(out)
 

@@ -18,7 +18,7 @@ from .. import schedules
 from ..schedules import Schedule
 
 __all__ = [
-    "KNOWN_NETS",
+    "known_nets",
     "register_net",
     "build_net",
     "instantiate_net",
@@ -27,11 +27,6 @@ __all__ = [
     "schedule_from",
 ]
 
-#: Network classes offered in error messages; any ``nn.Module`` under ``polydiff.`` is allowed.
-KNOWN_NETS: list[str] = [
-    "polydiff.nn.UNet",
-    "polydiff.modalities.image.unet.ImageUNet",
-]
 _REGISTERED: dict[str, type[nn.Module]] = {}
 _SPEC_ATTR = "_polydiff_spec"
 
@@ -47,8 +42,20 @@ def register_net(cls: type[nn.Module], class_path: str | None = None) -> str:
     return path
 
 
+def known_nets() -> list[str]:
+    """Network classes offered in error messages: the core U-Net, every registered modality's
+    backbones and classes registered with :func:`register_net` (any ``nn.Module`` under
+    ``polydiff.`` is allowed)."""
+    from ..modality import modalities
+
+    nets = {"polydiff.nn.UNet", *_REGISTERED}
+    for modality in modalities().values():
+        nets.update(modality.networks)
+    return sorted(nets)
+
+
 def _valid_choices() -> list[str]:
-    return sorted(set(KNOWN_NETS) | set(_REGISTERED))
+    return known_nets()
 
 
 def _resolve(class_path: str) -> type[nn.Module]:

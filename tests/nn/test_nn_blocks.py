@@ -111,7 +111,10 @@ def test_conv_equals_explicit_padding_formulation(periodic):
         msg = f"k={k} stride={stride} {dtype}"
         torch.testing.assert_close(out, ref, **tol, msg=msg)
         for a, b in zip(grads, grads_ref, strict=True):
-            torch.testing.assert_close(a, b, **tol, msg=msg)
+            # float32 weight gradients are long sums taken in another order: compare them at
+            # the gradient's scale (float64 stays exact)
+            gtol = tol or {"rtol": 1.3e-6, "atol": 1e-6 * float(b.abs().max())}
+            torch.testing.assert_close(a, b, **gtol, msg=msg)
 
 
 @given(st.integers(1, 5), st.integers(0, 12), st.integers(0, 12))

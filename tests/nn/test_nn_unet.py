@@ -1,13 +1,17 @@
-"""Tests of the generic N-d UNet: shapes, zero init, conditioning, dtypes, periodicity."""
+"""Tests of the generic N-d UNet: shapes, zero init, conditioning, dtypes, periodicity,
+attention layouts and levels, and the default layout's unchanged parameter names."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polydiff.nn import UNet, parse_down_factors
+from polydiff.nn import Attention, FactorisedAttention, UNet, parse_down_factors
 
 
 def randomize_(module: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> None:
@@ -169,3 +173,151 @@ def test_avg_resample_and_per_level_factors():
                down_factors=[(4,), (2,)], resample="avg", attention_heads=1)
     assert net.size_multiple == (8,)
     assert net(torch.randn(2, 1, 16), torch.rand(2)).shape == (2, 1, 16)
+
+
+# Parameter names of UNet(1, 1, base_channels=4, channel_mult=(1, 2), num_res_blocks=1,
+# attention_levels=(-1,), attention_heads=2, num_classes=2), recorded before attention layouts
+# existed: each module has a weight and a bias, except class_emb (weight only).
+DEFAULT_MODULES = """
+noise_emb.mlp.0 noise_emb.mlp.2 class_emb input_conv.conv
+down.0.0.norm1 down.0.0.conv1.conv down.0.0.norm2 down.0.0.emb_proj.1 down.0.0.conv2.conv
+down.1.0.op.conv
+down.2.0.norm1 down.2.0.conv1.conv down.2.0.norm2 down.2.0.emb_proj.1 down.2.0.conv2.conv
+down.2.0.skip.conv down.2.1.norm down.2.1.qkv down.2.1.proj
+mid.0.norm1 mid.0.conv1.conv mid.0.norm2 mid.0.emb_proj.1 mid.0.conv2.conv
+mid.1.norm mid.1.qkv mid.1.proj
+mid.2.norm1 mid.2.conv1.conv mid.2.norm2 mid.2.emb_proj.1 mid.2.conv2.conv
+up.0.0.norm1 up.0.0.conv1.conv up.0.0.norm2 up.0.0.emb_proj.1 up.0.0.conv2.conv
+up.0.0.skip.conv up.0.1.norm up.0.1.qkv up.0.1.proj
+up.1.0.norm1 up.1.0.conv1.conv up.1.0.norm2 up.1.0.emb_proj.1 up.1.0.conv2.conv
+up.1.0.skip.conv up.1.1.norm up.1.1.qkv up.1.1.proj up.1.2.conv.conv
+up.2.0.norm1 up.2.0.conv1.conv up.2.0.norm2 up.2.0.emb_proj.1 up.2.0.conv2.conv
+up.2.0.skip.conv
+up.3.0.norm1 up.3.0.conv1.conv up.3.0.norm2 up.3.0.emb_proj.1 up.3.0.conv2.conv
+up.3.0.skip.conv
+out_norm out_conv.conv
+""".split()
+
+# sha256 of "name:shape" lines of the state_dict, recorded before attention layouts existed
+DEFAULT_DIGESTS = [
+    ((1, 1), dict(base_channels=4, channel_mult=(1, 2), num_res_blocks=1,
+                  attention_levels=(-1,), attention_heads=2, num_classes=2),
+     "337157455250edde8de2688a1f79ba58b167b32c21272ac939583d4bc5f3b7a1"),
+    ((2, 1), {}, "2beed5ced1a21211890446bd231910a9bb5b2ddbb357d7c0bf765403bc8638ad"),
+    ((3, 2), dict(down_factors=(1, 2, 2)),
+     "87b0ec32be94b4548c36efc39bdef6342fdc6ffa2ca6c56c7188f3fa78a76390"),
+    ((2, 3), dict(base_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1,
+                  attention_levels=(-1,), dropout=0.1, num_classes=10),
+     "5f574f0e7224655e4cf9c2bedee88d833d168dc98c2ac047a6c9a6bc4a0e2ae0"),
+]
+
+
+def state_digest(net: torch.nn.Module) -> str:
+    lines = (f"{k}:{tuple(v.shape)}" for k, v in net.state_dict().items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def test_default_layout_keeps_state_dict_keys():
+    """Checkpoints of the full-attention default still load: same names, same shapes."""
+    net = UNet(1, 1, base_channels=4, channel_mult=(1, 2), num_res_blocks=1,
+               attention_levels=(-1,), attention_heads=2, num_classes=2)
+    want = [f"{m}.{p}" for m in DEFAULT_MODULES
+            for p in (("weight",) if m == "class_emb" else ("weight", "bias"))]
+    assert list(net.state_dict()) == want
+    for args, kw, digest in DEFAULT_DIGESTS:
+        assert state_digest(UNet(*args, **kw)) == digest, (args, kw)
+    explicit = UNet(1, 1, base_channels=4, channel_mult=(1, 2), num_res_blocks=1,
+                    attention_levels=(-1,), attention_heads=2, num_classes=2,
+                    attention_axes=None, relative_position_axes=[])
+    assert list(explicit.state_dict()) == want
+
+
+@given(st.data())
+@settings(max_examples=8, deadline=None)
+def test_factorised_unet_output_shape_equals_input_shape(data):
+    dims = data.draw(st.integers(1, 3), label="dims")
+    order = data.draw(st.permutations(range(dims)), label="order")
+    split = data.draw(st.integers(1, dims), label="split")
+    groups = [list(order[:split])] + ([list(order[split:])] if split < dims else [])
+    relative = data.draw(st.sets(st.sampled_from(range(dims))), label="relative")
+    size = tuple(data.draw(st.sampled_from([2, 4]), label=f"size{i}") for i in range(dims))
+    net = UNet(dims, 1, base_channels=4, channel_mult=(1, 1), num_res_blocks=1,
+               attention_levels=(0, 1), attention_heads=2, attention_axes=groups,
+               relative_position_axes=sorted(relative), max_relative_distance=2)
+    assert isinstance(net.mid[1], FactorisedAttention)
+    randomize_(net, data.draw(st.integers(0, 2**16), label="seed"))
+    x = torch.randn(2, 1, *size)
+    y = net(x, torch.rand(2))
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+
+
+def test_video_unet_spatial_then_temporal_attention(monkeypatch):
+    """A video preset's layout: frames keep their count, attention is per frame then per pixel,
+    the temporal bias handles unseen frame counts (8 -> 16) and a single frame."""
+    net = UNet(3, 1, base_channels=4, channel_mult=(1, 2), num_res_blocks=1,
+               attention_levels=(0,), attention_heads=2, down_factors=(1, 2, 2),
+               attention_axes=[[1, 2], [0]], relative_position_axes=[0],
+               max_relative_distance=7)
+    assert net.attention_axes == ((1, 2), (0,)) and net.relative_position_axes == (0,)
+    randomize_(net, 7)
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kw):
+        calls.append(q.shape[-2])
+        return sdpa(q, k, v, attn_mask=attn_mask, **kw)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    for frames in (8, 16, 1):
+        calls.clear()
+        x = torch.randn(1, 1, frames, 4, 4)
+        y = net(x, torch.rand(1))
+        assert y.shape == x.shape and torch.isfinite(y).all()
+        # per-frame (4*4 at level 0, 2*2 in the middle) and per-pixel (frames) sequences only
+        assert set(calls) <= {16, 4, frames}
+        assert frames in calls
+
+
+def test_full_attention_with_relative_bias():
+    net = UNet(1, 1, base_channels=4, channel_mult=(1,), num_res_blocks=1,
+               attention_levels=(0,), attention_heads=2, relative_position_axes=[0])
+    assert isinstance(net.mid[1], Attention) and net.mid[1].axes is None
+    assert "mid.1.relative_bias.0.table" in net.state_dict()
+    randomize_(net, 8)
+    assert net(torch.randn(2, 1, 6), torch.rand(2)).shape == (2, 1, 6)
+
+
+def test_unet_rejects_bad_attention_layouts():
+    with pytest.raises(ValueError, match=r"attention_axes\[1\]"):
+        small_unet(2, attention_axes=[[0], [2]])
+    with pytest.raises(ValueError, match=r"relative_position_axes \[1\] are in no"):
+        small_unet(2, attention_axes=[[0]], relative_position_axes=[1])
+    with pytest.raises(ValueError, match="relative_position_axes"):
+        small_unet(2, relative_position_axes=[2])
+
+
+def test_attention_resolutions_choose_levels_per_axis():
+    # 2-D: an int is that size on every axis
+    net = small_unet(2, channel_mult=(1, 1, 1), attention_levels=(), input_size=16,
+                     attention_resolutions=[8, 4])
+    assert net.attention_levels == (1, 2)
+    # 3-D video, time kept: per-axis sizes (F, H, W) = (4, 8, 8), (4, 4, 4), (4, 2, 2)
+    video = small_unet(3, channel_mult=(1, 1, 1), attention_levels=(), down_factors=(1, 2, 2),
+                       input_size=[4, 8, 8], attention_resolutions=[[4, 4, 4], [4, 2, 2]])
+    assert video.attention_levels == (1, 2)
+    # down: level-0 block, downsample, level-1 block, downsample, level-2 block
+    assert [any(isinstance(m, Attention) for m in stage.modules()) for stage in video.down] == [
+        False, False, True, False, True]
+    with pytest.raises(ValueError, match=r"attention_resolutions \[5\] .*\[16, 8, 4\]"):
+        small_unet(2, channel_mult=(1, 1, 1), attention_levels=(), input_size=16,
+                   attention_resolutions=[5])
+    with pytest.raises(ValueError, match=r"\[\[4, 8, 8\], \[4, 4, 4\]\]"):
+        small_unet(3, attention_levels=(), down_factors=(1, 2, 2), input_size=[4, 8, 8],
+                   attention_resolutions=[8])
+    with pytest.raises(ValueError, match="needs input_size"):
+        small_unet(2, attention_levels=(), attention_resolutions=[8])
+    with pytest.raises(ValueError, match="not both"):
+        small_unet(2, attention_levels=(0,), input_size=8, attention_resolutions=[8])
+    with pytest.raises(ValueError, match=r"attention_resolutions\[0\]"):
+        small_unet(3, attention_levels=(), input_size=8, attention_resolutions=[[8, 8]])

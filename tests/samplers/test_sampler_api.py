@@ -222,6 +222,98 @@ def test_resample_repaint() -> None:
         samplers.renoise(x, 0.6, 0.2, sched)
 
 
+# -- user methods --------------------------------------------------------------------------
+def momentum_euler(denoiser, x, ts, schedule, *, gamma=0.0, **kw):
+    """A user method: Euler with ``D_eff = D_i + gamma (D_i - D_{i-1})``; ``gamma = 0`` is
+    exactly :func:`samplers.euler`."""
+    run = samplers.Run(denoiser, x, ts, schedule, **kw)
+    x, d_prev = run.x, None
+    for i in run.steps():
+        d = run.denoise(x, i)
+        x = run.step(x, i, d) if d_prev is None else run.step(x, i, d, d_prev, 1.0 + gamma)
+        d_prev = d
+    return run.finish(x, d_prev)
+
+
+def test_user_method_reproduces_the_builtin_and_gets_its_options() -> None:
+    sched, gmm = schedules.VPCosine(), _gmm()
+    base, got = gmm.denoiser(sched), []
+
+    def den(x, t, *, label):  # rejects any other keyword, e.g. a leaked `gamma`
+        got.append(label)
+        return base(x, t)
+
+    noise, seen = _noise((4, 2, 3)), []
+    ref = samplers.sample(den, noise, sched, 6, "euler", label="a")
+    info: dict = {"nfe": 2}
+    out = samplers.sample(den, noise, sched, 6, momentum_euler, gamma=0.0, label="a", info=info,
+                          callback=lambda x, t, d: seen.append(t))
+    assert torch.equal(out, ref)
+    assert info == {"nfe": 2 + 7} and set(got) == {"a"} and len(seen) == 7
+    moved = samplers.sample(den, noise, sched, 6, momentum_euler, gamma=0.5, label="a")
+    assert not torch.equal(moved, ref)  # the option reached the method
+
+
+def test_user_method_info_nfe_and_resample() -> None:
+    entry = samplers.info(momentum_euler)
+    assert entry.fn is momentum_euler and entry.name == "momentum_euler"
+    assert "gamma" in entry.options and {"final", "generator", "info"} <= entry.options
+    assert entry.evals_per_step is None and entry.order is None and entry.stochastic is None
+    assert samplers.nfe(momentum_euler, 6) is None
+    assert samplers.info(samplers.euler) is samplers.info("euler")  # a built-in, by function
+    assert samplers.nfe(samplers.heun, 4) == 9
+    sched, gmm = schedules.VPCosine(), _gmm()
+    noise, runs = _noise((4, 2, 3)), {}
+    for method in ("euler", momentum_euler):
+        info: dict = {}
+        runs[method] = samplers.sample(gmm.denoiser(sched), noise, sched, 6, method,
+                                       resample=(2, 3), info=info,
+                                       generator=torch.Generator().manual_seed(0))
+        assert info["nfe"] == 3 * 6 + 1
+    assert torch.equal(runs["euler"], runs[momentum_euler])
+
+
+def test_user_method_without_run_reports_nfe() -> None:
+    """A plain-torch method (no ``Run``): ``sample`` scales the noise and counts the calls."""
+    sched, gmm = schedules.VE(), _gmm()
+    starts = []
+
+    def one_shot(denoiser, x, ts, schedule, **kw):  # jump straight to the denoised estimate
+        starts.append(x)
+        t = torch.as_tensor(ts, dtype=x.dtype)[:1].expand(x.shape[0])
+        return denoiser(x, t)
+
+    noise, info = _noise((3, 2, 3)), {}
+    out = samplers.sample(gmm.denoiser(sched), noise, sched, 4, one_shot, info=info)
+    assert info["nfe"] == 1 and out.shape == noise.shape
+    sigma_max = sched.alpha_sigma(torch.tensor(1.0, dtype=torch.float64))[1].item()
+    torch.testing.assert_close(starts[0], noise * sigma_max, rtol=0, atol=0)
+
+
+def test_bad_user_methods() -> None:
+    sched, den = schedules.EDM(), constant(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"method must be one of \[.*'dpmpp_2m'.*\].*got int"):
+        samplers.sample(den, _noise((2, 3)), sched, 4, method=3)
+    with pytest.raises(ValueError, match=r"method must be one of .*'euler'"):
+        samplers.info(None)
+
+    def positional_option(denoiser, x, ts, schedule, gamma=0.5, **kw):
+        return x
+
+    def no_kwargs(denoiser, x, ts, schedule):
+        return x
+
+    def wrong_shape(denoiser, x, ts, schedule, **kw):
+        return x[:1]
+
+    with pytest.raises(ValueError, match=r"keyword-only.*\['gamma'\]"):
+        samplers.sample(den, _noise((2, 3)), sched, 4, positional_option)
+    with pytest.raises(ValueError, match=r"no_kwargs.*does not fit"):
+        samplers.sample(den, _noise((2, 3)), sched, 4, no_kwargs)
+    with pytest.raises(ValueError, match=r"wrong_shape returned \(1, 3\).*\(2, 3\)"):
+        samplers.sample(den, _noise((2, 3)), sched, 4, wrong_shape)
+
+
 # -- bad input -----------------------------------------------------------------------------
 def test_unknown_method_lists_valid_names() -> None:
     with pytest.raises(ValueError, match=r"unknown method 'dpm\+\+'.*'dpmpp_2m'.*'unipc'"):

@@ -45,7 +45,8 @@ def _plain_loader_data():
     """The digits training split in a plain shuffling DataLoader (torch's global RNG)."""
     dm = DigitsDataModule(batch_size=16, size=8)
     dm.setup()
-    return {"train_dataloaders": DataLoader(dm.train_set, batch_size=16, shuffle=True),
+    return {"train_dataloaders": DataLoader(dm.train_set, batch_size=16, shuffle=True,
+                                            collate_fn=dm.collate()),
             "val_dataloaders": dm.val_dataloader()}
 
 

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from polydiff.modalities.image import DigitsDataModule, ImageFolderDataModule
-from polydiff.modalities.image.data import load_digits_tensor, split_indices
+from polydiff.modalities.image.data import load_digits_tensor
+from polydiff.training.datamodule import split_indices
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +43,14 @@ def test_digits_batches_shapes_range_labels(digits):
     assert y.shape == (32,) and y.dtype == torch.long
     assert x.min() >= -1 and x.max() <= 1
     assert 0 <= y.min() and y.max() <= 9
-    assert digits.data_shape == (1, 16, 16) and digits.num_classes == 10
+    assert digits.sample_shape == (1, 16, 16) and digits.num_classes == 10
     # padding: the 4-pixel border is background (-1), the digit sits in the centre
     border = torch.ones(16, 16, dtype=torch.bool)
     border[4:12, 4:12] = False
     assert torch.all(x[:, 0][:, border] == -1)
     val = torch.cat([b["x"] for b in digits.val_dataloader()])
-    assert torch.equal(val, digits.val_set.x)  # validation order is fixed
+    assert torch.equal(val, digits.val_set.x * 2 - 1)  # fixed order; [0, 1] data -> [-1, 1]
+    assert torch.equal(digits.normalizer.denormalize(val), digits.val_set.x)
     assert val.max() == 1.0 and val.min() == -1.0
 
 
@@ -57,10 +59,10 @@ def test_digits_values_match_sklearn():
 
     x, y = load_digits_tensor(size=8)
     raw = load_digits()
-    np.testing.assert_allclose(x[:, 0].numpy(), raw.images / 8.0 - 1.0, atol=1e-6)
+    np.testing.assert_allclose(x[:, 0].numpy(), raw.images / 16.0, atol=1e-6)
     assert torch.equal(y, torch.from_numpy(raw.target).long())
     xb, _ = load_digits_tensor(size=16, resize="bilinear")
-    assert xb.shape == (1797, 1, 16, 16) and xb.min() >= -1 and xb.max() <= 1
+    assert xb.shape == (1797, 1, 16, 16) and xb.min() >= 0 and xb.max() <= 1
     with pytest.raises(ValueError, match="resize"):
         load_digits_tensor(resize="nearest")
 
@@ -106,7 +108,7 @@ def test_image_folder_resize_labels_and_range(folder):
     dm = ImageFolderDataModule(folder, size=8, resize=True, batch_size=16, val_fraction=0.0)
     dm.setup()
     assert dm.classes == ["cat", "dog"] and dm.num_classes == 2
-    assert dm.data_shape == (3, 8, 8)
+    assert dm.sample_shape == (3, 8, 8)
     batch = next(iter(dm.train_dataloader()))
     x, y = batch["x"], batch["class_labels"]
     assert x.shape == (6, 3, 8, 8) and x.dtype == torch.float32
