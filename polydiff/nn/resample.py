@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_choice
 from ._utils import check_dims, positive_ints
 from .conv import Conv
 
@@ -45,9 +46,7 @@ class Downsample(nn.Module):
         self.dims = check_dims(dims)
         self.factor = positive_ints(factor, dims, "factor")
         out_channels = out_channels or channels
-        if mode not in self.MODES:
-            raise ValueError(f"Downsample: unknown mode {mode!r}; expected one of {self.MODES}")
-        self.mode = mode
+        self.mode = check_choice(mode, self.MODES, "Downsample mode")
         if mode == "conv":
             self.op: nn.Module = Conv(dims, channels, out_channels, 3, stride=self.factor,
                                       periodic=periodic)

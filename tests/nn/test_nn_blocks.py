@@ -274,3 +274,9 @@ def test_blocks_reject_bad_dims(bad):
 def test_conv_rejects_wrong_periodic_length():
     with pytest.raises(ValueError, match="periodic"):
         Conv(2, 1, 1, periodic=(True, False, True))
+
+
+def test_unknown_downsample_mode_lists_the_modes():
+    with pytest.raises(ValueError, match=r"unknown Downsample mode 'max'; expected one of "
+                                         r"\['avg', 'conv'\]"):
+        Downsample(1, 4, 2, mode="max")
