@@ -14,15 +14,17 @@
 """
 
 from .callbacks import LossHistory, SampleCallback
+from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, read_checkpoint
 from .data import EpochShuffleSampler, ResumableLoader, train_loader
 from .datamodule import BatchCollate, DiffusionDataModule, split_indices
-from .export import export, load_checkpoint, load_export_config, load_exported
+from .export import export, load_export_config, load_exported
 from .module import DiffusionModule, NonFiniteLossError
 from .outputs import write_samples
 from .spec import build_net, instantiate_net, net_spec, register_net
 
 __all__ = [
     "BatchCollate",
+    "CheckpointError",
     "DiffusionDataModule",
     "DiffusionModule",
     "EpochShuffleSampler",
@@ -32,10 +34,12 @@ __all__ = [
     "build_net",
     "export",
     "instantiate_net",
+    "latest_checkpoint",
     "load_checkpoint",
     "load_export_config",
     "load_exported",
     "net_spec",
+    "read_checkpoint",
     "register_net",
     "ResumableLoader",
     "split_indices",

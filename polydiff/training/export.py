@@ -15,9 +15,10 @@ import torch
 
 from .. import __version__
 from ..denoiser import Denoiser
+from .checkpoints import CheckpointError, read_torch_file
 from .spec import check_json, instantiate_net, schedule_from
 
-__all__ = ["export", "load_exported", "load_export_config", "load_checkpoint", "FORMAT"]
+__all__ = ["export", "load_exported", "load_export_config", "FORMAT"]
 
 FORMAT = "polydiff-denoiser"
 CONFIG_NAME = "config.json"
@@ -86,17 +87,47 @@ def export(module, directory: str | Path, ema: bool = True,
 
 
 def load_export_config(directory: str | Path) -> dict[str, Any]:
-    """The validated ``config.json`` of an export directory."""
-    path = Path(directory) / CONFIG_NAME
+    """The validated ``config.json`` of an export directory (errors are
+    :class:`~polydiff.training.checkpoints.CheckpointError` sentences naming the file)."""
+    directory = Path(directory)
+    path = directory / CONFIG_NAME
+    if not directory.is_dir():
+        raise CheckpointError(f"export directory {directory} is not a directory")
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not a polydiff export directory")
-    config = json.loads(path.read_text())
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
-    if config.get("weights") not in (SAFETENSORS_NAME, TORCH_NAME):
-        raise ValueError(f"{path}: weights file {config.get('weights')!r} must be one of "
-                         f"{[SAFETENSORS_NAME, TORCH_NAME]}")
+        raise CheckpointError(f"{directory} is not a polydiff export directory: no {CONFIG_NAME}")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise CheckpointError(f"{path}: format {found!r} is not {FORMAT!r}")
+    missing = sorted({"weights", "net", "schedule", "prediction", "sample_shape"} - set(config))
+    if missing:
+        raise CheckpointError(f"{path}: missing key(s) {missing}")
+    if config["weights"] not in (SAFETENSORS_NAME, TORCH_NAME):
+        raise CheckpointError(f"{path}: weights file {config['weights']!r} must be one of "
+                              f"{[SAFETENSORS_NAME, TORCH_NAME]}")
     return config
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise CheckpointError(f"export weights {path} do not exist")
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"export weights {path} are truncated or not a safetensors "
+                                  f"file ({err})") from None
+    state = read_torch_file(path, "export weights")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise CheckpointError(f"export weights {path} are not a dict of tensors")
+    return state
 
 
 def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> Denoiser:
@@ -105,25 +136,15 @@ def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> 
     directory = Path(directory)
     config = load_export_config(directory)
     net = instantiate_net(config["net"])
-    wpath = directory / config["weights"]
-    if config["weights"] == SAFETENSORS_NAME:
-        from safetensors.torch import load_file
-
-        state = load_file(str(wpath))
-    else:
-        state = torch.load(wpath, map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
+    state = _read_weights(directory / config["weights"])
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or [str(err)]
+        raise CheckpointError(f"{directory}: the weights do not fit the network in "
+                              f"{CONFIG_NAME} ({first[0].strip()})") from None
     den = Denoiser(net, schedule_from(config["schedule"]), config["prediction"],
                    c_noise=config.get("c_noise"), sigma_data=config.get("sigma_data", 0.5),
                    input_scale=config.get("input_scale"))
     den.export_config = config
     return den.to(device).eval()
-
-
-def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu", **kwargs):
-    """A :class:`~polydiff.training.DiffusionModule` from a Lightning checkpoint, read with
-    ``weights_only=True`` (keyword arguments override stored hyperparameters, e.g. ``net=``)."""
-    from .module import DiffusionModule
-
-    return DiffusionModule.load_from_checkpoint(path, map_location=map_location,
-                                                weights_only=True, **kwargs)

@@ -16,7 +16,7 @@ TINY = ["--model.net.init_args.base_channels=8", "--model.net.init_args.attentio
         "--trainer.enable_model_summary=false", "--trainer.logger=false"]
 
 
-def test_fit_then_sample_and_export(tmp_path, capsys):
+def test_fit_then_sample_and_export(tmp_path, capsys, cli_error):
     root = tmp_path / "run"
     main(["fit", "--config", str(CONFIG), *TINY, "--trainer.max_steps=2",
           f"--trainer.default_root_dir={root}"])
@@ -62,9 +62,8 @@ def test_fit_then_sample_and_export(tmp_path, capsys):
     assert "dpm_3m, 3 steps, 4 network evaluations" in capsys.readouterr().out
     bad = tmp_path / "bad_plan.json"
     bad.write_text('{"method": "heun"}')
-    with pytest.raises(SystemExit, match="not a readable plan"):
-        main(["sample", "--checkpoint", str(exp), "--num", "2", "--out", str(out3),
-              "--plan", str(bad)])
+    cli_error(["sample", "--checkpoint", exp, "--num", "2", "--out", tmp_path / "s4", "--plan",
+               bad], "not a readable plan")
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -74,15 +73,14 @@ def test_fit_then_sample_and_export(tmp_path, capsys):
     ({"model": {"learning_rate": 1.0}}, r"valid options: .*'lr'"),
     ({"data": {"class_path": "polydiff.modalities.image.Nope"}}, "DigitsDataModule"),
 ])
-def test_bad_config_lists_choices(tmp_path, bad, match):
+def test_bad_config_lists_choices(tmp_path, bad, match, cli_error):
     with pytest.raises(ValueError, match=match):
         check_config(bad)
     cfg = tmp_path / "bad.yaml"
     import yaml
 
     cfg.write_text(yaml.safe_dump(bad))
-    with pytest.raises(SystemExit, match=match):
-        main(["fit", "--config", str(CONFIG), "--config", str(cfg)])
+    cli_error(["fit", "--config", str(CONFIG), "--config", str(cfg)], match)
 
 
 def test_shipped_config_is_valid():
@@ -104,9 +102,8 @@ def test_demo_writes_outputs(tmp_path, capsys):
     assert str(out / "samples.png") in capsys.readouterr().out
 
 
-def test_demo_unknown_modality_lists_choices():
-    with pytest.raises(SystemExit, match=r"unknown modality 'sound'.*\['image'\]"):
-        main(["demo", "sound"])
+def test_demo_unknown_modality_lists_choices(cli_error):
+    cli_error(["demo", "sound"], r"unknown modality 'sound'.*\['image'\]")
 
 
 def test_demo_without_modality_lists_the_registry(capsys):
@@ -126,7 +123,7 @@ def test_lightning_private_hparams_hook_still_exists():
     assert hasattr(given, "get") and hasattr(given, "set")
 
 
-def test_image_inpainting_keeps_the_known_pixels(tmp_path):
+def test_image_inpainting_keeps_the_known_pixels(tmp_path, cli_error):
     from polydiff.training import DiffusionModule, build_net
 
     net = build_net("polydiff.modalities.image.ImageUNet", in_channels=1, base_channels=8,
@@ -157,9 +154,7 @@ def test_image_inpainting_keeps_the_known_pixels(tmp_path):
                                .expand(3, 8, 4), atol=1e-6, rtol=0)
     with Image.open(out / "samples.png") as img:  # through the image modality's writer
         assert img.size == (3 * 10 + 2, 10 + 2)
-    with pytest.raises(SystemExit, match="--mask needs --known"):
-        main(["sample", "--checkpoint", str(tmp_path / "m.ckpt"), "--out", str(out),
-              "--mask", str(tmp_path / "mask.png")])
-    with pytest.raises(SystemExit, match="no alpha channel"):
-        main(["sample", "--checkpoint", str(tmp_path / "m.ckpt"), "--out", str(out),
-              "--known", str(tmp_path / "known.png")])
+    cli_error(["sample", "--checkpoint", tmp_path / "m.ckpt", "--out", tmp_path / "e1", "--mask",
+               tmp_path / "mask.png"], "--mask needs --known")
+    cli_error(["sample", "--checkpoint", tmp_path / "m.ckpt", "--out", tmp_path / "e2", "--known",
+               tmp_path / "known.png"], "no alpha channel")

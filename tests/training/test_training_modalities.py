@@ -153,12 +153,11 @@ def test_data_module_and_network_must_agree(tmp_path):
         trainer.fit(module, Toy1DData())
 
 
-def test_writer_choice_is_checked_against_the_modality(tmp_path):
+def test_writer_choice_is_checked_against_the_modality(tmp_path, cli_error):
     _fit(tmp_path / "run", CASES["toy3d"], steps=1)
     ckpt = str(tmp_path / "run" / "last.ckpt")
-    with pytest.raises(SystemExit, match=r"toy3d writer.*'png'.*\['npy'\]"):
-        main(["sample", "--checkpoint", ckpt, "--num", "1", "--out", str(tmp_path / "o"),
-              "--writer", "png"])
+    cli_error(["sample", "--checkpoint", ckpt, "--num", "1", "--out", tmp_path / "o", "--writer",
+               "png"], r"toy3d writer.*'png'.*\['npy'\]")
     assert main(["sample", "--checkpoint", ckpt, "--num", "1", "--steps", "1", "--out",
                  str(tmp_path / "t"), "--writer", "tensor"]) == 0
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["samples.pt"]
