@@ -77,14 +77,33 @@ def check_config(config: dict, source: str = "config") -> None:
                              f"{known_data()} or another LightningDataModule") from None
 
 
-def _config_files(args: Sequence[str]) -> list[Path]:
-    files = []
+def _flag_values(args: Sequence[str], flag: str) -> list[str]:
+    """Values of ``--flag V`` / ``--flag=V`` in ``args``."""
+    out = []
     for i, arg in enumerate(args):
-        if arg == "--config" and i + 1 < len(args):
-            files.append(Path(args[i + 1]))
-        elif arg.startswith("--config="):
-            files.append(Path(arg.split("=", 1)[1]))
-    return files
+        if arg == flag and i + 1 < len(args):
+            out.append(args[i + 1])
+        elif arg.startswith(flag + "="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
+def _config_files(args: Sequence[str]) -> list[Path]:
+    return [Path(v) for v in _flag_values(args, "--config")]
+
+
+def _check_ckpt_path(args: Sequence[str]) -> None:
+    """A ``--ckpt_path`` file must be a readable polydiff checkpoint (Lightning's special
+    values ``best``/``last``/... pass)."""
+    from ..training.checkpoints import CheckpointError, read_checkpoint
+
+    for value in _flag_values(args, "--ckpt_path"):
+        if value in SPECIAL_CKPT or value in ("null", "None"):
+            continue
+        try:
+            read_checkpoint(value)
+        except CheckpointError as err:
+            raise UserError(f"--ckpt_path: {err}") from None
 
 
 def _read_configs(args: Sequence[str]) -> list[tuple[Path, dict]]:
@@ -208,6 +227,7 @@ def run_lightning(args: Sequence[str]):
     overwrite = "--overwrite" in args
     args = [a for a in args if a != "--overwrite"]
     configs = _read_configs(args)
+    _check_ckpt_path(args)
     cli = _make_cli_class()
     return cli(
         DiffusionModule, pl.LightningDataModule, subclass_mode_data=True, args=args,

@@ -40,13 +40,13 @@ def read_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only load failed" in str(err).lower():
+        if "GLOBAL" in str(err):  # the file names a class or function to import
             raise CheckpointError(
                 f"{what} {path} holds pickled objects other than tensors and plain values "
                 f"(code or foreign classes); it was refused unread, since polydiff never "
                 f"unpickles code") from None
-        raise CheckpointError(f"{what} {path} is not a torch file (unreadable pickle: "
-                              f"{err})") from None
+        raise CheckpointError(f"{what} {path} is not a torch file (its contents do not "
+                              f"unpickle)") from None
     except Exception as err:  # zip/pickle internals raise anything from EOFError to KeyError
         if head == _ZIP_MAGIC:
             raise CheckpointError(f"{what} {path} is truncated or damaged (its zip archive "
