@@ -73,6 +73,9 @@ class SampleCallback(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         writer_for(getattr(pl_module, "data_info", None), self.writer)  # fail before training
+        if self.guidance_scale != 1.0 and getattr(pl_module, "num_classes", None) is None:
+            raise ValueError(f"SampleCallback: guidance_scale={self.guidance_scale} needs a "
+                             f"class-conditional network; this one is unconditional")
 
     def _write(self, trainer: pl.Trainer, module) -> None:
         epoch = trainer.current_epoch
@@ -83,7 +86,7 @@ class SampleCallback(pl.Callback):
         self._last_step = trainer.global_step
         labels = default_labels(self.num_samples, module.num_classes)
         x = module.sample(self.num_samples, steps=self.steps, method=self.method, grid=self.grid,
-                          guidance_scale=self.guidance_scale if labels is not None else 1.0,
+                          guidance_scale=self.guidance_scale,
                           class_labels=labels, seed=self.seed)
         if not trainer.is_global_zero:
             return

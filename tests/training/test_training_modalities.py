@@ -161,3 +161,10 @@ def test_writer_choice_is_checked_against_the_modality(tmp_path, cli_error):
     assert main(["sample", "--checkpoint", ckpt, "--num", "1", "--steps", "1", "--out",
                  str(tmp_path / "t"), "--writer", "tensor"]) == 0
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["samples.pt"]
+
+
+def test_sample_callback_guidance_needs_classes(tmp_path):
+    cb = SampleCallback(num_samples=2, steps=1, guidance_scale=3.0, out_dir=str(tmp_path / "s"))
+    with pytest.raises(ValueError, match="guidance_scale=3.0 needs a class-conditional"):
+        _fit(tmp_path / "run", CASES["toy3d"], steps=1, callbacks=[cb])
+    assert not (tmp_path / "s").exists()
