@@ -28,6 +28,9 @@ Contracts of the callables:
 - ``reader(path, mask, sample_shape, meta) -> (known, observed)``: conditioning input from a
   file: ``known (N, C, *axes)`` float in data units (``N = 1`` broadcasts to every sample) and
   ``observed`` bool broadcastable to it (True = known). ``mask`` is an optional second file.
+- ``commands``: extra ``polydiff`` sub-commands of the modality (e.g. ``polydiff impute``), each
+  a :class:`Command`: ``arguments(parser)`` adds its argparse options, ``run(args) -> int``
+  does the work; both are called only when the command is used.
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from typing import Any
 from ._checks import check_choice
 
 __all__ = [
+    "Command",
     "ENTRY_POINT_GROUP",
     "Modality",
     "get_modality",
+    "modality_commands",
     "modalities",
     "modality_names",
     "register_modality",
@@ -76,6 +81,22 @@ def resolve(ref: Ref, what: str) -> Callable[..., Any]:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A ``polydiff NAME`` sub-command contributed by a modality.
+
+    Args:
+        help: one line for ``polydiff --help``.
+        arguments: ``arguments(parser)`` adds the options to an ``argparse`` parser.
+        run: ``run(args) -> exit status``; raise ``ValueError`` (one line to the user) for bad
+            input, as every command does.
+    """
+
+    help: str
+    arguments: Ref
+    run: Ref
+
+
+@dataclass(frozen=True)
 class Modality:
     """What a modality contributes.
 
@@ -89,6 +110,7 @@ class Modality:
             first is the default.
         data_modules: class paths of its ``LightningDataModule``s (listed in help and errors).
         networks: class paths of its backbones (listed in help and errors).
+        commands: extra ``polydiff`` sub-commands: name -> :class:`Command`.
     """
 
     name: str
@@ -99,16 +121,20 @@ class Modality:
     readers: Mapping[str, Ref] = field(default_factory=dict)
     data_modules: Sequence[str] = ()
     networks: Sequence[str] = ()
+    commands: Mapping[str, Command] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"Modality.name must be an identifier such as 'audio', got "
                              f"{self.name!r}")
-        for kind in ("writers", "readers", "configs"):
+        for kind in ("writers", "readers", "configs", "commands"):
             table = getattr(self, kind)
             if not isinstance(table, Mapping) or not all(isinstance(k, str) for k in table):
                 raise ValueError(f"Modality {self.name!r}: {kind} must map names to entries, got "
                                  f"{table!r}")
+        if not all(isinstance(c, Command) for c in self.commands.values()):
+            raise ValueError(f"Modality {self.name!r}: commands must map names to "
+                             f"polydiff.modality.Command objects")
 
     def writer(self, name: str | None = None) -> Callable[..., Path]:
         """The writer ``name`` (default: the first)."""
@@ -203,3 +229,16 @@ def get_modality(name: str) -> Modality:
     table = modalities()
     check_choice(name, table, "modality")
     return table[name]
+
+
+def modality_commands() -> dict[str, tuple[Modality, Command]]:
+    """Every registered modality's sub-commands: name -> (modality, command). Two modalities
+    claiming one name is an error naming both."""
+    found: dict[str, tuple[Modality, Command]] = {}
+    for modality in modalities().values():
+        for name, command in modality.commands.items():
+            if name in found:
+                raise ValueError(f"the command {name!r} is claimed by the modalities "
+                                 f"{found[name][0].name!r} and {modality.name!r}")
+            found[name] = (modality, command)
+    return found

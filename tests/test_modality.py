@@ -103,3 +103,34 @@ def test_a_bundled_folder_without_modality_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(bundled_pkg, "__path__", [*bundled_pkg.__path__, str(tmp_path)])
     with pytest.raises(TypeError, match="orphan defines no MODALITY"):
         bundled_pkg.bundled()
+
+
+def test_a_modality_adds_its_own_command(capsys, cli_error):
+    from polydiff.cli import main
+    from polydiff.modality import Command, modality_commands
+
+    def arguments(p):
+        p.add_argument("--times", type=int, required=True)
+
+    def run(a):
+        print("hello " * a.times)
+        return 0
+
+    mine = Modality(name="greeter_test", commands={"greet": Command("say hello", arguments, run)})
+    register_modality(mine)
+    try:
+        assert main(["greet", "--times", "2"]) == 0
+        assert "hello hello" in capsys.readouterr().out
+        cli_error(["greet"], r"the following arguments are required: --times")
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        assert "say hello [greeter_test]" in capsys.readouterr().out
+        register_modality(Modality(name="greeter_two", commands={"greet": Command("x", arguments,
+                                                                                   run)}))
+        with pytest.raises(ValueError, match="'greet' is claimed by the modalities"):
+            modality_commands()
+    finally:
+        reg.unregister_modality("greeter_test")
+        reg.unregister_modality("greeter_two")

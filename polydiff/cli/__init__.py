@@ -58,16 +58,21 @@ def _one_line(err: BaseException) -> str:
 
 
 def _dispatch(argv: list[str]) -> int:
+    from ..modality import modality_commands, resolve
     from .commands import cmd_calibrate, cmd_demo, cmd_export, cmd_sample
 
     if argv and argv[0] in LIGHTNING_COMMANDS:
         run_lightning(argv)
         return 0
-    parser = build_parser()
+    extra = modality_commands()
+    parser = build_parser(extra, selected=argv[0] if argv else None)
     a = parser.parse_args(argv)
     if a.command is None:
         parser.print_help()
         return 2
+    if a.command in extra:
+        modality, command = extra[a.command]
+        return int(resolve(command.run, f"{modality.name} command {a.command}")(a) or 0)
     return {"sample": cmd_sample, "calibrate": cmd_calibrate, "export": cmd_export,
             "demo": cmd_demo}[a.command](a)
 

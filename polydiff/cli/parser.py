@@ -25,7 +25,10 @@ def _model_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra: dict | None = None, selected: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """The parser; ``extra`` holds the modalities' commands (name -> (modality, Command)),
+    whose options are added only for the ``selected`` command (importing nothing else)."""
     p = _Parser(prog="polydiff", description="Diffusion models across modalities.",
                 epilog="polydiff fit --help / polydiff validate --help: the LightningCLI "
                        "options. --debug (or POLYDIFF_DEBUG=1) shows tracebacks of errors.")
@@ -111,4 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--guidance-scale", type=finite_float, default=2.0,
                    help="CFG scale (default 2)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    from ..modality import resolve
+
+    for name, (modality, command) in (extra or {}).items():
+        cp = sub.add_parser(name, help=f"{command.help} [{modality.name}]")
+        if name == selected:
+            resolve(command.arguments, f"{modality.name} command {name}")(cp)
     return p
