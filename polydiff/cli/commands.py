@@ -25,6 +25,7 @@ class Model:
     shape: list[int]
     num_classes: int | None
     data_info: dict | None
+    conditional: bool = False  # trained for imputation: the known values are an input too
 
 
 def load_model(a: argparse.Namespace, device) -> Model:
@@ -42,14 +43,15 @@ def load_model(a: argparse.Namespace, device) -> Model:
             raise UserError(f"--no-ema: the export {src} holds its EMA weights only; export the "
                             f"checkpoint again with `polydiff export --no-ema`")
         model = Model(den, den.schedule, cfg["sample_shape"], cfg.get("num_classes"),
-                      cfg.get("data"))
+                      cfg.get("data"), cfg.get("imputation") is not None)
     else:
         module = load_checkpoint(src, map_location=device)
         if a.no_ema and module.ema_net is None:
             raise UserError(f"--no-ema: {src} was trained without EMA, so it has only the raw "
                             f"weights; drop --no-ema")
         model = Model(module.denoiser(ema=not a.no_ema).eval(), module.schedule,
-                      module.sample_shape, module.num_classes, module.data_info)
+                      module.sample_shape, module.num_classes, module.data_info,
+                      module.imputation is not None)
     if not model.shape:
         raise UserError(f"--checkpoint {src} does not record the sample shape")
     return model
@@ -158,7 +160,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
                     guidance_scale=a.guidance_scale, class_labels=labels,
                     null_class=model.num_classes, seed=a.seed, progress=True, device=device,
                     batch_size=a.batch_size, info=info, plan=plan, known=known,
-                    observed=observed, resample=None if a.resample is None else tuple(a.resample))
+                    observed=observed, resample=None if a.resample is None else tuple(a.resample),
+                    conditional=model.conditional)
     out.mkdir(parents=True, exist_ok=True)
     raw = write_tensor(data_units(x, model.data_info), out / "samples")
     written = raw if writer == "tensor" else write_samples(x, out / "samples", model.data_info,

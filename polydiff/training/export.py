@@ -80,6 +80,7 @@ def export(module, directory: str | Path, ema: bool = True,
         "sample_shape": module.sample_shape,
         "num_classes": module.num_classes,
         "data": getattr(module, "data_info", None),
+        "imputation": hp.get("imputation"),
     }
     (directory / CONFIG_NAME).write_text(json.dumps(check_json(config, "export config"),
                                                     indent=2) + "\n")

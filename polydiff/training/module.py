@@ -33,6 +33,7 @@ from ..normalize import Normalizer
 from ..parameterization import names as prediction_names
 from ..schedules import Schedule
 from .ema import ema_copy, ema_decay, ema_update_
+from .imputation import TargetMasks, imputation_cond
 from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from
 
 __all__ = ["BATCH_KEYS", "DiffusionModule", "NonFiniteLossError", "LR_DECAYS"]
@@ -104,6 +105,11 @@ class DiffusionModule(pl.LightningModule):
             needed); default inductor.
         check_finite: stop with :class:`NonFiniteLossError` naming the step on NaN/Inf input
             or loss (before the optimizer step, so earlier checkpoints stay valid).
+        imputation: train a conditional imputation model on data with gaps (CSDI-style):
+            options of :class:`~polydiff.training.imputation.TargetMasks`, e.g.
+            ``{"kinds": ["random", "blocks"], "missing": [0.1, 0.9]}``. The network must take
+            ``cond_channels = 2 * C`` (known values and their mask); ``None`` (default):
+            ordinary training.
 
     Gradient clipping and mixed precision are Trainer options: ``Trainer(gradient_clip_val=1.0,
     precision="bf16-mixed")``.
@@ -121,7 +127,8 @@ class DiffusionModule(pl.LightningModule):
                  val_noise_levels: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
                  val_seed: int = 0, seed: int | None = 0,
                  sample_shape: Sequence[int] | None = None, compile: bool = False,
-                 compile_options: dict[str, Any] | None = None, check_finite: bool = True):
+                 compile_options: dict[str, Any] | None = None, check_finite: bool = True,
+                 imputation: dict[str, Any] | None = None):
         super().__init__()
         # -- the network and its spec --------------------------------------------------------
         if net is None:
@@ -189,6 +196,9 @@ class DiffusionModule(pl.LightningModule):
                              f"{sorted(valid)}")
         self.__dict__["_compiled_net"] = None
         self._first_epoch_of_fit = False
+        self.imputation = TargetMasks.from_config(imputation)
+        if self.imputation is not None and sample_shape is not None:
+            self._check_imputation_net(list(sample_shape))
         #: what the data module says about the data (modality, writer, normaliser, metadata);
         #: read at ``setup`` and kept in checkpoints and exports
         self.data_info: dict[str, Any] | None = None
@@ -204,7 +214,7 @@ class DiffusionModule(pl.LightningModule):
             cond_dropout=self.cond_dropout, val_noise_levels=levels, val_seed=self.val_seed,
             seed=None if seed is None else int(seed), sample_shape=self.sample_shape,
             compile=self.compile, compile_options=compile_options,
-            check_finite=self.check_finite,
+            check_finite=self.check_finite, imputation=imputation,
         )
         self.save_hyperparameters(check_json(hparams, "DiffusionModule hyperparameters"))
 
@@ -258,6 +268,23 @@ class DiffusionModule(pl.LightningModule):
         cond = {k: batch[k] for k in ("class_labels", "cond") if batch.get(k) is not None}
         return batch["x"], batch.get("observed"), batch.get("weight"), cond
 
+    def _check_imputation_net(self, shape: list[int]) -> None:
+        want = 2 * shape[0]
+        have = getattr(self.net, "cond_channels", None)
+        if have is not None and have != want:
+            raise ValueError(f"imputation training feeds the network cond = [known values, mask] "
+                             f"= {want} channels for samples of shape {shape}, but it was built "
+                             f"with cond_channels={have}; build it with cond_channels={want}")
+
+    def _imputation_batch(self, x: Tensor, observed: Tensor | None, cond: dict,
+                          generator: torch.Generator) -> tuple[Tensor, dict]:
+        """``(targets, cond)``: the loss counts the targets; the network sees the rest."""
+        if "cond" in cond:
+            raise ValueError("imputation training builds the batch's 'cond' itself; the data "
+                             "module must not provide one")
+        given, targets = self.imputation.draw(x, observed, generator)
+        return targets, {**cond, "cond": imputation_cond(x, given)}
+
     # -- data ----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         """Read the data module's description (a :class:`DiffusionDataModule` or any data module
@@ -275,6 +302,8 @@ class DiffusionModule(pl.LightningModule):
                                  f"module {type(dm).__name__} yields samples of shape {shape}")
             self.sample_shape = shape
             self.hparams["sample_shape"] = shape
+            if self.imputation is not None:
+                self._check_imputation_net(shape)
         classes = info["num_classes"] if info else getattr(dm, "num_classes", None)
         if classes is not None and self.num_classes is not None and classes != self.num_classes:
             raise ValueError(f"the network is built for {self.num_classes} classes, but the data "
@@ -368,6 +397,10 @@ class DiffusionModule(pl.LightningModule):
             self._check(torch.isfinite(data).all(), "non-finite input data (NaN/Inf in 'x')")
         g = self._generator(x.device, 3, self.current_epoch, batch_idx, self.global_rank)
         cond = self._drop_cond(cond, g)
+        if self.imputation is not None:
+            g_mask = self._generator(torch.device("cpu"), 4, self.current_epoch, batch_idx,
+                                     self.global_rank)
+            observed, cond = self._imputation_batch(x, observed, cond, g_mask)
         loss = self.loss_fn(self._train_denoiser(), x, observed=observed, generator=g,
                             weight=weight, **cond)
         if self.check_finite:
@@ -429,6 +462,9 @@ class DiffusionModule(pl.LightningModule):
         The same loss as training (:func:`polydiff.losses.denoising_terms`)."""
         den = self.denoiser(ema=ema)
         levels = self.val_noise_levels
+        if self.imputation is not None:  # fixed targets too: comparable across runs
+            g_mask = torch.Generator().manual_seed(_seed(self.val_seed, batch_idx, 4))
+            observed, cond = self._imputation_batch(x, observed, cond, g_mask)
         g = torch.Generator().manual_seed(_seed(self.val_seed, batch_idx))
         eps_all = torch.randn((len(levels), *x.shape), generator=g).to(x)
         losses, mses = [], []
@@ -498,6 +534,6 @@ class DiffusionModule(pl.LightningModule):
                                class_labels=class_labels, null_class=self.num_classes,
                                seed=seed, progress=progress, device=self.device,
                                batch_size=batch_size, known=known, observed=observed,
-                               resample=resample)
+                               resample=resample, conditional=self.imputation is not None)
         finally:
             self.train(was_training)

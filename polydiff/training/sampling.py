@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..schedules import Schedule
+from .imputation import imputation_cond
 
 __all__ = ["calibrate_with", "default_labels", "sample_with"]
 
@@ -75,7 +76,7 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
                 device: torch.device | str | None = None, batch_size: int = 256,
                 info: dict | None = None, plan=None, known: Tensor | None = None,
                 observed: Tensor | None = None,
-                resample: tuple[int, int] | None = None) -> Tensor:
+                resample: tuple[int, int] | None = None, conditional: bool = False) -> Tensor:
     """``num`` samples of ``shape`` (on the CPU, float32).
 
     The noise is drawn on the CPU from ``seed`` before batching, so the result does not depend on
@@ -90,7 +91,8 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
     with ``N`` = 1 (the same for every sample) or ``num``, and ``observed`` (bool, broadcastable
     to ``known``; True = known) wrap the denoiser in :func:`polydiff.guidance.inpaint`, so the
     samples equal ``known`` exactly where observed; ``resample=(jump, repeats)`` adds
-    RePaint-style resampling.
+    RePaint-style resampling. ``conditional``: the network was trained for imputation
+    (``DiffusionModule(imputation=...)``) and also receives ``cond = [known, observed]``.
     """
     from .. import guidance, samplers
 
@@ -112,7 +114,12 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
         if known is not None:
             k = known if known.shape[0] == 1 else known[sl]
             o = observed if observed.shape[0] == 1 else observed[sl]
-            den_b = guidance.inpaint(den, k.to(device), o.to(device))
+            k, o = k.to(device), o.to(device)
+            den_b = guidance.inpaint(den, k, o)
+            if conditional:
+                n = noise[sl].shape[0]
+                cond["cond"] = imputation_cond(k.expand(n, *k.shape[1:]),
+                                               o.expand(n, *o.shape[1:]))
         extra = {} if resample is None else {"resample": resample}
         x = run(den_b, noise[sl].to(device), schedule, progress=progress, generator=gen,
                 info=info, **extra, **cond)

@@ -1,0 +1,156 @@
+"""Training a conditional imputation model on data with gaps (CSDI-style self-supervision).
+
+Among the *observed* entries of each training sample, a random subset stays *given* (the
+conditioning) and the rest become *targets*: the network sees ``cond = [x * given, given]``
+(``2 C`` extra input channels) and the loss counts the targets only, so a model learns to fill
+gaps from the gappy data itself, with no clean copy. At sampling time the known values and
+their mask are the conditioning (:func:`imputation_cond`), and ``guidance.inpaint`` returns
+the known values exactly.
+
+How targets are drawn, per sample (one kind each, chosen uniformly from ``kinds``):
+
+- ``"random"``: every observed entry is a target with probability ``r ~ U[missing]``
+  (independently per channel);
+- ``"blocks"``: boxes of random size (1 to ``max_block`` per axis, e.g. gaps of up to 100 ms
+  in audio or cloud-like patches in a field) until a fraction ``r`` of the positions is hidden,
+  across all channels;
+- ``"steps"``: whole indices along spatial axis ``axis`` (lost time steps) with probability
+  ``r``;
+- ``"suffix"``: everything after a random cut along ``axis`` (continuation / forecasting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._checks import check_choice
+
+__all__ = ["KINDS", "TargetMasks", "imputation_cond"]
+
+KINDS = ("random", "blocks", "steps", "suffix")
+
+
+def imputation_cond(known: Tensor, given: Tensor) -> Tensor:
+    """The network's conditioning ``[known * given, given]``: ``(B, 2 C, *axes)``."""
+    given = given.expand_as(known)
+    return torch.cat([torch.where(given, known, torch.zeros((), dtype=known.dtype,
+                                                            device=known.device)),
+                      given.to(known.dtype)], dim=1)
+
+
+@dataclass
+class TargetMasks:
+    """Which observed entries become training targets (see the module docstring).
+
+    Args:
+        kinds: subset of :data:`KINDS`.
+        missing: ``(low, high)``: the hidden fraction ``r ~ U[low, high]`` per sample.
+        max_block: largest block size per spatial axis (``"blocks"``); default a quarter of
+            each axis.
+        axis: spatial axis (0 = first axis after channels) of ``"steps"`` and ``"suffix"``;
+            default the first (time for audio, time for ``(T, lat, lon)`` fields).
+    """
+
+    kinds: Sequence[str] = ("random",)
+    missing: Sequence[float] = (0.1, 0.9)
+    max_block: Sequence[int] | None = None
+    axis: int = 0
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(self.kinds)
+        if not self.kinds:
+            raise ValueError(f"kinds must name at least one of {list(KINDS)}")
+        for k in self.kinds:
+            check_choice(k, KINDS, "target mask kind")
+        lo, hi = (float(v) for v in self.missing)
+        if not 0.0 < lo <= hi < 1.0:
+            raise ValueError(f"missing must be (low, high) with 0 < low <= high < 1, got "
+                             f"{tuple(self.missing)}")
+        self.missing = (lo, hi)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> TargetMasks | None:
+        """From a JSON dict (``DiffusionModule(imputation={...})``); ``None`` stays ``None``."""
+        if config is None:
+            return None
+        if not isinstance(config, dict):
+            raise ValueError(f"imputation must be a dict such as {{'kinds': ['random', "
+                             f"'blocks'], 'missing': [0.1, 0.9]}}, got {config!r}")
+        valid = {"kinds", "missing", "max_block", "axis"}
+        unknown = sorted(set(config) - valid)
+        if unknown:
+            raise ValueError(f"unknown imputation option(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**config)
+
+    def _axes(self, x: Tensor) -> tuple[int, ...]:
+        axes = tuple(x.shape[2:])
+        if not 0 <= self.axis < len(axes):
+            raise ValueError(f"imputation axis {self.axis} is not a spatial axis of data shaped "
+                             f"{tuple(x.shape)}")
+        if self.max_block is not None and len(self.max_block) != len(axes):
+            raise ValueError(f"max_block needs one size per spatial axis ({len(axes)}), got "
+                             f"{list(self.max_block)}")
+        return axes
+
+    def _one(self, kind: str, shape: tuple[int, ...], r: float,
+             g: torch.Generator | None, device) -> Tensor:
+        """Hidden entries (True = target) of one sample ``(C, *axes)`` or ``(1, *axes)``."""
+        c, *axes = shape
+        if kind == "random":
+            return torch.rand((c, *axes), generator=g).to(device) < r
+        hidden = torch.zeros((1, *axes), dtype=torch.bool)
+        n = axes[self.axis]
+        if kind == "steps":
+            idx = [slice(None)] * (len(axes) + 1)
+            idx[self.axis + 1] = torch.rand(n, generator=g) < r
+            hidden[tuple(idx)] = True
+        elif kind == "suffix":
+            cut = n - max(1, round(r * n))
+            idx = [slice(None)] * (len(axes) + 1)
+            idx[self.axis + 1] = slice(cut, n)
+            hidden[tuple(idx)] = True
+        else:  # blocks, until about r of the positions are hidden
+            limits = self.max_block or [max(1, a // 4) for a in axes]
+            total = hidden.numel()
+            for _ in range(64):
+                if hidden.sum() >= r * total:
+                    break
+                size = [int(torch.randint(1, min(m, a) + 1, (), generator=g))
+                        for m, a in zip(limits, axes, strict=True)]
+                start = [int(torch.randint(0, a - s + 1, (), generator=g))
+                         for s, a in zip(size, axes, strict=True)]
+                hidden[(slice(None), *(slice(b, b + s) for b, s in zip(start, size,
+                                                                      strict=True)))] = True
+        return hidden.to(device)
+
+    def draw(self, x: Tensor, observed: Tensor | None,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(given, targets)`` for a batch ``x (B, C, *axes)``: bool masks shaped like ``x``,
+        disjoint, both inside ``observed`` (all of ``x`` when ``None``). Every sample keeps at
+        least one target whenever it has at least two observed entries."""
+        self._axes(x)
+        obs = (torch.ones_like(x, dtype=torch.bool) if observed is None
+               else observed.expand_as(x))
+        lo, hi = self.missing
+        hidden = []
+        for _ in range(x.shape[0]):
+            k = int(torch.randint(len(self.kinds), (), generator=generator))
+            r = lo + (hi - lo) * float(torch.rand((), generator=generator))
+            hidden.append(self._one(self.kinds[k], tuple(x.shape[1:]), r, generator,
+                                    x.device).expand(x.shape[1:]))
+        hidden = torch.stack(hidden)
+        targets = obs & hidden
+        # a sample whose mask hid nothing observed would teach nothing: hide one observed entry
+        empty = ~targets.flatten(1).any(1) & (obs.flatten(1).sum(1) >= 2)
+        for i in empty.nonzero().flatten().tolist():
+            flat = obs[i].flatten().nonzero().flatten()
+            pick = flat[int(torch.randint(len(flat), (), generator=generator))]
+            t = targets[i].flatten().clone()
+            t[pick] = True
+            targets[i] = t.reshape(targets[i].shape)
+        return obs & ~targets, targets

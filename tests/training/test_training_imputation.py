@@ -1,0 +1,118 @@
+"""Imputation training (CSDI-style self-supervision on gappy data): target masks, the
+conditioning the network sees, and sampling that returns the known values exactly."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from toy_modalities import NET1D, TOY1D, Toy1DData
+
+from polydiff.cli import main
+from polydiff.modality import register_modality, unregister_modality
+from polydiff.training import DiffusionModule, export, load_checkpoint, load_exported
+from polydiff.training.imputation import KINDS, TargetMasks, imputation_cond
+
+COND_NET = {**NET1D, "init_args": {**NET1D["init_args"], "cond_channels": 4}}
+
+
+@given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**31), lo=st.floats(0.05, 0.5),
+       spread=st.floats(0.0, 0.4), holes=st.floats(0.0, 0.5))
+def test_targets_and_given_split_the_observed_entries(kind, seed, lo, spread, holes):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, 2, 6, 5, generator=g)
+    observed = torch.rand(3, 1, 6, 5, generator=g) >= holes
+    masks = TargetMasks(kinds=[kind], missing=(lo, lo + spread), axis=0)
+    given_, targets = masks.draw(x, observed, g)
+    obs = observed.expand_as(x)
+    assert given_.shape == targets.shape == x.shape
+    assert not (given_ & targets).any()
+    assert torch.equal(given_ | targets, obs)
+    for i in range(3):
+        if obs[i].sum() >= 2:
+            assert targets[i].any()
+    if kind in ("steps", "suffix"):  # whole indices along the axis, across the rest
+        hidden = (targets | ~obs)[:, 0]
+        per_index = hidden.all(dim=2) | ~hidden.any(dim=2) | ~obs[:, 0].all(dim=2)
+        assert per_index.all()
+    if kind == "suffix":
+        for i in range(3):
+            rows = targets[i, 0].any(dim=1).nonzero().flatten()
+            if len(rows) and obs[i].all():
+                assert rows.tolist() == list(range(rows.min().item(), 6))
+    again = masks.draw(x, observed, torch.Generator().manual_seed(seed))
+    assert torch.equal(again[1], masks.draw(x, observed,
+                                            torch.Generator().manual_seed(seed))[1])
+
+
+def test_cond_is_known_values_and_mask():
+    known = torch.arange(6.0).reshape(1, 2, 3)
+    given_ = torch.tensor([[[True, False, True]]])
+    cond = imputation_cond(known, given_)
+    assert cond.shape == (1, 4, 3)
+    assert torch.equal(cond[:, :2], torch.tensor([[[0.0, 0.0, 2.0], [3.0, 0.0, 5.0]]]))
+    assert torch.equal(cond[:, 2:], given_.expand(1, 2, 3).float())
+
+
+def test_bad_options_are_named():
+    with pytest.raises(ValueError, match="unknown target mask kind 'clouds'"):
+        TargetMasks(kinds=["clouds"])
+    with pytest.raises(ValueError, match=r"0 < low <= high < 1"):
+        TargetMasks(missing=(0.5, 1.0))
+    with pytest.raises(ValueError, match=r"unknown imputation option\(s\) \['rate'\]"):
+        TargetMasks.from_config({"rate": 0.5})
+    with pytest.raises(ValueError, match="cond_channels=0; build it with cond_channels=4"):
+        DiffusionModule(NET1D, imputation={}, sample_shape=[2, 32])
+
+
+@pytest.fixture()
+def toy1d():
+    register_modality(TOY1D)
+    yield
+    unregister_modality("toy1d")
+
+
+def test_imputation_model_trains_on_gaps_and_fills_them(tmp_path, toy1d):
+    pl.seed_everything(0)
+    module = DiffusionModule(COND_NET, ema_decay=None, seed=1,
+                             imputation={"kinds": ["random", "blocks", "suffix"],
+                                         "missing": [0.2, 0.8]})
+    trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path,
+                         num_sanity_val_steps=0)
+    trainer.fit(module, Toy1DData())
+    val = trainer.validate(module, Toy1DData(), verbose=False)[0]
+    assert torch.isfinite(torch.tensor(val["val/loss"]))
+    again = trainer.validate(module, Toy1DData(), verbose=False)[0]
+    assert again["val/loss"] == val["val/loss"]  # fixed targets and noise: comparable
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    loaded = load_checkpoint(ckpt)
+    assert loaded.imputation is not None and loaded.imputation.kinds == ("random", "blocks",
+                                                                         "suffix")
+    data = Toy1DData()
+    data.setup()
+    known = data.train_set[0]["x"].clone()
+    known[:, 10:22] = float("nan")
+    torch.save(known, tmp_path / "gappy.pt")
+    outs = []
+    exp = export(loaded, tmp_path / "export")
+    assert load_exported(exp).export_config["imputation"]["kinds"] == ["random", "blocks",
+                                                                       "suffix"]
+    for src, name in ((ckpt, "a"), (exp, "b")):
+        assert main(["sample", "--checkpoint", str(src), "--num", "2", "--steps", "3",
+                     "--out", str(tmp_path / name), "--known", str(tmp_path / "gappy.pt")]) == 0
+        outs.append(torch.load(tmp_path / name / "samples.pt", weights_only=True))
+    keep = ~torch.isnan(known)
+    torch.testing.assert_close(outs[0][:, keep], known[keep].expand(2, -1), rtol=0, atol=1e-4)
+    torch.testing.assert_close(outs[0], outs[1])
+    # the known values really are an input of the conditional model
+    shifted = known.clone()
+    shifted[:, :10] += 1.0
+    torch.save(shifted, tmp_path / "shifted.pt")
+    assert main(["sample", "--checkpoint", str(ckpt), "--num", "2", "--steps", "3", "--out",
+                 str(tmp_path / "c"), "--known", str(tmp_path / "shifted.pt")]) == 0
+    other = torch.load(tmp_path / "c" / "samples.pt", weights_only=True)
+    assert not torch.allclose(other[:, ~keep], outs[0][:, ~keep])
