@@ -9,24 +9,35 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 
 from polydiff.modality import Modality
 
 __all__ = ["bundled"]
 
 
-def bundled() -> list[Modality]:
+def bundled(strict: bool = True) -> list[Modality]:
     """The ``MODALITY`` of every sub-package of ``polydiff.modalities`` (sorted by folder).
 
-    A sub-package without ``MODALITY`` raises: a folder here is a modality."""
+    A sub-package that fails to import or defines no ``MODALITY`` raises (``strict``), or is
+    skipped with a warning naming it (the registry's choice, so one broken folder does not take
+    the others down; the packaging test imports every one)."""
     found = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if not info.ispkg or info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        modality = getattr(module, "MODALITY", None)
-        if not isinstance(modality, Modality):
-            raise TypeError(f"{module.__name__} defines no MODALITY (a polydiff.modality."
-                            f"Modality); every folder in polydiff/modalities is a modality")
+        name = f"{__name__}.{info.name}"
+        try:
+            module = importlib.import_module(name)
+            modality = getattr(module, "MODALITY", None)
+            if not isinstance(modality, Modality):
+                raise TypeError(f"{name} defines no MODALITY (a polydiff.modality.Modality); "
+                                f"every folder in polydiff/modalities is a modality")
+        except Exception as err:
+            if strict:
+                raise
+            warnings.warn(f"polydiff: bundled modality {name} was not loaded: {err}",
+                          stacklevel=2)
+            continue
         found.append(modality)
     return found

@@ -201,7 +201,7 @@ def _discover() -> None:
         return
     _DISCOVERED = True
     bundled = importlib.import_module("polydiff.modalities")  # discovery package, not a modality
-    for modality in bundled.bundled():
+    for modality in bundled.bundled(strict=False):
         _REGISTRY.setdefault(modality.name, modality)
     from importlib.metadata import entry_points
 

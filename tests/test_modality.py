@@ -134,3 +134,17 @@ def test_a_modality_adds_its_own_command(capsys, cli_error):
     finally:
         reg.unregister_modality("greeter_test")
         reg.unregister_modality("greeter_two")
+
+
+def test_the_registry_skips_a_broken_bundled_folder_with_a_warning(tmp_path, monkeypatch):
+    import polydiff.modalities as bundled_pkg
+
+    pkg = tmp_path / "broken_one"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import a_package_that_is_not_installed\n")
+    monkeypatch.setattr(bundled_pkg, "__path__", [*bundled_pkg.__path__, str(tmp_path)])
+    with pytest.warns(UserWarning, match="broken_one was not loaded: No module named"):
+        found = bundled_pkg.bundled(strict=False)
+    assert "image" in [m.name for m in found]
+    with pytest.raises(ModuleNotFoundError):
+        bundled_pkg.bundled()
