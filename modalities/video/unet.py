@@ -1,0 +1,182 @@
+"""The video backbone: a factorised space-time U-Net built around the 2-D :class:`UNet`.
+
+Every spatial layer is a layer of an image U-Net (``self.spatial``, a
+:class:`polydiff.nn.UNet` with ``dims=2``) applied to each frame; after each of its residual
+blocks a :class:`~.temporal.TemporalConv` mixes the frames of every pixel, and after each of its
+(per-frame) attention layers a :class:`~.temporal.TemporalAttention` attends over time with a
+relative-position bias. Space is downsampled, time never is: any frame count works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ...nn import Attention, EmbBlock, ResBlock, UNet
+from .temporal import TemporalAttention, TemporalConv, fold, unfold
+
+__all__ = ["VideoUNet"]
+
+
+class VideoUNet(nn.Module):
+    """Space-time U-Net for videos ``(B, C, F, H, W)``; an image is a one-frame video.
+
+    Args:
+        in_channels: channels per frame (1 grey, 3 RGB); ``out_channels`` defaults to it.
+        base_channels, channel_mult, num_res_blocks, attention_levels, dropout, num_classes,
+            cond_channels, emb_kind, attention_heads, emb_dim, mid_attention, resample: as in
+            :class:`polydiff.nn.UNet` (the spatial U-Net ``self.spatial``). ``down_factors`` is
+            2 in space; time is never downsampled.
+        temporal_kernel: taps of the temporal convolutions (odd; 1 = pointwise).
+        temporal_attention: temporal attention after every spatial attention layer.
+        max_relative_distance: clip distance of the temporal relative-position bias (frames).
+
+    ``forward(x (B, C, F, H, W), c_noise (B,), class_labels=None, cond=None) -> (B, C_out, F, H,
+    W)`` for any ``F >= 1``; ``H`` and ``W`` must be multiples of ``size_multiple[1:]``
+    (``2 ** (len(channel_mult) - 1)``). ``class_labels=None`` or :attr:`null_class` is the
+    unconditional class (classifier-free guidance). With ``F == 1`` every temporal layer is
+    skipped: the output is exactly ``self.spatial`` applied to the frame, so the video model is
+    also an image model, and :meth:`load_image_weights` starts it from a trained image U-Net.
+    The output is zero at initialisation.
+    """
+
+    dims = 3
+
+    def __init__(self, in_channels: int = 3, out_channels: int | None = None,
+                 base_channels: int = 32, channel_mult: Sequence[int] = (1, 2, 2),
+                 num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
+                 dropout: float = 0.0, num_classes: int | None = None, cond_channels: int = 0,
+                 emb_kind: str = "sinusoidal", attention_heads: int = 4,
+                 emb_dim: int | None = None, mid_attention: bool = True, resample: str = "conv",
+                 temporal_kernel: int = 3, temporal_attention: bool = True,
+                 max_relative_distance: int = 8):
+        super().__init__()
+        self.spatial = UNet(
+            dims=2, in_channels=in_channels, out_channels=out_channels,
+            base_channels=base_channels, channel_mult=channel_mult,
+            num_res_blocks=num_res_blocks, attention_levels=tuple(attention_levels or ()),
+            dropout=dropout, num_classes=num_classes, cond_channels=cond_channels,
+            emb_kind=emb_kind, down_factors=2, attention_heads=attention_heads, emb_dim=emb_dim,
+            mid_attention=mid_attention, resample=resample,
+        )
+        self.in_channels, self.out_channels = self.spatial.in_channels, self.spatial.out_channels
+        self.cond_channels, self.num_classes = cond_channels, num_classes
+        self.size_multiple = (1, *self.spatial.size_multiple)
+        self.temporal_kernel = temporal_kernel
+        self.temporal = nn.ModuleDict()
+        for path, layer in self._spatial_layers():
+            if isinstance(layer, ResBlock):
+                self.temporal[path] = TemporalConv(layer.out_channels, self.spatial.emb_dim,
+                                                   temporal_kernel, dropout)
+            elif isinstance(layer, Attention) and temporal_attention:
+                self.temporal[path] = TemporalAttention(layer.channels, attention_heads,
+                                                        max_relative_distance)
+
+    def _spatial_layers(self):
+        """``(key, layer)`` for every layer of the spatial U-Net's stages, in forward order."""
+        stages = [("down", i, s) for i, s in enumerate(self.spatial.down)]
+        stages += [("mid", 0, self.spatial.mid)]
+        stages += [("up", i, s) for i, s in enumerate(self.spatial.up)]
+        for part, i, stage in stages:
+            for j, layer in enumerate(stage):
+                yield f"{part}_{i}_{j}", layer
+
+    @property
+    def null_class(self) -> int | None:
+        """Label of the null class (classifier-free guidance), or ``None`` without classes."""
+        return self.spatial.null_class
+
+    def load_image_weights(self, state_dict: Mapping[str, Tensor]) -> None:
+        """Load a 2-D :class:`UNet` / ``ImageUNet`` ``state_dict`` of the same configuration
+        into the spatial layers (the temporal layers keep their values, the identity when
+        fresh): a trained image model becomes a video model that starts as that image model
+        applied per frame."""
+        try:
+            self.spatial.load_state_dict(state_dict)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise ValueError(f"VideoUNet.load_image_weights: the image weights do not fit the "
+                             f"spatial U-Net (same in_channels, base_channels, channel_mult, "
+                             f"num_res_blocks, attention_levels, num_classes needed): "
+                             f"{' '.join(first[:2])}") from None
+
+    def _check(self, x: Tensor, c_noise: Tensor) -> Tensor:
+        if x.ndim != 5:
+            raise ValueError(f"VideoUNet: x must be a video (B, C, F, H, W), got shape "
+                             f"{tuple(x.shape)}")
+        b, c, f, h, w = x.shape
+        if c != self.in_channels:
+            kind = {1: "greyscale (1 channel)", 3: "RGB (3 channels)"}
+            raise ValueError(f"VideoUNet: x has {c} channels per frame, but this network takes "
+                             f"{kind.get(self.in_channels, f'{self.in_channels} channels')}; "
+                             f"convert the video (e.g. VideoFolder(channels="
+                             f"{self.in_channels}))")
+        m = self.size_multiple[1]
+        if f < 1 or h % m or w % m:
+            raise ValueError(f"VideoUNet: x has {f} frames of {h}x{w}; it takes any number of "
+                             f"frames >= 1 and heights and widths that are multiples of {m}")
+        if c_noise.ndim == 0:
+            c_noise = c_noise.expand(b)
+        if c_noise.shape != (b,):
+            raise ValueError(f"VideoUNet: c_noise must have shape ({b},), got "
+                             f"{tuple(c_noise.shape)}")
+        return c_noise
+
+    def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
+                cond: Tensor | None = None) -> Tensor:
+        """``(B, C, F, H, W)``, ``(B,)`` -> ``(B, C_out, F, H, W)``."""
+        c_noise = self._check(x, c_noise)
+        frames = x.shape[2]
+        net = self.spatial
+        if class_labels is not None:
+            class_labels = torch.as_tensor(class_labels, device=x.device)
+            if class_labels.shape != (x.shape[0],) or class_labels.is_floating_point():
+                raise ValueError(f"VideoUNet: class_labels must be integers of shape "
+                                 f"({x.shape[0]},), got {class_labels.dtype} "
+                                 f"{tuple(class_labels.shape)}")
+            class_labels = class_labels.repeat_interleave(frames)
+        if cond is not None:
+            want = (x.shape[0], self.cond_channels, *x.shape[2:])
+            if tuple(cond.shape) != want:
+                raise ValueError(f"VideoUNet: cond must have shape {want} (cond_channels="
+                                 f"{self.cond_channels}), got {tuple(cond.shape)}")
+            cond = fold(cond)
+        xf = fold(x)
+        # the spatial U-Net's own checks and embedding, one row per frame
+        c_f = net._check_inputs(xf, c_noise.repeat_interleave(frames), class_labels, cond)
+        emb = net.noise_emb(c_f)
+        if net.class_emb is not None:
+            if class_labels is None:
+                class_labels = torch.full((xf.shape[0],), net.null_class, dtype=torch.long,
+                                          device=x.device)
+            emb = emb + net.class_emb(class_labels.long())
+        if self.cond_channels:
+            if cond is None:
+                cond = xf.new_zeros((xf.shape[0], self.cond_channels, *xf.shape[2:]))
+            xf = torch.cat([xf, cond.to(xf.dtype)], dim=1)
+
+        h = net.input_conv(xf)
+        skips = [h]
+        for i, stage in enumerate(net.down):
+            h = self._stage(stage, f"down_{i}", h, emb, frames)
+            skips.append(h)
+        h = self._stage(net.mid, "mid_0", h, emb, frames)
+        for i, stage in enumerate(net.up):
+            skip = skips.pop()
+            h = self._stage(stage, f"up_{i}", torch.cat([h, skip.to(h.dtype)], dim=1), emb,
+                            frames)
+        out = net.out_conv(net.out_act(net.out_norm(h)))
+        return unfold(out, frames).contiguous()
+
+    def _stage(self, stage: nn.Module, key: str, h: Tensor, emb: Tensor, frames: int) -> Tensor:
+        """One spatial stage, layer by layer, each followed by its temporal layer (if any)."""
+        for j, layer in enumerate(stage):
+            h = layer(h, emb) if isinstance(layer, EmbBlock) else layer(h)
+            temporal = self.temporal[f"{key}_{j}"] if f"{key}_{j}" in self.temporal else None
+            if isinstance(temporal, TemporalConv):
+                h = temporal(h, emb, frames)
+            elif temporal is not None:
+                h = temporal(h, frames)
+        return h
