@@ -1,0 +1,46 @@
+"""Audio ``(B, C, T)``: waveform and log-mel diffusion, recordings folders, WAV/PNG I/O, gap
+filling, continuation, audio metrics and the demo. See ``docs/audio.md``.
+
+Modules are loaded on first access, so listing modalities imports neither Lightning nor
+torchaudio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from ...modality import Modality
+
+_HERE = Path(__file__).resolve().parent
+
+#: public name -> module that defines it
+_LAZY = {
+    "AudioFolder": "data", "CropDataset": "data", "timing_vector": "data",
+    "AUDIO_EXTENSIONS": "files", "ScanReport": "files", "find_audio": "files",
+    "load_audio": "files", "resample": "files", "scan_audio": "files",
+    "read_wav": "io", "save_wav": "io", "write_spectrogram_png": "io", "write_wav": "io",
+    "read_gaps": "io",
+    "LogMel": "spectrogram",
+}
+
+__all__ = ["ASSETS", "MODALITY", *_LAZY]
+
+#: the bundled clips (see assets/README.md): speech/, drums/{kick,snare,cymbal,tabla}/, stereo/
+ASSETS = _HERE / "assets"
+
+MODALITY = Modality(
+    name="audio",
+    description="(B, C, T) waveforms: recordings folders, WAV + spectrogram PNGs, gap filling",
+    writers={"wav": f"{__name__}.io:write_wav",
+             "spectrogram": f"{__name__}.io:write_spectrogram_png"},
+    readers={"wav": f"{__name__}.io:read_wav"},
+    data_modules=(f"{__name__}.AudioFolder",),
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
