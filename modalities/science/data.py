@@ -1,0 +1,297 @@
+"""``FieldData``: training samples from a gridded netCDF / zarr field with gaps.
+
+Samples are patches ``(variables, lat, lon)`` or, with ``time_window``, space-time blocks
+``(variables, time, lat, lon)``, in data units with NaN where nothing was observed (the base
+class turns NaN into ``observed = False``). Items carry ``weight`` = cos(latitude) (the
+area-weighted loss of global grids) and, with ``geometry=True``, ``cond`` = the static grid
+channels (sin/cos latitude and longitude, validity) of
+:func:`~polydiff.modalities.science.grid.geometry`.
+
+The file is opened lazily (dask); fields up to ``in_memory_mb`` are read into memory once,
+larger ones window by window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from polydiff.training import DiffusionDataModule
+
+from .files import open_fields
+from .grid import find_axes, geometry, is_periodic, latitude_weights
+from .windows import Windows
+
+__all__ = ["ASSETS", "FieldData", "Field", "bundled_path", "load_field"]
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+#: the most coordinate values metadata keeps (for the writer's lat/lon axes)
+_MAX_COORDS = 4096
+
+
+def bundled_path(path: str | Path) -> Path:
+    """``"bundled:coads_2deg.nc"`` -> the bundled file; any other path unchanged."""
+    text = str(path)
+    if text.startswith("bundled:"):
+        name = text.split(":", 1)[1]
+        found = ASSETS / name
+        if not found.is_file():
+            have = sorted(p.name for p in ASSETS.glob("*.nc"))
+            raise ValueError(f"no bundled field {name!r}; bundled: {have}")
+        return found
+    return Path(path)
+
+
+class Field:
+    """A selected field as an array ``(C, T, Y, X)`` (numpy, or dask when lazy) with its grid.
+
+    Attributes: ``variables``, ``units`` (per variable), ``attrs`` (CF attributes per
+    variable), ``axes`` (:class:`~polydiff.modalities.science.grid.GridAxes`), ``lat``,
+    ``lon``, ``time`` (coordinate values; ``time`` is ``None`` without a time axis),
+    ``periodic`` (longitudes wrap), ``values``."""
+
+    def __init__(self, ds, where: str, in_memory_mb: float = 512.0):
+        self.axes = find_axes(ds, where)
+        self.variables = [str(v) for v in ds.data_vars]
+        self.units = {v: str(ds[v].attrs.get("units", "")) for v in self.variables}
+        self.attrs = {v: _plain_attrs(ds[v].attrs) for v in self.variables}
+        self.lat = np.asarray(ds[self.axes.lat].values, dtype=np.float64)
+        self.lon = np.asarray(ds[self.axes.lon].values, dtype=np.float64)
+        self.time = None if self.axes.time is None else ds[self.axes.time].values
+        self.periodic = is_periodic(self.lon)
+        arr = ds.to_array("variable")
+        if self.axes.time is None:
+            arr = arr.expand_dims("__time__", axis=1)
+        data = arr.data
+        if arr.nbytes <= in_memory_mb * 2**20:
+            data = np.asarray(arr.values, dtype=np.float32)
+        self.values = data
+        self.where = where
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(T, Y, X)``."""
+        return tuple(int(v) for v in self.values.shape[1:])
+
+    def finite_counts(self) -> np.ndarray:
+        """Observed (finite) values per variable ``(C,)``, over the whole field."""
+        counts = np.isfinite(self.values).sum(axis=(1, 2, 3))
+        return np.asarray(counts.compute() if hasattr(counts, "compute") else counts)
+
+    def valid(self) -> np.ndarray:
+        """``(Y, X)`` bool: cells with an observed value of some variable at some time (sea
+        rather than land, for ocean fields)."""
+        seen = np.isfinite(self.values).any(axis=(0, 1))
+        return np.asarray(seen.compute() if hasattr(seen, "compute") else seen)
+
+    def check_observed(self) -> None:
+        """A ``ValueError`` naming the variables without a single finite value."""
+        empty = [v for v, n in zip(self.variables, self.finite_counts(), strict=True) if n == 0]
+        if empty:
+            raise ValueError(f"{self.where}: variable(s) {empty} hold no finite value (all "
+                             f"NaN); there is nothing to learn from or to condition on")
+
+
+def _plain_attrs(attrs: dict) -> dict[str, Any]:
+    """JSON-able attributes (strings and numbers; arrays as lists)."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, (str, int, float, bool)):
+            out[str(k)] = v
+        elif isinstance(v, np.generic):
+            out[str(k)] = v.item()
+        elif isinstance(v, np.ndarray) and v.size <= 16:
+            out[str(k)] = v.tolist()
+    return out
+
+
+def load_field(path: str | Path, variables: Sequence[str] | None = None,
+               select: dict | None = None, chunks: Any = "auto",
+               in_memory_mb: float = 512.0) -> Field:
+    """:class:`Field` of ``path`` (``"bundled:NAME"`` for a bundled file), checked to hold
+    observed values."""
+    path = bundled_path(path)
+    field = Field(open_fields(path, variables, select, chunks), str(path), in_memory_mb)
+    field.check_observed()
+    return field
+
+
+class _Patches(Dataset):
+    """Items of :class:`FieldData`: one window each."""
+
+    def __init__(self, field: Field, windows: Windows, positions: list, time_axis: bool,
+                 geometry_: np.ndarray | None, weight: np.ndarray | None):
+        self.field, self.windows, self.positions = field, windows, positions
+        self.time_axis, self.geometry, self.weight = time_axis, geometry_, weight
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def _static(self, grid: np.ndarray, y0: int, x0: int) -> np.ndarray:
+        """``grid (K, Y, X)`` cut to the window ``(K, [wt,] wy, wx)`` (0 in padding)."""
+        rows, cols, inside = self.windows.index(y0, x0)
+        out = grid[:, rows][:, :, cols] * inside
+        if self.time_axis:
+            out = np.broadcast_to(out[:, None], (out.shape[0], self.windows.size[0],
+                                                 *out.shape[1:]))
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        t0, y0, x0 = self.positions[i]
+        x = self.windows.read(self.field.values, t0, y0, x0)
+        if not self.time_axis:
+            x = x[:, 0]
+        item = {"x": torch.from_numpy(x)}
+        if self.weight is not None:
+            item["weight"] = torch.from_numpy(self._static(self.weight, y0, x0))
+        if self.geometry is not None:
+            item["cond"] = torch.from_numpy(self._static(self.geometry, y0, x0))
+        return item
+
+
+class FieldData(DiffusionDataModule):
+    """Patches of a gridded field with gaps (NaN = missing).
+
+    Args:
+        path: a netCDF-3/4 file or zarr store (engine chosen from the file), or
+            ``"bundled:coads_2deg.nc"`` / ``"bundled:navy_winds_5deg.nc"``.
+        variables: the variables to model (default: every variable on the lat/lon grid);
+            they become the channels, each with its own normalisation.
+        patch: ``[lat, lon]`` size of a sample (default: the whole grid, padded with NaN rows
+            up to a multiple of ``multiple``).
+        time_window: ``None``: samples are one time step ``(C, lat, lon)``; ``T``: blocks of
+            ``T`` consecutive steps ``(C, T, lat, lon)``.
+        stride: ``[time, lat, lon]`` steps between windows (default: half a window).
+        select: indices of other dimensions, e.g. ``{"depth": 0}``.
+        multiple: the whole-grid sample is padded to a multiple of this (the network's
+            ``size_multiple``).
+        geometry: give every item ``cond`` = sin/cos latitude, sin/cos longitude, validity
+            (for unconditional models; see docs/science.md).
+        lat_weight: give every item ``weight`` = cos(latitude).
+        min_observed: windows with a smaller observed fraction are left out.
+        chunks, in_memory_mb: dask chunks of the lazy file; fields up to this size are loaded.
+        batch_size, val_fraction, seed, num_workers, normalization, normalizer_items: as in
+            :class:`~polydiff.training.DiffusionDataModule`; the validation split is a seeded
+            share of the time windows (of the patches when there is one time window).
+    """
+
+    modality = "science"
+    writer = "netcdf"
+
+    def __init__(self, path: str = "bundled:coads_2deg.nc",
+                 variables: Sequence[str] | None = None, patch: Sequence[int] | None = None,
+                 time_window: int | None = None, stride: Sequence[int] | None = None,
+                 select: dict[str, int] | None = None, multiple: int = 4,
+                 geometry: bool = False, lat_weight: bool = True, min_observed: float = 0.05,
+                 chunks: Any = "auto", in_memory_mb: float = 512.0, batch_size: int = 16,
+                 val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
+                 normalization: str = "fit", normalizer_items: int = 4096):
+        super().__init__(batch_size=batch_size, val_fraction=val_fraction, seed=seed,
+                         num_workers=num_workers, normalization=normalization,
+                         normalizer_items=normalizer_items)
+        if patch is not None and (len(patch) != 2 or min(patch) < 1):
+            raise ValueError(f"patch must be [lat, lon] sizes >= 1, got {patch}")
+        if time_window is not None and time_window < 1:
+            raise ValueError(f"time_window must be >= 1 or None, got {time_window}")
+        if stride is not None and (len(stride) != 3 or min(stride) < 1):
+            raise ValueError(f"stride must be [time, lat, lon] steps >= 1, got {stride}")
+        if multiple < 1 or not 0.0 <= min_observed < 1.0:
+            raise ValueError(f"need multiple >= 1 and 0 <= min_observed < 1, got {multiple}, "
+                             f"{min_observed}")
+        self.path, self.variables = path, None if variables is None else list(variables)
+        self.patch = None if patch is None else [int(v) for v in patch]
+        self.time_window = time_window
+        self.stride = None if stride is None else [int(v) for v in stride]
+        self.select, self.multiple = dict(select or {}), int(multiple)
+        self.geometry, self.lat_weight = bool(geometry), bool(lat_weight)
+        self.min_observed = float(min_observed)
+        self.chunks, self.in_memory_mb = chunks, float(in_memory_mb)
+        self.field: Field | None = None
+        self.windows: Windows | None = None
+
+    # -- the grid ---------------------------------------------------------------------------
+    def _window_size(self, field: Field) -> tuple[int, int, int]:
+        t, y, x = field.shape
+        wt = self.time_window or 1
+        if self.patch is not None:
+            return wt, self.patch[0], self.patch[1]
+        m = self.multiple
+        if x % m and field.periodic:
+            raise ValueError(f"{field.where}: the {x} longitudes of this global grid are not a "
+                             f"multiple of {m}; give patch=[lat, lon] with multiples of {m}")
+        return wt, -(-y // m) * m, -(-x // m) * m
+
+    def build(self) -> dict[str, Dataset]:
+        field = load_field(self.path, self.variables, self.select, self.chunks,
+                           self.in_memory_mb)
+        size = self._window_size(field)
+        stride = tuple(self.stride or [max(1, s // 2) for s in size])
+        if self.time_window is None:
+            stride = (1, *stride[1:])
+        windows = Windows(field.shape, size, stride, field.periodic)
+        positions = self._keep(field, windows, windows.positions())
+        self.field, self.windows = field, windows
+        valid = field.valid()
+        geo = geometry(field.lat, field.lon, valid) if self.geometry else None
+        weight = None
+        if self.lat_weight:
+            weight = np.broadcast_to(latitude_weights(field.lat)[None, :, None],
+                                     (1, *field.shape[1:])).astype(np.float32)
+        parts = self._split(positions)
+        return {k: _Patches(field, windows, v, self.time_window is not None, geo, weight)
+                for k, v in parts.items()}
+
+    def _keep(self, field: Field, windows: Windows, positions: list) -> list:
+        """Positions whose windows hold at least ``min_observed`` observed entries."""
+        if self.min_observed <= 0:
+            return positions
+        seen = np.isfinite(field.values).mean(axis=0)
+        seen = np.asarray(seen.compute() if hasattr(seen, "compute") else seen)
+        kept = []
+        wt = windows.size[0]
+        for t0, y0, x0 in positions:
+            rows, cols, inside = windows.index(y0, x0)
+            frac = (seen[t0:t0 + wt][:, rows][:, :, cols] * inside).mean()
+            if frac >= self.min_observed:
+                kept.append((t0, y0, x0))
+        if not kept:
+            raise ValueError(f"{field.where}: no window of size {list(windows.size)} has "
+                             f"{self.min_observed:.0%} observed values; lower min_observed or "
+                             f"choose larger patches")
+        return kept
+
+    def _split(self, positions: list) -> dict[str, list]:
+        times = sorted({p[0] for p in positions})
+        if self.val_fraction <= 0:
+            return {"train": positions}
+        if len(times) > 1:
+            train_idx, val_idx = self.split(len(times), self.val_fraction)
+            val_times = {times[i] for i in val_idx.tolist()}
+            train = [p for p in positions if p[0] not in val_times]
+            val = [p for p in positions if p[0] in val_times]
+        else:
+            train_idx, val_idx = self.split(len(positions), self.val_fraction)
+            train = [positions[i] for i in sorted(train_idx.tolist())]
+            val = [positions[i] for i in sorted(val_idx.tolist())]
+        return {"train": train, "val": val} if val else {"train": train}
+
+    # -- what the model records ----------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """Variables, units and CF attributes, the grid and how samples were cut (JSON);
+        recorded with the model and checked when it fills another file."""
+        self.setup()
+        f = self.field
+        grid = {"lat_name": str(f.axes.lat), "lon_name": str(f.axes.lon),
+                "time_name": None if f.axes.time is None else str(f.axes.time),
+                "periodic": f.periodic, "shape": list(f.shape)}
+        if f.lat.size <= _MAX_COORDS and f.lon.size <= _MAX_COORDS:
+            grid["lat"], grid["lon"] = f.lat.tolist(), f.lon.tolist()
+        return {"variables": list(f.variables), "units": dict(f.units),
+                "attrs": dict(f.attrs), "grid": grid, "source": Path(str(f.where)).name,
+                "window": list(self.windows.size), "time_axis": self.time_window is not None,
+                "geometry": self.geometry, "lat_weight": self.lat_weight}
