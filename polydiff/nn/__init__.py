@@ -8,6 +8,7 @@
   a :class:`RelativePositionBias`; :class:`FactorisedAttention`: one such layer per axis group.
 - :class:`Downsample`, :class:`Upsample`: integer factors per axis.
 - :func:`group_norm`, :func:`num_groups`, :func:`zero_init`: helpers.
+- :class:`VectorEmbedding`: a few real numbers per sample (e.g. timing) into the embedding.
 - :class:`UNet`: the generic noise-conditioned U-Net; modality backbones are presets of it.
 """
 
@@ -22,6 +23,7 @@ from .relpos import RelativePositionBias
 from .resample import Downsample, Upsample
 from .resblock import ResBlock
 from .unet import UNet
+from .vector import VectorEmbedding
 
 __all__ = [
     "Attention",
@@ -34,6 +36,7 @@ __all__ = [
     "ResBlock",
     "UNet",
     "Upsample",
+    "VectorEmbedding",
     "attention_block",
     "group_norm",
     "level_sizes",

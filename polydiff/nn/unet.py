@@ -23,6 +23,7 @@ from .levels import parse_down_factors, resolution_levels
 from .norm import group_norm
 from .resample import Downsample, Upsample
 from .resblock import ResBlock
+from .vector import VectorEmbedding
 
 __all__ = ["UNet", "EmbSequential", "parse_down_factors"]
 
@@ -69,10 +70,15 @@ class UNet(nn.Module):
             every attention layer over them (e.g. ``[0]``: the temporal layer above).
         max_relative_distance: distances beyond it share the bias table's edge entries, so any
             length works at run time (every entry is trained when it is below the axis length).
+        vector_cond_dim: enables vector conditioning: ``vector (B, vector_cond_dim)`` real
+            numbers per sample (e.g. audio timing: start offset and total duration), embedded
+            by :class:`~polydiff.nn.VectorEmbedding` and added to the conditioning vector.
+            ``0`` (default): no vector input and no extra parameters.
 
-    ``forward(x, c_noise, class_labels=None, cond=None)``: ``x (B, in_channels, *axes)``,
-    ``c_noise (B,)``, ``class_labels (B,)`` long or ``None`` (= null class), ``cond
-    (B, cond_channels, *axes)`` or ``None`` (= zeros). Each spatial size must be a multiple of
+    ``forward(x, c_noise, class_labels=None, cond=None, vector=None)``: ``x (B, in_channels,
+    *axes)``, ``c_noise (B,)``, ``class_labels (B,)`` long or ``None`` (= null class), ``cond
+    (B, cond_channels, *axes)`` or ``None`` (= zeros), ``vector (B, vector_cond_dim)`` or
+    ``None`` (no vector term is added). Each spatial size must be a multiple of
     :attr:`size_multiple`. The output layer is zero-initialised: the output is 0 at init.
     """
 
@@ -90,7 +96,8 @@ class UNet(nn.Module):
                  attention_resolutions: Sequence[int | Sequence[int]] | None = None,
                  input_size: int | Sequence[int] | None = None,
                  attention_axes: Sequence[Sequence[int]] | None = None,
-                 relative_position_axes: Sequence[int] = (), max_relative_distance: int = 8):
+                 relative_position_axes: Sequence[int] = (), max_relative_distance: int = 8,
+                 vector_cond_dim: int = 0):
         super().__init__()
         self.dims = check_dims(dims)
         if in_channels < 1 or base_channels < 1 or num_res_blocks < 1 or cond_channels < 0:
@@ -105,6 +112,10 @@ class UNet(nn.Module):
                              f"{channel_mult!r}")
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"UNet: num_classes must be >= 1 or None, got {num_classes}")
+        if isinstance(vector_cond_dim, bool) or not isinstance(vector_cond_dim, int) \
+                or vector_cond_dim < 0:
+            raise ValueError(f"UNet: vector_cond_dim must be an int >= 0, got "
+                             f"{vector_cond_dim!r}")
         levels = len(channel_mult)
         self.down_factors = parse_down_factors(down_factors, dims, levels - 1)
         attn = set()
@@ -150,6 +161,9 @@ class UNet(nn.Module):
 
         self.noise_emb = NoiseEmbedding(emb_dim, kind=emb_kind)
         self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        self.vector_cond_dim = vector_cond_dim
+        if vector_cond_dim:  # only then: the default network keeps its state_dict keys
+            self.vector_emb = VectorEmbedding(vector_cond_dim, emb_dim)
 
         def res(cin: int, cout: int) -> ResBlock:
             return ResBlock(dims, cin, cout, emb_dim, dropout, periodic=self.periodic)
@@ -206,7 +220,7 @@ class UNet(nn.Module):
         return self.num_classes
 
     def _check_inputs(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None,
-                      cond: Tensor | None) -> Tensor:
+                      cond: Tensor | None, vector: Tensor | None = None) -> Tensor:
         if x.ndim != self.dims + 2 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"UNet: x must have shape (B, {self.in_channels}, {self.dims} spatial axes), got "
@@ -242,18 +256,25 @@ class UNet(nn.Module):
             if self.cond_channels == 0 or tuple(cond.shape) != want:
                 raise ValueError(f"UNet: cond must have shape {want} (cond_channels="
                                  f"{self.cond_channels}), got {tuple(cond.shape)}")
+        if vector is not None:
+            want = (b, self.vector_cond_dim)
+            if not self.vector_cond_dim or tuple(vector.shape) != want:
+                raise ValueError(f"UNet: vector must have shape {want} (vector_cond_dim="
+                                 f"{self.vector_cond_dim}), got {tuple(vector.shape)}")
         return c_noise
 
     def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
-                cond: Tensor | None = None) -> Tensor:
+                cond: Tensor | None = None, vector: Tensor | None = None) -> Tensor:
         """``(B, in_channels, *axes)``, ``(B,)`` -> ``(B, out_channels, *axes)``."""
-        c_noise = self._check_inputs(x, c_noise, class_labels, cond)
+        c_noise = self._check_inputs(x, c_noise, class_labels, cond, vector)
         emb = self.noise_emb(c_noise)
         if self.class_emb is not None:
             if class_labels is None:
                 class_labels = torch.full((x.shape[0],), self.null_class, dtype=torch.long,
                                           device=x.device)
             emb = emb + self.class_emb(class_labels.long())
+        if vector is not None:
+            emb = emb + self.vector_emb(vector)
         if self.cond_channels:
             if cond is None:
                 cond = x.new_zeros((x.shape[0], self.cond_channels, *x.shape[2:]))
