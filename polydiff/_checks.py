@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Hashable, Iterable
 
 import torch
@@ -31,6 +33,52 @@ def check_finite(x: Tensor, name: str) -> None:
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).sum().item()
         raise ValueError(f"{name} must be finite, but it holds {bad} NaN/Inf value(s)")
+
+
+def check_no_nan(x: Tensor, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` when ``x`` holds NaN (+-Inf is allowed)."""
+    if torch.isnan(x).any():
+        bad = torch.isnan(x).sum().item()
+        raise ValueError(f"{name} must not be NaN, but it holds {bad} NaN value(s)")
+
+
+def check_real(value: float, name: str, *, at_least: float | None = None,
+               at_most: float | None = None, positive: bool = False,
+               finite: bool = True) -> float:
+    """``value`` as a float; ``ValueError`` naming ``name`` unless it is a number (finite unless
+    ``finite=False``) within ``[at_least, at_most]`` (either may be ``None``; ``positive``: ``> 0``
+    instead of ``at_least``)."""
+    if positive:  # (instead of at_least)
+        at_least = None
+    low = "(0" if positive else None if at_least is None else f"[{at_least:g}"
+    if low and at_most is not None:
+        bound = f" in {low}, {at_most:g}]"
+    elif low:
+        bound = " > 0" if positive else f" >= {at_least:g}"
+    else:
+        bound = "" if at_most is None else f" <= {at_most:g}"
+    expected = ("a finite number" if finite else "a number (not NaN)") + bound
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan  # not a number at all
+    ok = (not math.isnan(v) and (math.isfinite(v) or not finite) and (v > 0 or not positive)
+          and (at_least is None or v >= at_least) and (at_most is None or v <= at_most))
+    if not ok:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return v
+
+
+def check_count(value: int, name: str, at_least: int = 1) -> int:
+    """``value`` as an ``int``; ``ValueError`` naming ``name`` unless it is an integer (not a
+    bool) ``>= at_least``."""
+    try:
+        n = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or n < at_least:
+        raise ValueError(f"{name} must be an integer >= {at_least}, got {value!r}")
+    return n
 
 
 def check_choice(value: Hashable, choices: Iterable[Hashable], name: str) -> Hashable:

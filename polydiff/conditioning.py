@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice
+from ._checks import check_choice, check_count, check_real
 
 __all__ = [
     "C_NOISE_MAPS",
@@ -54,9 +54,18 @@ def c_noise(name: str, t: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """The network's noise-level input, shape like ``t``.
 
     ``"1000t"``: 1000·t (DDPM-style), ``"t"``: t, ``"log_snr"``: log(alpha²/sigma²),
-    ``"edm"``: log(sigma/alpha)/4.
+    ``"edm"``: log(sigma/alpha)/4. The last two are +-inf where ``sigma`` or ``alpha`` is 0 (the
+    ends of VP and flow schedules): :class:`polydiff.Denoiser` only asks for them inside the
+    schedule's ``[t_min, t_max]``.
     """
     return C_NOISE_MAPS[check_choice(name, C_NOISE_MAPS, "c_noise map")](t, alpha, sigma)
+
+
+def _half(dim: int, where: str) -> int:
+    """Half of a feature ``dim``, which must be an even integer >= 2."""
+    if check_count(dim, f"{where}: dim", 2) % 2:
+        raise ValueError(f"{where}: dim must be even and >= 2, got {dim}")
+    return dim // 2
 
 
 def sinusoidal_embedding(x: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -66,9 +75,7 @@ def sinusoidal_embedding(x: Tensor, dim: int, max_period: float = 10_000.0) -> T
     """
     if x.ndim != 1:
         raise ValueError(f"sinusoidal_embedding: x must have shape (B,), got {tuple(x.shape)}")
-    if dim < 2 or dim % 2:
-        raise ValueError(f"sinusoidal_embedding: dim must be even and >= 2, got {dim}")
-    half = dim // 2
+    half = _half(dim, "sinusoidal_embedding")
     freqs = torch.exp(
         -math.log(max_period) * torch.arange(half, device=x.device, dtype=torch.float32) / half
     )
@@ -81,8 +88,9 @@ class SinusoidalEmbedding(nn.Module):
 
     def __init__(self, dim: int, max_period: float = 10_000.0):
         super().__init__()
+        _half(dim, "SinusoidalEmbedding")
         self.dim = dim
-        self.max_period = max_period
+        self.max_period = check_real(max_period, "SinusoidalEmbedding: max_period", positive=True)
 
     def forward(self, x: Tensor) -> Tensor:
         return sinusoidal_embedding(x, self.dim, self.max_period)
@@ -96,10 +104,10 @@ class FourierEmbedding(nn.Module):
 
     def __init__(self, dim: int, scale: float = 16.0, seed: int = 0):
         super().__init__()
-        if dim < 2 or dim % 2:
-            raise ValueError(f"FourierEmbedding: dim must be even and >= 2, got {dim}")
+        half = _half(dim, "FourierEmbedding")
+        scale = check_real(scale, "FourierEmbedding: scale", positive=True)
         g = torch.Generator().manual_seed(seed)
-        self.register_buffer("freqs", torch.randn(dim // 2, generator=g) * scale)
+        self.register_buffer("freqs", torch.randn(half, generator=g) * scale)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 1:
@@ -116,6 +124,7 @@ class NoiseEmbedding(nn.Module):
     def __init__(self, out_dim: int, kind: str = "sinusoidal", base_dim: int | None = None,
                  fourier_scale: float = 16.0):
         super().__init__()
+        out_dim = check_count(out_dim, "NoiseEmbedding: out_dim")
         base_dim = base_dim or max(2, (out_dim // 4) * 2)
         check_choice(kind, self.KINDS, "noise embedding kind")
         self.features: nn.Module = (SinusoidalEmbedding(base_dim) if kind == "sinusoidal" else

@@ -12,7 +12,7 @@ from .parameterization import Prediction
 from .schedules import Schedule
 from .typing import Network
 
-__all__ = ["Denoiser", "broadcast_t"]
+__all__ = ["Denoiser", "broadcast_t", "network_dtype"]
 
 INPUT_SCALES = ("none", "unit_variance")
 
@@ -27,6 +27,16 @@ def broadcast_t(t: Tensor | float, x: Tensor) -> Tensor:
     if t.shape != (x.shape[0],):
         raise ValueError(f"t must be a scalar or of shape ({x.shape[0]},), got {tuple(t.shape)}")
     return t
+
+
+def network_dtype(net: Network, default: torch.dtype) -> torch.dtype:
+    """The dtype ``net`` computes in: that of its first floating parameter, else of its first
+    floating buffer, else ``default`` (a parameterless network)."""
+    for group in ("parameters", "buffers"):
+        for p in getattr(net, group, tuple)():
+            if p.is_floating_point():
+                return p.dtype
+    return default
 
 
 class Denoiser(nn.Module):
@@ -44,7 +54,22 @@ class Denoiser(nn.Module):
         input_scale: ``"none"`` (net sees ``x_t``) or ``"unit_variance"`` (net sees
             ``x_t / sqrt(sigma² + alpha² sigma_data²)``); default ``"unit_variance"`` for EDM.
 
-    The solver arithmetic runs in at least float32, whatever dtype the network computes in.
+    **Precision.** The network runs in its own dtype (that of its first floating parameter or
+    buffer; a parameterless network gets ``x_t``'s dtype), so float64 noise works with a float32
+    network and a bf16 network gets bf16 input (autocast is left to the caller, as usual). It
+    gets ``c_noise`` in ``promote(its dtype, float32)``, so that a low-precision network still
+    sees the noise level exactly (polydiff's embeddings cast their features to their weights).
+    The solver arithmetic and the result are in ``promote(x_t dtype, float32)``.
+
+    **The ends** ``t < t_min`` and ``t > t_max`` (where a VP or flow schedule's log-SNR runs to
+    +-inf): the network is only evaluated at noise levels it is trained on, ``t`` clamped to
+    ``[t_min, t_max]`` (:meth:`~polydiff.schedules.Schedule.clamp`). Its output is turned into
+    ``(x0_hat, eps_hat)`` with the exact ``alpha(t), sigma(t)`` where the prediction stays
+    regular up to that end of ``[0, 1]`` (the limit: eps, v, flow, edm at ``sigma(0) = 0``, where
+    ``x0_hat -> x_t``; x0, v, flow, edm at ``alpha(1) = 0``), and with those of the clamped ``t``
+    where it does not (x0 and score at ``sigma = 0``, eps and score at ``alpha = 0``: the 2x2
+    system is singular there, see :mod:`polydiff.parameterization`). So a denoiser is finite on
+    all of ``[0, 1]`` and unchanged inside ``[t_min, t_max]`` (see docs/core.md for the table).
     """
 
     def __init__(self, net: Network, schedule: Schedule, prediction: str | Prediction = "eps",
@@ -59,18 +84,29 @@ class Denoiser(nn.Module):
                                     "c_noise")
         self.input_scale = check_choice(input_scale or ("unit_variance" if edm else "none"),
                                         INPUT_SCALES, "input_scale")
+        # whether the conversion has a limit at t = 0 and at t = 1: regular there in float32
+        # and in float64 (round-off can leave a true zero nonzero in one of them: VPCosine's
+        # alpha(1) = cos(pi/2) is 6e-17 in float64, its sigma(0) is 5e-6 in float32)
+        ends = torch.tensor([0.0, 1.0], dtype=torch.float64)
+        regular = [self.prediction.regular(*schedule.alpha_sigma(ends.to(dtype)))
+                   for dtype in (torch.float32, torch.float64)]
+        self._exact_ends: tuple[bool, bool] = tuple((regular[0] & regular[1]).tolist())
 
     def network_output(self, x_t: Tensor, t: Tensor | float,
                        **cond) -> tuple[Tensor, Tensor, Tensor]:
-        """Raw network output and the broadcast ``(alpha, sigma)``, all in solver precision."""
-        t = broadcast_t(t, x_t)
+        """Raw network output and the broadcast ``(alpha, sigma)`` of the noise level it was
+        evaluated at, all in solver precision: ``t`` clamped to ``[t_min, t_max]``, so all three
+        are finite for any ``t`` in ``[0, 1]`` (losses use them as they are)."""
         work = torch.promote_types(x_t.dtype, torch.float32)
-        alpha, sigma = self.schedule.alpha_sigma(t.to(work))
+        t = self.schedule.clamp(broadcast_t(t, x_t).to(work))
+        alpha, sigma = self.schedule.alpha_sigma(t)
         x_in = x_t.to(work)
         if self.input_scale == "unit_variance":
             x_in = x_in * append_dims(self.prediction.c_in(alpha, sigma), x_t.ndim)
-        noise_in = c_noise(self.c_noise, t.to(work), alpha, sigma)
-        out = self.net(x_in, noise_in, **cond)
+        net_dtype = network_dtype(self.net, x_t.dtype)
+        noise_in = c_noise(self.c_noise, t, alpha, sigma)
+        out = self.net(x_in.to(net_dtype),
+                       noise_in.to(torch.promote_types(net_dtype, torch.float32)), **cond)
         if out.shape != x_t.shape:
             raise ValueError(
                 f"the network returned shape {tuple(out.shape)}, expected the input's "
@@ -79,8 +115,19 @@ class Denoiser(nn.Module):
         return out.to(work), append_dims(alpha, x_t.ndim), append_dims(sigma, x_t.ndim)
 
     def predict(self, x_t: Tensor, t: Tensor | float, **cond) -> tuple[Tensor, Tensor]:
-        """``(x0_hat, eps_hat)`` in solver precision (float32 or float64)."""
+        """``(x0_hat, eps_hat)`` in solver precision (float32 or float64); beyond
+        ``[t_min, t_max]`` the limit or the clamp described in the class docstring."""
         out, alpha, sigma = self.network_output(x_t, t, **cond)
+        t = broadcast_t(t, x_t).to(out.dtype)
+        exact = torch.ones_like(t, dtype=torch.bool)  # where the exact alpha(t), sigma(t) apply
+        at_zero, at_one = self._exact_ends
+        if not at_zero:
+            exact &= t >= self.schedule.t_min
+        if not at_one:
+            exact &= t <= self.schedule.t_max
+        exact = append_dims(exact, x_t.ndim)
+        alpha_t, sigma_t = (append_dims(v, x_t.ndim) for v in self.schedule.alpha_sigma(t))
+        alpha, sigma = torch.where(exact, alpha_t, alpha), torch.where(exact, sigma_t, sigma)
         return self.prediction.to_x0_eps(out, x_t.to(out.dtype), alpha, sigma)
 
     def forward(self, x_t: Tensor, t: Tensor | float, return_eps: bool = False, **cond):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import append_dims, check_mask
+from ._checks import append_dims, check_mask, check_real
 from .schedules import Schedule
 from .typing import Denoiser as DenoiserFn
 
@@ -66,7 +66,7 @@ def cfg(denoiser: DenoiserFn, scale: float, *, rescale: float = 0.0,
 
     Args:
         denoiser: the conditional denoiser.
-        scale: guidance scale (1: conditional only, 0: unconditional only).
+        scale: guidance scale, a finite number (1: conditional only, 0: unconditional only).
         rescale: ``phi`` of Lin et al. (2023): blend ``phi`` of the guided estimate rescaled to
             the per-sample std of ``D_c`` with ``1 - phi`` of it (0 = off).
         uncond: the unconditional pass's conditioning. ``None`` (default) drops every
@@ -74,9 +74,8 @@ def cfg(denoiser: DenoiserFn, scale: float, *, rescale: float = 0.0,
             ``None`` is passed as ``None``). When every overridden entry is a tensor with the
             batch dim, both passes run as one call on a doubled batch.
     """
-    if not 0.0 <= rescale <= 1.0:
-        raise ValueError(f"rescale must lie in [0, 1], got {rescale}")
-    scale = float(scale)
+    scale = check_real(scale, "guidance scale")
+    rescale = check_real(rescale, "guidance rescale", at_least=0.0, at_most=1.0)
 
     def guided(x: Tensor, t: Tensor, **cond: Any) -> Tensor:
         if scale == 1.0 or (uncond is None and not cond):
@@ -138,11 +137,13 @@ def dps(denoiser: DenoiserFn, operator: Callable[[Tensor], Tensor], y: Tensor, s
 
         D(x_t) - step * (sigma_t² / alpha_t) * grad_{x_t} ||y - A(D(x_t))||.
 
-    ``operator`` is any differentiable map ``(B, ...) -> y``'s shape. Gradients flow through the
-    denoiser even when sampling runs under ``torch.no_grad()`` (not ``inference_mode``).
+    ``operator`` is any differentiable map ``(B, ...) -> y``'s shape; ``step`` a finite number
+    ``>= 0``. Gradients flow through the denoiser even when sampling runs under
+    ``torch.no_grad()`` (not ``inference_mode``). Beyond the schedule's ``[t_min, t_max]`` the
+    coefficient is that of the nearest end (``sigma²/alpha`` is infinite at ``alpha = 0``), as
+    for :class:`polydiff.Denoiser`.
     """
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+    step = check_real(step, "dps step", at_least=0.0)
 
     def guided(x: Tensor, t: Tensor, **cond: Any) -> Tensor:
         with torch.enable_grad():
@@ -150,7 +151,8 @@ def dps(denoiser: DenoiserFn, operator: Callable[[Tensor], Tensor], y: Tensor, s
             d = denoiser(xg, t, **cond)
             resid = (y.to(d.device, d.dtype) - operator(d)).flatten(1)
             (grad,) = torch.autograd.grad(resid.norm(dim=1).sum(), xg)
-        alpha, sigma = schedule.alpha_sigma(torch.as_tensor(t, dtype=torch.float64))
+        t_in = schedule.clamp(torch.as_tensor(t, dtype=torch.float64))
+        alpha, sigma = schedule.alpha_sigma(t_in)
         coef = append_dims((step * sigma * sigma / alpha).to(d.device, d.dtype), x.ndim)
         return (d - coef * grad).detach()
 

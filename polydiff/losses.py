@@ -21,14 +21,20 @@ loss or its gradient.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ._checks import check_broadcastable, check_choice, check_finite, check_mask
+from ._checks import (
+    check_broadcastable,
+    check_choice,
+    check_count,
+    check_finite,
+    check_mask,
+    check_real,
+)
 from .denoiser import Denoiser
 from .schedules import Schedule
 
@@ -45,11 +51,21 @@ __all__ = [
 
 WEIGHTINGS = ("uniform", "snr", "min_snr", "edm", "sigmoid")
 NOISE_SAMPLERS = ("uniform", "log_normal", "logit_normal")
+# the parameters of each noise sampler (``DiffusionLoss(noise_sampler_kwargs=...)``)
+_SAMPLER_PARAMS = {"uniform": (), "log_normal": ("p_mean", "p_std"),
+                        "logit_normal": ("logit_mean", "logit_std")}
 
 
 def loss_weight(weighting: str, denoiser: Denoiser, alpha: Tensor, sigma: Tensor,
                 gamma: float = 5.0, sigmoid_bias: float = 0.0) -> Tensor:
-    """Weight on the network's own squared error; shaped like ``alpha``."""
+    """Weight on the network's own squared error; shaped like ``alpha``.
+
+    ``(alpha, sigma)`` is a noise level inside the schedule's ``[t_min, t_max]``, as
+    :meth:`~polydiff.Denoiser.network_output` returns it for any ``t`` in ``[0, 1]`` (it clamps
+    ``t``; so the loss at ``t`` beyond the range uses the weight at the nearest end). At the very
+    ends of a VP or flow schedule, ``sigma = 0`` or ``alpha = 0``, the log-SNR is +-inf and the
+    weights are not defined.
+    """
     check_choice(weighting, WEIGHTINGS, "weighting")
     if weighting == "uniform":
         return torch.ones_like(alpha)
@@ -71,12 +87,17 @@ def loss_weight(weighting: str, denoiser: Denoiser, alpha: Tensor, sigma: Tensor
 def sample_t(name: str, n: int, schedule: Schedule, generator: torch.Generator | None = None,
              device: torch.device | str | None = None, p_mean: float = -1.2, p_std: float = 1.2,
              logit_mean: float = 0.0, logit_std: float = 1.0) -> Tensor:
-    """Training noise levels ``(n,)`` in ``[t_min, t_max]``.
+    """Training noise levels ``(n,)`` (``n >= 1``) in ``[t_min, t_max]``.
 
     ``uniform``: t ~ U[t_min, t_max]; ``log_normal``: log(sigma/alpha) ~ N(p_mean, p_std²)
     (EDM); ``logit_normal``: logit of t (rescaled to the range) ~ N(logit_mean, logit_std²).
+    Means must be finite, standard deviations finite and > 0.
     """
     check_choice(name, NOISE_SAMPLERS, "noise_sampler")
+    n = check_count(n, "n (the number of noise levels)")
+    p_mean, logit_mean = check_real(p_mean, "p_mean"), check_real(logit_mean, "logit_mean")
+    p_std = check_real(p_std, "p_std", positive=True)
+    logit_std = check_real(logit_std, "logit_std", positive=True)
     lo, hi = schedule.t_min, schedule.t_max
     if name == "uniform":
         u = torch.rand(n, generator=generator, device=device)
@@ -161,8 +182,14 @@ class DiffusionLoss:
         weighting: one of :data:`WEIGHTINGS`.
         noise_sampler: one of :data:`NOISE_SAMPLERS`, or a callable ``(n, schedule, generator,
             device) -> t``.
-        gamma: min-SNR clip; sigmoid_bias: the sigmoid weighting's bias.
-        noise_sampler_kwargs: extra arguments for :func:`sample_t` (p_mean, p_std, ...).
+        gamma: min-SNR clip (finite, > 0); sigmoid_bias: the sigmoid weighting's bias (finite).
+        noise_sampler_kwargs: the named sampler's parameters for :func:`sample_t`
+            (``p_mean``/``p_std`` of ``log_normal``, ``logit_mean``/``logit_std`` of
+            ``logit_normal``); a parameter the sampler does not take raises.
+
+    A ``t`` given to the call may be anywhere in ``[0, 1]``: beyond ``[t_min, t_max]`` the
+    network, target and weight are those of the nearest end (``x_t`` is noised at ``t``), see
+    :meth:`~polydiff.Denoiser.network_output`.
     """
 
     def __init__(self, weighting: str = "uniform",
@@ -171,11 +198,21 @@ class DiffusionLoss:
         self.weighting = check_choice(weighting, WEIGHTINGS, "weighting")
         if isinstance(noise_sampler, str):
             check_choice(noise_sampler, NOISE_SAMPLERS, "noise_sampler")
+        elif not callable(noise_sampler):
+            raise ValueError(f"noise_sampler must be one of {list(NOISE_SAMPLERS)} or a callable "
+                             f"(n, schedule, generator, device) -> t, got {noise_sampler!r}")
         self.noise_sampler = noise_sampler
-        if not math.isfinite(gamma) or gamma <= 0:
-            raise ValueError(f"gamma must be a positive number, got {gamma}")
-        self.gamma, self.sigmoid_bias = float(gamma), float(sigmoid_bias)
+        self.gamma = check_real(gamma, "gamma (the min-SNR clip)", positive=True)
+        self.sigmoid_bias = check_real(sigmoid_bias, "sigmoid_bias")
         self.noise_sampler_kwargs = dict(noise_sampler_kwargs or {})
+        named = isinstance(noise_sampler, str)
+        takes = _SAMPLER_PARAMS[noise_sampler] if named else ()
+        for key, value in self.noise_sampler_kwargs.items():
+            if key not in takes:
+                what = f"noise_sampler {noise_sampler!r}" if named else "a callable noise_sampler"
+                raise ValueError(f"noise_sampler_kwargs: {what} takes no parameter {key!r}; "
+                                 f"its parameters are {list(takes)}")
+            check_real(value, f"noise_sampler_kwargs[{key!r}]", positive=key.endswith("_std"))
 
     def draw_t(self, n: int, schedule: Schedule, generator: torch.Generator | None = None,
                device: torch.device | str | None = None) -> Tensor:

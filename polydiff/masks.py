@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_mask
+from ._checks import check_count, check_mask
 
 __all__ = [
     "from_nan",
@@ -57,15 +57,17 @@ def random_mask(shape: Sequence[int], missing: float, generator: torch.Generator
 def block_mask(shape: Sequence[int], block: Sequence[int], num_blocks: int = 1,
                generator: torch.Generator | None = None,
                device: torch.device | str | None = None) -> Tensor:
-    """Rectangular gaps: per sample, ``num_blocks`` boxes of size ``block`` (one length per
-    spatial axis, i.e. per entry of ``shape[2:]``) missing across all channels.
+    """Rectangular gaps: per sample, ``num_blocks`` (>= 1) boxes of size ``block`` (one length
+    per spatial axis, i.e. per entry of ``shape[2:]``) missing across all channels.
 
     Returns ``(B, 1, *axes)``, which broadcasts over channels."""
     shape = tuple(shape)
     axes = shape[2:]
+    num_blocks = check_count(num_blocks, "num_blocks")
     if len(block) != len(axes):
         raise ValueError(f"block must give one size per spatial axis ({len(axes)}), got {block}")
-    if any(b < 1 or b > n for b, n in zip(block, axes, strict=True)):
+    block = tuple(check_count(b, "each block size") for b in block)
+    if any(b > n for b, n in zip(block, axes, strict=True)):
         raise ValueError(f"block sizes {tuple(block)} must lie in [1, axis size] for {axes}")
     observed = torch.ones((shape[0], 1, *axes), dtype=torch.bool, device=device)
     for i in range(shape[0]):
@@ -84,7 +86,8 @@ def time_step_mask(shape: Sequence[int], missing: float, time_axis: int = 2,
     and every other axis) with probability ``missing``. Returns a mask broadcastable to
     ``shape`` with size 1 on all axes but batch and time."""
     shape = tuple(shape)
-    if not 2 <= time_axis < len(shape):
+    if isinstance(time_axis, bool) or not isinstance(time_axis, int) or \
+            not 2 <= time_axis < len(shape):
         raise ValueError(f"time_axis must index a spatial axis of {shape}, got {time_axis}")
     mshape = [1] * len(shape)
     mshape[0], mshape[time_axis] = shape[0], shape[time_axis]
@@ -96,11 +99,19 @@ def from_values(mask: Tensor, known: float | None = None, missing: float | None 
 
     Give exactly one of ``known`` (the value that marks kept entries, e.g. 1 or 255) or
     ``missing`` (the value that marks entries to fill in, e.g. diffusers' white = 1 or 255).
+    The value must occur in the mask (a 0/255 mask read with ``known=1`` would otherwise mark
+    everything missing): when it does not, this raises and lists the values found.
     """
     if (known is None) == (missing is None):
         raise ValueError("from_values: give exactly one of known= or missing=")
     mask = torch.as_tensor(mask)
-    return mask == known if known is not None else mask != missing
+    name, value = ("known", known) if known is not None else ("missing", missing)
+    hits = mask == value
+    if mask.numel() and not bool(hits.any()):
+        values = torch.unique(mask).tolist()
+        shown = values if len(values) <= 10 else [*values[:10], "..."]
+        raise ValueError(f"{name}={value!r} occurs nowhere in the mask; its values are {shown}")
+    return hits if known is not None else ~hits
 
 
 def to_values(observed: Tensor, known: float = 1, missing: float = 0,

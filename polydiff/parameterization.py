@@ -21,6 +21,20 @@ edm        F of Karras et al. (2022)        (sigma / (sd N), -sd alpha / N),
 Solving the 2×2 system ``[[alpha, sigma], [p, q]] [x0, eps] = [x_t, out]`` gives both estimates.
 An error in ``out`` equals ``-(det / sigma)`` times the induced error in ``x0`` (``det = alpha q -
 sigma p``), so a loss in the network's own space is the x0-space loss times ``(det / sigma)²``.
+
+**The ends.** Everything here is a function of ``(alpha, sigma)``, exact wherever the system is
+*regular* (:meth:`Prediction.regular`: ``p, q`` finite and ``det != 0``), which holds for every
+prediction inside a schedule's ``[t_min, t_max]``. At the ends of the VP and flow schedules one
+of them vanishes, and then
+
+- ``sigma = 0`` (``t = 0``): eps, v, flow and edm stay regular and give the limits
+  (``x0_hat = x_t / alpha``); x0 (``det = -sigma = 0``) and score (``q = -1/sigma``) are singular;
+- ``alpha = 0`` (``t = 1`` of VPCosine, Flow): x0, v, flow and edm stay regular; eps and score
+  (``det = 0``) are singular;
+- ``x0_loss_factor`` has no finite value at ``sigma = 0`` (x0's is 1, but 0/0 numerically).
+
+A singular case has no finite value, so these functions are not meant to be called there:
+:class:`polydiff.Denoiser` evaluates them at ``t`` clamped to ``[t_min, t_max]`` instead.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._checks import check_choice
+from ._checks import check_choice, check_real
 
 __all__ = ["Prediction", "get", "names"]
 
@@ -60,14 +74,21 @@ class Prediction:
 
     def __init__(self, name: str, sigma_data: float = 0.5):
         self.name = check_choice(name, _COEFFS, "prediction")
-        if sigma_data <= 0:
-            raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
-        self.sigma_data = float(sigma_data)
+        self.sigma_data = check_real(sigma_data, "sigma_data", positive=True)
         self._coeffs = _COEFFS[name]
 
     def coefficients(self, alpha: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
         """``(p, q)`` with ``out = p x0 + q eps``."""
         return self._coeffs(alpha, sigma, self.sigma_data)
+
+    def regular(self, alpha: Tensor, sigma: Tensor) -> Tensor:
+        """Whether ``out`` determines ``(x0, eps)`` at ``(alpha, sigma)`` (bool, shaped like the
+        broadcast of both): the coefficients are finite and ``det = alpha q - sigma p != 0``.
+        Then :meth:`target` and :meth:`to_x0_eps` are finite, and at the end of a schedule
+        they are the limits of their values inside it."""
+        p, q = self.coefficients(alpha, sigma)
+        det = alpha * q - sigma * p
+        return torch.isfinite(p) & torch.isfinite(q) & torch.isfinite(det) & (det != 0)
 
     def target(self, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
         """The ideal network output for clean data ``x0`` noised with ``eps``."""

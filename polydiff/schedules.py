@@ -4,6 +4,13 @@
 signal-to-noise ratio ``log_snr(t) = log(alpha² / sigma²)`` (strictly decreasing in t) and its
 exact inverse ``t_of_log_snr``, plus the range ``[t_min, t_max]`` on which the log-SNR is finite
 and samplers may step.
+
+All of them are exact on the closed range ``[0, 1]``: at an end where ``sigma`` or ``alpha``
+vanishes (``t = 0`` of the VP and flow schedules, ``t = 1`` of ``VPCosine`` and ``Flow``) the
+log-SNR is its limit ``+inf`` or ``-inf``, and ``t_of_log_snr(+-inf)`` is the matching limit of
+the inverse. What *uses* the log-SNR (a network's noise input, conversions between predictions,
+loss weights) is finite only inside ``[t_min, t_max]``: :meth:`Schedule.clamp` maps ``t`` there,
+as :class:`polydiff.Denoiser` does. NaN input raises, naming the argument.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import append_dims, as_float_tensor, check_choice, check_finite
+from ._checks import append_dims, as_float_tensor, check_choice, check_finite, check_no_nan
 
 __all__ = [
     "Schedule",
@@ -51,8 +58,8 @@ class Schedule:
     @staticmethod
     def _t(t: Tensor | float) -> Tensor:
         t = as_float_tensor(t, "t")
-        check_finite(t, "t")
-        if t.numel() and (t.min() < 0 or t.max() > 1):
+        if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):  # (one host sync; NaN fails)
+            check_finite(t, "t")
             raise ValueError(
                 f"t must lie in [0, 1] (0 = data, 1 = noise), got values in "
                 f"[{t.min().item():.6g}, {t.max().item():.6g}]"
@@ -70,8 +77,21 @@ class Schedule:
 
     def t_of_log_snr(self, lam: Tensor | float) -> Tensor:
         """Exact inverse of :meth:`log_snr`. Values outside the schedule's reach map outside
-        ``[0, 1]``; callers that need a valid time clamp to ``[t_min, t_max]``."""
-        return self._t_of_log_snr(as_float_tensor(lam, "lam"))
+        ``[0, 1]``; callers that need a valid time clamp to ``[t_min, t_max]``. ``+-inf`` are
+        allowed (the limits of the inverse: ``+inf`` is ``t = 0`` where ``sigma(0) = 0``);
+        NaN raises."""
+        lam = as_float_tensor(lam, "lam")
+        check_no_nan(lam, "lam (a log-SNR)")
+        return self._t_of_log_snr(lam)
+
+    def clamp(self, t: Tensor | float) -> Tensor:
+        """``t`` (checked as in :meth:`alpha_sigma`) clamped to ``[t_min, t_max]``: the noise
+        levels a network is trained on and samplers step on, where the log-SNR is finite.
+        Unchanged inside the closed range, bit for bit and in its gradient (``torch.clamp``
+        alone has gradient 0 at ``t_min`` and ``t_max`` themselves)."""
+        t = self._t(t)
+        inside = (t >= self.t_min) & (t <= self.t_max)
+        return torch.where(inside, t, t.clamp(self.t_min, self.t_max))
 
     def add_noise(self, x0: Tensor, t: Tensor | float, eps: Tensor) -> Tensor:
         """``alpha(t) x0 + sigma(t) eps``; ``t`` is a scalar or of shape ``(B,)``."""
@@ -143,7 +163,8 @@ class VPLinear(Schedule):
     def _t_of_log_snr(self, lam: Tensor) -> Tensor:
         b = F.softplus(-lam)  # B(t) = log(1 + exp(-lambda))
         d = self.beta_max - self.beta_min
-        return 2 * b / (self.beta_min + torch.sqrt(self.beta_min**2 + 2 * d * b))
+        t = 2 * b / (self.beta_min + torch.sqrt(self.beta_min**2 + 2 * d * b))
+        return torch.where(torch.isinf(b), b, t)  # lambda = -inf: B = inf, so t = inf (not NaN)
 
 
 class VPCosine(Schedule):
@@ -240,7 +261,7 @@ class VPDiscrete(Schedule):
 
     def _alpha_sigma(self, t: Tensor) -> tuple[Tensor, Tensor]:
         la = self._log_alpha(t)
-        return torch.exp(la), torch.sqrt(-torch.expm1(2 * la))
+        return torch.exp(la), torch.sqrt(-torch.expm1(2 * la)).abs()  # (sigma(0) = +0, not -0)
 
     def _log_snr(self, t: Tensor) -> Tensor:
         la = self._log_alpha(t)

@@ -97,6 +97,8 @@ class Run:
 
     A method is ``run = Run(denoiser, x, ts, schedule, **kw)``, then ``for i in run.steps()``
     with :meth:`denoise` and :meth:`step` (or :meth:`ve_step`), then ``return run.finish(x)``.
+    ``**cond`` is the denoiser's conditioning; a keyword named like an option of a built-in
+    method raises (the method at hand did not take it, so it is not meant for the denoiser).
 
     ``eval_times`` (optional, one per grid point) are the times given to the denoiser in place
     of the grid's: a calibrated plan (:mod:`.calibration`) shifts them; the coefficients always
@@ -109,6 +111,9 @@ class Run:
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 1:
             raise ValueError("x must be a floating tensor of shape (batch, ...)")
         self.final = check_choice(final, FINALS, "final")
+        from .registry import check_conditioning  # (registry imports the methods, which import us)
+
+        check_conditioning(cond)  # e.g. `euler(..., eta=0.5)`: eta is not euler's
         grid = check_grid(ts, schedule)
         self.n = len(grid) - 1
         alpha, sigma = schedule.alpha_sigma(grid)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import append_dims
+from .._checks import append_dims, check_count, check_real
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from ._run import Run, Times, final_weight
@@ -43,8 +43,11 @@ def adaptive(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *,
     with ``info["accepted"]`` and ``info["rejected"]`` (per-sample mean). The callback gets
     per-sample times ``(B,)``.
     """
-    if not (rtol > 0 and atol >= 0 and h_init > 0 and 0 < safety <= 1):
-        raise ValueError("need rtol > 0, atol >= 0, h_init > 0 and 0 < safety <= 1")
+    rtol = check_real(rtol, "rtol", positive=True)
+    atol = check_real(atol, "atol", at_least=0.0)
+    h_init = check_real(h_init, "h_init", positive=True)
+    safety = check_real(safety, "safety", positive=True, at_most=1.0)
+    max_nfe = check_count(max_nfe, "max_nfe")
     if kw.get("eval_times") is not None:
         raise ValueError("adaptive chooses its own times: eval_times is not supported")
     run = Run(denoiser, x, ts, schedule, **kw)

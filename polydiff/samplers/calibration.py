@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_finite
+from .._checks import check_choice, check_count, check_finite, check_real
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from ._run import final_weight
@@ -113,10 +113,10 @@ def calibrate(denoiser: DenoiserFn, schedule: Schedule, noise: Tensor, steps: in
             are taken as batch-aligned and sliced with the noise.
     """
     check_choice(method, MULTISTEP, "method")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2 for calibration, got {steps!r}")
-    if not (isinstance(iters, int) and iters >= 1 and lr > 0):
-        raise ValueError(f"need iters >= 1 and lr > 0, got iters={iters!r}, lr={lr!r}")
+    steps = check_count(steps, "steps (for calibration)", 2)
+    iters = check_count(iters, "iters")
+    lr = check_real(lr, "lr", positive=True)
+    teacher_steps = check_count(teacher_steps, "teacher_steps")
     if not isinstance(noise, Tensor) or not noise.is_floating_point() or noise.ndim < 1:
         raise ValueError("noise must be a floating tensor of shape (batch, ...)")
     check_finite(noise, "noise")

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import check_real
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from . import _expint
@@ -117,8 +118,7 @@ def dpmpp_2m_sde(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule,
 
     Stochastic (``generator``). NFE: 1 per step + 1 (final denoising).
     """
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0, got {eta}")
+    eta = check_real(eta, "eta", at_least=0.0)
     run = Run(denoiser, x, ts, schedule, **kw)
     x, h, d_prev = run.x, run.h, None
     for i in run.steps():

@@ -24,6 +24,7 @@ from typing import Any
 
 from torch import Tensor
 
+from .._checks import check_real
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from ._run import Run, Times
@@ -60,8 +61,7 @@ def ddim(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *, eta:
 
     Order 1. NFE: 1 per step + 1 (final denoising).
     """
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must lie in [0, 1], got {eta}")
+    eta = check_real(eta, "eta", at_least=0.0, at_most=1.0)
     if eta == 0.0:
         return euler(denoiser, x, ts, schedule, **kw)
     run = Run(denoiser, x, ts, schedule, **kw)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .._checks import check_choice
+from .._checks import check_choice, check_count, check_real
 from ..schedules import Schedule
 
 __all__ = ["GridLike", "check_grid", "karras", "log_snr", "make_grid", "names", "quadratic",
@@ -33,9 +33,7 @@ RANGE_TOL = 1e-6
 
 
 def _check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    return steps
+    return check_count(steps, "steps")
 
 
 def _from_log_snr(schedule: Schedule, lam: Tensor) -> Tensor:
@@ -61,8 +59,7 @@ def log_snr(schedule: Schedule, steps: int) -> Tensor:
 def karras(schedule: Schedule, steps: int, rho: float = 7.0) -> Tensor:
     """Uniform in ``(sigma/alpha)^(1/rho)`` (Karras et al. 2022): ``(steps + 1,)`` float64."""
     steps = _check_steps(steps)
-    if not rho > 0:
-        raise ValueError(f"rho must be > 0, got {rho}")
+    rho = check_real(rho, "rho", positive=True)
     ends = torch.tensor([schedule.t_max, schedule.t_min], dtype=torch.float64)
     lo, hi = schedule.log_snr(ends).tolist()
     # sigma/alpha = exp(-lambda/2), so sigma^(1/rho) = exp(-lambda / (2 rho))

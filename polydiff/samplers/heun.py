@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import check_real
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from ._run import Run, Times
@@ -44,11 +45,14 @@ def edm(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *, s_chu
     level to ``s_hat = s_i (1 + gamma)``, ``gamma = min(s_churn / steps, sqrt(2) - 1)``, by adding
     fresh noise, then take a Heun step from ``s_hat`` to ``s_{i+1}`` (``s = sigma/alpha``;
     ``s_hat`` is capped at the schedule's ``t_max``). ``s_churn = 0`` is :func:`heun`.
+    ``s_churn, s_noise >= 0`` are finite; ``s_tmin, s_tmax`` may be ``inf`` (no bound).
 
     NFE: 2 per step + 1 (final denoising). Stochastic (``generator``).
     """
-    if s_churn < 0 or s_noise < 0:
-        raise ValueError(f"s_churn and s_noise must be >= 0, got {s_churn}, {s_noise}")
+    s_churn = check_real(s_churn, "s_churn", at_least=0.0)
+    s_noise = check_real(s_noise, "s_noise", at_least=0.0)
+    s_tmin = check_real(s_tmin, "s_tmin", finite=False)
+    s_tmax = check_real(s_tmax, "s_tmax", finite=False)
     run = Run(denoiser, x, ts, schedule, **kw)
     gamma = min(s_churn / run.n, math.sqrt(2) - 1)
     lam_top = 0.5 * schedule.log_snr(torch.tensor(schedule.t_max, dtype=torch.float64)).item()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from .._checks import check_choice
 from ..typing import SamplerMethod
@@ -19,7 +20,8 @@ from .first_order import ddim, ddpm, euler, euler_maruyama
 from .heun import edm, heun
 from .unipc import unipc
 
-__all__ = ["COMMON_OPTIONS", "MethodInfo", "info", "methods", "nfe"]
+__all__ = ["COMMON_OPTIONS", "MethodInfo", "check_conditioning", "info", "methods", "nfe",
+           "split_options"]
 
 #: options every method takes (handled by ``_run.Run``)
 COMMON_OPTIONS = frozenset({"final", "generator", "callback", "progress", "info", "eval_times"})
@@ -89,6 +91,9 @@ _METHODS = MappingProxyType({e.name: e for e in (
     _describe(adaptive, None, 3, False),
 )})
 _BY_FN = MappingProxyType({e.fn: e for e in _METHODS.values()})
+#: every option name of a built-in method -> the methods that take it
+_TAKERS = MappingProxyType({k: tuple(sorted(n for n, e in _METHODS.items() if k in e.options))
+                            for e in _METHODS.values() for k in e.options})
 
 
 def methods() -> list[str]:
@@ -108,6 +113,26 @@ def info(method: str | SamplerMethod) -> MethodInfo:
         return _BY_FN[method]
     except (KeyError, TypeError):  # a user function (TypeError: an unhashable callable)
         return _describe(method)
+
+
+def split_options(entry: MethodInfo, kwargs: dict[str, Any]) -> tuple[dict, dict]:
+    """``(options, conditioning)``: the keywords ``entry``'s method takes, and the rest, which
+    goes to the denoiser. A keyword that is an option of a built-in method but not of this one
+    (``eta=`` with ``"euler"``) raises instead of reaching the denoiser as conditioning."""
+    options = {k: v for k, v in kwargs.items() if k in entry.options}
+    cond = {k: v for k, v in kwargs.items() if k not in entry.options}
+    check_conditioning(cond, f"method {entry.name!r}")
+    return options, cond
+
+
+def check_conditioning(cond: dict[str, Any], method: str = "this method") -> None:
+    """Raise when a conditioning keyword is named like an option of a built-in method: the
+    method at hand does not take it, and a sampler option must never reach the denoiser."""
+    misplaced = sorted(cond.keys() & _TAKERS.keys())
+    if misplaced:
+        k = misplaced[0]
+        raise ValueError(f"{method} takes no option {k}= (an option of {list(_TAKERS[k])}), and "
+                         f"a sampler option is never passed to the denoiser as conditioning")
 
 
 def nfe(method: str | SamplerMethod, steps: int, final: str = "denoise") -> int | None:

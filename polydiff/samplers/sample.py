@@ -60,13 +60,14 @@ def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int |
             ``order=``, ``variant=``, ``rtol=``) and ``final=``, ``eval_times=`` (the times given
             to the denoiser at each grid point, as a calibrated
             :class:`~polydiff.samplers.calibration.Plan` sets them); everything else is passed
-            to the denoiser as conditioning.
+            to the denoiser as conditioning, except a keyword that is an option of another
+            built-in method only (``eta=`` with ``"euler"``): that raises ``ValueError``.
 
     Returns:
         The samples, shape of ``noise``, dtype ``promote(noise.dtype, float32)``.
     """
     entry = registry.info(method)
-    opts = {k: kwargs.pop(k) for k in list(kwargs) if k in entry.options}
+    opts, cond = registry.split_options(entry, kwargs)
     ts = make_grid(schedule, steps, grid)
     if not isinstance(noise, Tensor) or not noise.is_floating_point() or noise.ndim < 1:
         raise ValueError("noise must be a floating tensor of shape (batch, ...)")
@@ -77,7 +78,7 @@ def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int |
     # counted here, so that a method that does not use `Run` reports its NFE too
     counted, calls = _counting(denoiser)
     nfe0 = 0 if info is None else info.get("nfe", 0)
-    common = dict(generator=generator, callback=callback, info=info, **opts, **kwargs)
+    common = dict(generator=generator, callback=callback, info=info, **opts, **cond)
     with torch.no_grad():
         if resample is None:
             x = entry.fn(counted, x, ts, schedule, progress=progress, **common)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice
+from .._checks import check_choice, check_count
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from ._run import Run, Times
@@ -60,7 +60,7 @@ def unipc(denoiser: DenoiserFn, x: Tensor, ts: Times, schedule: Schedule, *, ord
     + 1 (the final denoising evaluates at the last predicted point, which also feeds the last
     correction); with ``final="none"`` the last correction is skipped and NFE is 1 per step.
     """
-    check_choice(order, ORDERS, "order")
+    check_choice(check_count(order, "order"), ORDERS, "order")
     check_choice(variant, VARIANTS, "variant")
     run = Run(denoiser, x, ts, schedule, **kw)
     lam, a = run.lam, run.alpha
