@@ -61,6 +61,8 @@ class Batch(TypedDict, total=False):
     - ``observed``: bool, broadcastable to ``x``; True = known. Losses count observed entries
       only.
     - ``cond``: ``(B, C_cond, *axes)`` extra input channels for the network.
+    - ``vector``: ``(B, D)`` real-valued conditioning (e.g. timing: start offset and total
+      duration), for networks built with ``vector_cond_dim=D``.
     - ``weight``: non-negative element weights broadcastable to ``x`` (e.g. cos(latitude));
       the loss is a weighted mean over entries.
     - ``meta``: anything writers need that varies per batch (it never reaches the network).
@@ -70,5 +72,6 @@ class Batch(TypedDict, total=False):
     class_labels: Tensor
     observed: Tensor
     cond: Tensor
+    vector: Tensor
     weight: Tensor
     meta: dict[str, Any]

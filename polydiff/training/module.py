@@ -40,7 +40,9 @@ __all__ = ["BATCH_KEYS", "DiffusionModule", "NonFiniteLossError", "LR_DECAYS"]
 
 LR_DECAYS = ("constant", "cosine")
 #: the keys of a :class:`polydiff.typing.Batch`
-BATCH_KEYS = ("x", "class_labels", "observed", "cond", "weight", "meta")
+BATCH_KEYS = ("x", "class_labels", "observed", "cond", "vector", "weight", "meta")
+#: the batch keys passed to the network as conditioning
+NETWORK_KEYS = ("class_labels", "cond", "vector")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -247,7 +249,7 @@ class DiffusionModule(pl.LightningModule):
     def unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None, dict[str, Tensor]]:
         """``(x, observed, weight, cond)`` from a :class:`~polydiff.typing.Batch` dict (or a
         tensor / ``(x, labels)`` tuple); ``cond`` holds what the network takes
-        (``class_labels``, ``cond``)."""
+        (:data:`NETWORK_KEYS`: ``class_labels``, ``cond``, ``vector``)."""
         if isinstance(batch, Tensor):
             return batch, None, None, {}
         if isinstance(batch, (tuple, list)):
@@ -265,7 +267,7 @@ class DiffusionModule(pl.LightningModule):
         unknown = sorted(set(batch) - set(BATCH_KEYS))
         if unknown:
             raise ValueError(f"unknown batch key(s) {unknown}; a batch has {list(BATCH_KEYS)}")
-        cond = {k: batch[k] for k in ("class_labels", "cond") if batch.get(k) is not None}
+        cond = {k: batch[k] for k in NETWORK_KEYS if batch.get(k) is not None}
         return batch["x"], batch.get("observed"), batch.get("weight"), cond
 
     def _check_imputation_net(self, shape: list[int]) -> None:
@@ -511,14 +513,15 @@ class DiffusionModule(pl.LightningModule):
                seed: int = 0, ema: bool = True, progress: bool = False,
                shape: Sequence[int] | None = None, batch_size: int = 256,
                known: Tensor | None = None, observed: Tensor | None = None,
-               resample: tuple[int, int] | None = None) -> Tensor:
+               resample: tuple[int, int] | None = None, vector: Tensor | None = None) -> Tensor:
         """Draw ``num`` samples ``(num, *sample_shape)`` in model units with a polydiff sampler
         (:meth:`to_data_units` inverts the normaliser).
 
         ``class_labels``: ``(num,)`` labels for a class-conditional network; ``guidance_scale``
         != 1 applies classifier-free guidance against the null class. ``known`` (model units)
         and ``observed`` fix known entries (inpainting/imputation; ``resample`` for RePaint), as
-        in :func:`~polydiff.training.sampling.sample_with`. Noise comes from a CPU generator
+        in :func:`~polydiff.training.sampling.sample_with`; ``vector`` is vector conditioning
+        (``(D,)`` or ``(num, D)``, e.g. timing). Noise comes from a CPU generator
         seeded with ``seed``, so samples do not depend on the device or batch size.
         """
         from .sampling import sample_with
@@ -534,6 +537,7 @@ class DiffusionModule(pl.LightningModule):
                                class_labels=class_labels, null_class=self.num_classes,
                                seed=seed, progress=progress, device=self.device,
                                batch_size=batch_size, known=known, observed=observed,
-                               resample=resample, conditional=self.imputation is not None)
+                               resample=resample, conditional=self.imputation is not None,
+                               vector=vector)
         finally:
             self.train(was_training)

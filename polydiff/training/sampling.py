@@ -76,7 +76,8 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
                 device: torch.device | str | None = None, batch_size: int = 256,
                 info: dict | None = None, plan=None, known: Tensor | None = None,
                 observed: Tensor | None = None,
-                resample: tuple[int, int] | None = None, conditional: bool = False) -> Tensor:
+                resample: tuple[int, int] | None = None, conditional: bool = False,
+                vector: Tensor | None = None) -> Tensor:
     """``num`` samples of ``shape`` (on the CPU, float32).
 
     The noise is drawn on the CPU from ``seed`` before batching, so the result does not depend on
@@ -93,12 +94,20 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
     samples equal ``known`` exactly where observed; ``resample=(jump, repeats)`` adds
     RePaint-style resampling. ``conditional``: the network was trained for imputation
     (``DiffusionModule(imputation=...)``) and also receives ``cond = [known, observed]``.
+    ``vector``: ``(num, D)`` or ``(D,)`` vector conditioning (networks with
+    ``vector_cond_dim=D``, e.g. timing).
     """
     from .. import guidance, samplers
 
     if num < 1 or steps < 1 or batch_size < 1:
         raise ValueError(f"need num, steps, batch_size >= 1, got {num}, {steps}, {batch_size}")
     known, observed = _check_known(known, observed, num, shape)
+    if vector is not None:
+        vector = torch.as_tensor(vector, dtype=torch.float32)
+        vector = vector.expand(num, -1) if vector.ndim == 1 else vector
+        if vector.ndim != 2 or vector.shape[0] != num:
+            raise ValueError(f"vector must have shape (D,) or ({num}, D), got "
+                             f"{tuple(vector.shape)}")
     den, class_labels = _guided(denoiser, num, guidance_scale, class_labels, null_class, device)
     run = (partial(samplers.sample, steps=steps, method=method, grid=grid) if plan is None
            else plan.sample)
@@ -110,6 +119,8 @@ def sample_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], st
         cond = {}
         if class_labels is not None:
             cond["class_labels"] = class_labels[sl].to(device)
+        if vector is not None:
+            cond["vector"] = vector[sl].to(device)
         den_b = den
         if known is not None:
             k = known if known.shape[0] == 1 else known[sl]

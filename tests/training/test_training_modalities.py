@@ -168,3 +168,35 @@ def test_sample_callback_guidance_needs_classes(tmp_path):
     with pytest.raises(ValueError, match="guidance_scale=3.0 needs a class-conditional"):
         _fit(tmp_path / "run", CASES["toy3d"], steps=1, callbacks=[cb])
     assert not (tmp_path / "s").exists()
+
+
+class _Toy1DTimed(Toy1DData):
+    """Toy signals plus a vector (start offset, total duration) per item."""
+
+    def build(self):
+        sets = super().build()
+        for ds in sets.values():
+            for i, item in enumerate(ds.items):
+                item["vector"] = torch.tensor([0.1 * (i % 5), 1.0 + i % 3])
+        return sets
+
+
+def test_vector_conditioning_reaches_the_network(tmp_path):
+    net = {**NET1D, "init_args": {**NET1D["init_args"], "vector_cond_dim": 2}}
+    pl.seed_everything(0)
+    module = DiffusionModule(net, ema_decay=None, seed=2)
+    seen = []
+    module.net.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs.get(
+        "vector")), with_kwargs=True)
+    trainer = pl.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path,
+                         num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, _Toy1DTimed())
+    assert seen and all(v is not None and v.shape[1] == 2 for v in seen)
+    for p in module.net.parameters():  # leave the zero init, so the output depends on all
+        torch.nn.init.normal_(p, std=0.1)
+    a = module.sample(2, steps=2, class_labels=[0, 1], vector=torch.tensor([0.0, 1.0]))
+    b = module.sample(2, steps=2, class_labels=[0, 1], vector=torch.tensor([0.4, 3.0]))
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match=r"vector must have shape \(D,\) or \(2, D\)"):
+        module.sample(2, steps=2, class_labels=[0, 1], vector=torch.zeros(3, 2))
