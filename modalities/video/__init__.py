@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...modality import Modality
+from .tasks import extend, interpolate, predict
 from .unet import VideoUNet
 
 _LAZY = {
@@ -19,7 +20,7 @@ _LAZY = {
     "read_video": "io",
 }
 
-__all__ = ["MODALITY", "VideoUNet", *sorted(_LAZY)]
+__all__ = ["MODALITY", "VideoUNet", "extend", "interpolate", "predict", *sorted(_LAZY)]
 
 _HERE = Path(__file__).resolve().parent
 

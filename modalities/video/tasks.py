@@ -1,0 +1,122 @@
+"""Video tasks through known frames: prediction, interpolation and longer videos.
+
+Each task fixes some frames and samples the others with :func:`polydiff.guidance.inpaint`
+over the time axis (``DiffusionModule.sample(known=, observed=)``), so it works with every
+sampler and returns the given frames exactly. Tensors are in the model's units (the data
+module's normaliser; ``module.normalizer.normalize`` maps data units in).
+
+- :func:`predict`: given the first ``k`` frames, the next ``frames - k``.
+- :func:`interpolate`: given every ``every``-th frame, the ones between.
+- :func:`extend`: a video longer than the training length, window by window, each window
+  continuing from the last ``overlap`` frames of the one before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["prediction_mask", "interpolation_mask", "predict", "interpolate", "extend"]
+
+
+def prediction_mask(frames: int, given: int) -> Tensor:
+    """``observed (1, 1, frames, 1, 1)``: True for the first ``given`` frames."""
+    if not 1 <= given < frames:
+        raise ValueError(f"prediction needs 1 <= given frames < frames, got given={given}, "
+                         f"frames={frames}")
+    observed = torch.zeros(1, 1, frames, 1, 1, dtype=torch.bool)
+    observed[:, :, :given] = True
+    return observed
+
+
+def interpolation_mask(frames: int, every: int) -> Tensor:
+    """``observed (1, 1, frames, 1, 1)``: True for frames ``0, every, 2 * every, ...``."""
+    if every < 2 or frames < 2:
+        raise ValueError(f"interpolation needs every >= 2 (frames between given ones) and "
+                         f"frames >= 2, got every={every}, frames={frames}")
+    observed = torch.zeros(1, 1, frames, 1, 1, dtype=torch.bool)
+    observed[:, :, ::every] = True
+    return observed
+
+
+def _check_video(x: Tensor, name: str) -> Tensor:
+    if not isinstance(x, Tensor) or x.ndim != 5:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be videos (N, C, F, H, W) in model units, got {shape}")
+    return x.float()
+
+
+def _sample(module, known: Tensor, observed: Tensor, **kwargs: Any) -> Tensor:
+    n = known.shape[0]
+    return module.sample(n, shape=list(known.shape[1:]), known=known, observed=observed,
+                         **kwargs)
+
+
+def predict(module, context: Tensor, frames: int | None = None, **kwargs: Any) -> Tensor:
+    """The next frames after ``context (N, C, k, H, W)``: ``(N, C, frames, H, W)`` whose first
+    ``k`` frames are ``context`` exactly.
+
+    ``module`` is a trained :class:`~polydiff.training.DiffusionModule`; ``frames`` defaults
+    to its sample length. ``kwargs`` go to ``module.sample`` (``steps``, ``method``,
+    ``class_labels``, ``guidance_scale``, ``seed``, ``resample``, ...).
+    """
+    context = _check_video(context, "context")
+    frames = frames or int(module.sample_shape[1])
+    n, c, k, h, w = context.shape
+    observed = prediction_mask(frames, k)
+    known = context.new_zeros(n, c, frames, h, w)
+    known[:, :, :k] = context
+    return _sample(module, known, observed, **kwargs)
+
+
+def interpolate(module, keyframes: Tensor, every: int, **kwargs: Any) -> Tensor:
+    """The frames between ``keyframes (N, C, K, H, W)``: ``(N, C, (K - 1) * every + 1, H, W)``
+    with keyframe ``j`` exactly at frame ``j * every`` (``kwargs`` as in :func:`predict`)."""
+    keyframes = _check_video(keyframes, "keyframes")
+    n, c, k, h, w = keyframes.shape
+    if k < 2:
+        raise ValueError(f"interpolation needs at least 2 keyframes, got {k}")
+    frames = (k - 1) * every + 1
+    observed = interpolation_mask(frames, every)
+    known = keyframes.new_zeros(n, c, frames, h, w)
+    known[:, :, ::every] = keyframes
+    return _sample(module, known, observed, **kwargs)
+
+
+def extend(module, total: int, overlap: int, num: int = 1, first: Tensor | None = None,
+           window: int | None = None, seed: int = 0,
+           class_labels: Sequence[int] | Tensor | None = None, **kwargs: Any) -> Tensor:
+    """A video of ``total`` frames, longer than one window, by overlapping continuation.
+
+    The first window (``window`` frames, default the model's sample length) is sampled, or
+    continues ``first (N, C, k, H, W)`` (kept exactly); each further window is a
+    :func:`predict` from the last ``overlap`` frames so far and adds ``window - overlap`` new
+    frames (window ``i`` uses ``seed + i``). Returns ``(N, C, total, H, W)``; ``N`` is
+    ``num``, or ``first``'s batch.
+    """
+    window = window or int(module.sample_shape[1])
+    if not 1 <= overlap < window:
+        raise ValueError(f"extend: overlap must lie in 1..{window - 1} (the window has {window} "
+                         f"frames), got {overlap}")
+    if total < window:
+        raise ValueError(f"extend: total ({total}) is shorter than one window ({window}); "
+                         f"sample or predict directly")
+    c, h, w = (int(v) for v in (module.sample_shape[0], *module.sample_shape[2:]))
+    shared = dict(class_labels=class_labels, **kwargs)
+    if first is None:
+        video = module.sample(num, shape=[c, window, h, w], seed=seed, **shared)
+    else:
+        first = _check_video(first, "first")
+        if first.shape[2] >= window:
+            raise ValueError(f"extend: first has {first.shape[2]} frames; give fewer than one "
+                             f"window ({window})")
+        video = predict(module, first, window, seed=seed, **shared)
+    i = 1
+    while video.shape[2] < total:
+        nxt = predict(module, video[:, :, -overlap:], window, seed=seed + i, **shared)
+        video = torch.cat([video, nxt[:, :, overlap:]], dim=2)
+        i += 1
+    return video[:, :, :total]
