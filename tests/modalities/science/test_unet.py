@@ -1,0 +1,110 @@
+"""The grid backbone: periodic longitude (roll equivariance), layouts with and without time,
+conditioning channels, and NaN never reaching the network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_field
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from polydiff import Denoiser, schedules
+from polydiff.losses import DiffusionLoss
+from polydiff.modalities.science.data import FieldData
+from polydiff.modalities.science.unet import GEOMETRY_CHANNELS, FieldUNet
+from polydiff.training.imputation import TargetMasks, imputation_cond
+
+
+def _random_weights(net: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Every parameter random (the output layer starts at zero, which would hide everything)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return net
+
+
+def _tiny(**kw) -> FieldUNet:
+    return FieldUNet(base_channels=8, channel_mult=(1, 2), attention_heads=2, **kw)
+
+
+@settings(max_examples=8)
+@given(cells=st.integers(1, 3), time_axis=st.booleans(), conditional=st.booleans(),
+       geometry=st.booleans(), seed=st.integers(0, 100))
+def test_periodic_model_commutes_with_a_longitude_roll(cells, time_axis, conditional,
+                                                       geometry, seed):
+    net = _random_weights(_tiny(variables=2, time_axis=time_axis, conditional=conditional,
+                                geometry=geometry), seed).double().eval()
+    g = torch.Generator().manual_seed(seed)
+    axes = ((3,) if time_axis else ()) + (8, 16)
+    x = torch.randn(2, 2, *axes, generator=g, dtype=torch.float64)
+    cond = (torch.randn(2, net.cond_channels, *axes, generator=g, dtype=torch.float64)
+            if net.cond_channels else None)
+    c = torch.rand(2, generator=g, dtype=torch.float64)
+    shift = cells * net.size_multiple[-1]  # one padded cell of the coarsest level
+
+    def roll(v):
+        return None if v is None else torch.roll(v, shift, dims=-1)
+
+    with torch.no_grad():
+        out = net(x, c, cond=cond)
+        rolled = net(roll(x), c, cond=roll(cond))
+    assert out.abs().max() > 1e-3  # the test is not trivially about zeros
+    torch.testing.assert_close(rolled, roll(out), rtol=1e-9, atol=1e-9)
+
+
+def test_without_periodic_padding_the_roll_does_not_commute():
+    net = _random_weights(_tiny(variables=1, periodic_lon=False), 0).double().eval()
+    x = torch.randn(1, 1, 8, 16, dtype=torch.float64)
+    c = torch.full((1,), 0.3, dtype=torch.float64)
+    with torch.no_grad():
+        diff = net(torch.roll(x, 2, -1), c) - torch.roll(net(x, c), 2, -1)
+    assert diff.abs().max() > 1e-4
+
+
+def test_layouts_and_conditioning_channels():
+    net = _tiny(variables=3, time_axis=True, conditional=True, geometry=True)
+    assert net.cond_channels == 2 * 3 + GEOMETRY_CHANNELS
+    assert net.dims == 3 and net.size_multiple == (1, 2, 2)  # time is not downsampled
+    assert net.periodic == (False, False, True)
+    x = torch.randn(2, 3, 5, 8, 12)
+    out = net(x, torch.rand(2), cond=torch.randn(2, net.cond_channels, 5, 8, 12))
+    assert out.shape == x.shape
+    assert _tiny(variables=2).periodic == (False, True)
+    with pytest.raises(ValueError, match="variables must be >= 1"):
+        FieldUNet(variables=0)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        net(torch.randn(1, 3, 5, 7, 12), torch.rand(1))
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 10_000), gaps=st.floats(0.0, 0.95), whole=st.booleans())
+def test_nan_anywhere_never_reaches_the_network(tmp_path_factory, seed, gaps, whole):
+    ds = make_field(n_time=3, n_lat=8, n_lon=16, gaps=gaps, seed=seed)
+    if whole:  # a variable missing at a whole time step, and a whole map corner
+        ds["SST"][1] = np.nan
+        ds["AIRT"][:, :4, :8] = np.nan
+    ds["SST"][0, 0, 0] = 1.0  # keep something observed per variable
+    ds["AIRT"][0, -1, -1] = 1.0
+    path = tmp_path_factory.mktemp("nan") / "f.nc"
+    ds.to_netcdf(path, engine="scipy")
+    data = FieldData(str(path), geometry=True, min_observed=0, batch_size=3, val_fraction=0)
+    net = _tiny(variables=2, conditional=True, geometry=True)
+    seen = []
+    net.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(all(torch.isfinite(a).all() for a in
+                                                (*args, *kwargs.values())
+                                                if isinstance(a, torch.Tensor))),
+        with_kwargs=True)
+    den = Denoiser(net, schedules.VPCosine(), "v")
+    g = torch.Generator().manual_seed(seed)
+    for batch in data.train_dataloader():
+        given_, targets = TargetMasks(kinds=["random", "blocks"]).draw(
+            batch["x"], batch.get("observed"), g)
+        cond = torch.cat([imputation_cond(batch["x"], given_), batch["cond"]], dim=1)
+        loss = DiffusionLoss("min_snr")(den, batch["x"], observed=targets, generator=g,
+                                        weight=batch["weight"], cond=cond)
+        assert torch.isfinite(loss)
+    assert seen and all(seen)
