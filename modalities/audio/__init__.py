@@ -23,6 +23,7 @@ _LAZY = {
     "read_wav": "io", "save_wav": "io", "write_spectrogram_png": "io", "write_wav": "io",
     "read_gaps": "io",
     "LogMel": "spectrogram",
+    "AudioUNet": "unet",
 }
 
 __all__ = ["ASSETS", "MODALITY", *_LAZY]
@@ -37,6 +38,7 @@ MODALITY = Modality(
              "spectrogram": f"{__name__}.io:write_spectrogram_png"},
     readers={"wav": f"{__name__}.io:read_wav"},
     data_modules=(f"{__name__}.AudioFolder",),
+    networks=(f"{__name__}.AudioUNet",),
 )
 
 
