@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,17 +31,13 @@ from ..losses import NOISE_SAMPLERS, WEIGHTINGS, DiffusionLoss, denoising_terms
 from ..normalize import Normalizer
 from ..parameterization import names as prediction_names
 from ..schedules import Schedule
+from .batch import unpack_batch
 from .ema import ema_copy, ema_decay, ema_update_
-from .imputation import TargetMasks, imputation_cond
+from .imputation import TargetMasks
+from .optim import LR_DECAYS, adamw_warmup
 from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from
 
-__all__ = ["BATCH_KEYS", "DiffusionModule", "NonFiniteLossError", "LR_DECAYS"]
-
-LR_DECAYS = ("constant", "cosine")
-#: the keys of a :class:`polydiff.typing.Batch`
-BATCH_KEYS = ("x", "class_labels", "observed", "cond", "vector", "weight", "meta")
-#: the batch keys passed to the network as conditioning
-NETWORK_KEYS = ("class_labels", "cond", "vector")
+__all__ = ["DiffusionModule", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -245,47 +240,7 @@ class DiffusionModule(pl.LightningModule):
         return self.denoiser(ema=False)(x_t, t, **cond)
 
     # -- batches ---------------------------------------------------------------------------------
-    @staticmethod
-    def unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None, dict[str, Tensor]]:
-        """``(x, observed, weight, cond)`` from a :class:`~polydiff.typing.Batch` dict (or a
-        tensor / ``(x, labels)`` tuple); ``cond`` holds what the network takes
-        (:data:`NETWORK_KEYS`: ``class_labels``, ``cond``, ``vector``)."""
-        if isinstance(batch, Tensor):
-            return batch, None, None, {}
-        if isinstance(batch, (tuple, list)):
-            if len(batch) == 2:
-                return batch[0], None, None, {"class_labels": batch[1]}
-            if len(batch) == 1:
-                return batch[0], None, None, {}
-            raise ValueError(f"a tuple batch must be (x,) or (x, class_labels), got "
-                             f"{len(batch)} items")
-        if not isinstance(batch, dict) or "x" not in batch:
-            raise ValueError(f"a batch must be a dict with key 'x' (and optionally "
-                             f"'class_labels', 'observed', 'cond', 'weight', 'meta'), got "
-                             f"{type(batch).__name__}"
-                             + (f" with keys {sorted(batch)}" if isinstance(batch, dict) else ""))
-        unknown = sorted(set(batch) - set(BATCH_KEYS))
-        if unknown:
-            raise ValueError(f"unknown batch key(s) {unknown}; a batch has {list(BATCH_KEYS)}")
-        cond = {k: batch[k] for k in NETWORK_KEYS if batch.get(k) is not None}
-        return batch["x"], batch.get("observed"), batch.get("weight"), cond
-
-    def _check_imputation_net(self, shape: list[int]) -> None:
-        want = 2 * shape[0]
-        have = getattr(self.net, "cond_channels", None)
-        if have is not None and have != want:
-            raise ValueError(f"imputation training feeds the network cond = [known values, mask] "
-                             f"= {want} channels for samples of shape {shape}, but it was built "
-                             f"with cond_channels={have}; build it with cond_channels={want}")
-
-    def _imputation_batch(self, x: Tensor, observed: Tensor | None, cond: dict,
-                          generator: torch.Generator) -> tuple[Tensor, dict]:
-        """``(targets, cond)``: the loss counts the targets; the network sees the rest."""
-        if "cond" in cond:
-            raise ValueError("imputation training builds the batch's 'cond' itself; the data "
-                             "module must not provide one")
-        given, targets = self.imputation.draw(x, observed, generator)
-        return targets, {**cond, "cond": imputation_cond(x, given)}
+    unpack = staticmethod(unpack_batch)
 
     # -- data ----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -418,41 +373,9 @@ class DiffusionModule(pl.LightningModule):
             ema_update_(self.ema_net, self.net, decay)
 
     def configure_optimizers(self) -> dict:
-        decay, no_decay = [], []
-        for p in self.net.parameters():
-            if p.requires_grad:
-                (decay if p.ndim >= 2 else no_decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
-        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr, betas=self.betas)
-        warmup, kind, floor = self.warmup_steps, self.lr_decay, self.min_lr_ratio
-        trainer = self.trainer
-        if kind == "cosine" and trainer.max_epochs == -1 and trainer.max_steps == -1:
-            raise ValueError("lr_decay='cosine' needs a finite Trainer max_steps/max_epochs")
-        total: list[int] = []
-
-        def total_steps() -> int:
-            # Looked up at the first decayed step, not here: `estimated_stepping_batches` sets up
-            # the train loader, and a loader set up before Lightning restores a checkpoint never
-            # receives its saved state (mid-epoch resume of a ResumableLoader).
-            if not total:
-                n = trainer.estimated_stepping_batches
-                if not math.isfinite(n) or n <= 0:
-                    raise ValueError("lr_decay='cosine' needs a finite Trainer max_steps/"
-                                     f"max_epochs (estimated steps: {n})")
-                total.append(int(n))
-            return total[0]
-
-        def factor(step: int) -> float:
-            if warmup and step < warmup:
-                return (step + 1) / warmup
-            if kind == "cosine" and step > warmup:
-                frac = min(1.0, (step - warmup) / max(1, total_steps() - warmup))
-                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
-            return 1.0
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_warmup(self.net, self.trainer, lr=self.lr, betas=self.betas,
+                            weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
+                            decay=self.lr_decay, min_lr_ratio=self.min_lr_ratio)
 
     # -- validation ------------------------------------------------------------------------------
     @torch.no_grad()

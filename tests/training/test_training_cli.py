@@ -103,7 +103,7 @@ def test_demo_writes_outputs(tmp_path, capsys):
 
 
 def test_demo_unknown_modality_lists_choices(cli_error):
-    cli_error(["demo", "sound"], r"unknown modality 'sound'.*\['image'\]")
+    cli_error(["demo", "sound"], r"unknown modality 'sound'; available: \[.*'image'.*\]")
 
 
 def test_demo_without_modality_lists_the_registry(capsys):
