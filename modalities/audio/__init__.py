@@ -34,6 +34,7 @@ ASSETS = _HERE / "assets"
 MODALITY = Modality(
     name="audio",
     description="(B, C, T) waveforms: recordings folders, WAV + spectrogram PNGs, gap filling",
+    configs={"drums": _HERE / "configs" / "drums.yaml"},
     writers={"wav": f"{__name__}.io:write_wav",
              "spectrogram": f"{__name__}.io:write_spectrogram_png"},
     readers={"wav": f"{__name__}.io:read_wav"},

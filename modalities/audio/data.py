@@ -29,11 +29,26 @@ from ...normalize import Normalizer
 from ...training.datamodule import DiffusionDataModule
 from .files import AUDIO_EXTENSIONS, Clip, ScanReport, find_audio, read_label_csv, scan_audio
 
-__all__ = ["AudioFolder", "CropDataset", "PADDINGS", "timing_vector"]
+__all__ = ["AudioFolder", "CropDataset", "PADDINGS", "bundled_path", "timing_vector"]
 
 #: ``"mask"``: padding after a short clip is ``observed = False`` (the loss ignores it);
 #: ``"silence"``: padding is zeros that count (the model learns that sounds end)
 PADDINGS = ("mask", "silence")
+
+
+def bundled_path(root: str | Path) -> Path:
+    """``root`` as a path; ``"bundled:NAME"`` is the bundled clip set ``NAME`` (``speech``,
+    ``drums``, ``stereo``: see ``assets/README.md``), so configs work from any directory."""
+    text = str(root)
+    if not text.startswith("bundled:"):
+        return Path(root)
+    name = text.removeprefix("bundled:").strip("/")
+    path = Path(__file__).resolve().parent / "assets" / name
+    sets = sorted(p.name for p in path.parent.iterdir() if p.is_dir())
+    if not name or not path.is_dir():
+        raise ValueError(f"AudioFolder: {text!r} is not a bundled clip set; expected one of "
+                         f"{['bundled:' + s for s in sets]}")
+    return path
 
 
 def timing_vector(start: float, total: float, scale: float) -> Tensor:
@@ -92,8 +107,10 @@ class AudioFolder(DiffusionDataModule):
     """Recordings from a folder (wav/flac/ogg, read with soundfile) as fixed-length crops.
 
     Args:
-        root: the folder. Each immediate sub-folder is a class (``labels="folders"``), or all
-            files sit in ``root`` (searched recursively with ``labels="none"``).
+        root: the folder (``"bundled:drums"``, ``"bundled:speech"``, ``"bundled:stereo"``: the
+            clips shipped with polydiff). Each immediate sub-folder is a class
+            (``labels="folders"``), or all files sit in ``root`` (searched recursively with
+            ``labels="none"``).
         sample_rate: resample every file to this rate (Hz) with
             ``torchaudio.functional.resample``; ``None`` keeps the files' rate, which must then
             be the same for all.
@@ -141,7 +158,7 @@ class AudioFolder(DiffusionDataModule):
             raise ValueError(f"AudioFolder: timing_scale must be > 0 seconds, got {timing_scale}")
         check_choice(padding, PADDINGS, "padding")
         self.save_hyperparameters()
-        self.root = Path(root)
+        self.root = bundled_path(root)
         self.rate = sample_rate
         self.channels, self.crop, self.labels = channels, int(crop), labels
         self.padding, self.timing, self.timing_scale = padding, bool(timing), float(timing_scale)
