@@ -24,6 +24,8 @@ _LAZY = {
     "read_gaps": "io",
     "LogMel": "spectrogram",
     "AudioUNet": "unet",
+    "audio_meta": "tasks", "continue_audio": "tasks", "extend": "tasks", "fill_gaps": "tasks",
+    "gap_mask": "tasks", "generate": "tasks", "load_audio_model": "tasks",
 }
 
 __all__ = ["ASSETS", "MODALITY", *_LAZY]

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from polydiff.cli import main
-from polydiff.modalities.audio import ASSETS, MODALITY
+from polydiff.modalities.audio import ASSETS, MODALITY, load_audio_model
 
 TINY = ["--model.net.init_args.channels=[8, 16, 16]", "--model.net.init_args.factors=[4, 2]",
         "--model.net.init_args.blocks=1", "--model.net.init_args.attention_heads=2",
@@ -72,3 +72,13 @@ def test_stereo_into_the_mono_model_is_one_clear_line(checkpoint, tmp_path, cli_
                "--known", tmp_path / "stereo.wav"],
               r"has 2 channel\(s\) but the model makes mono audio")
 
+
+
+def test_load_audio_model_refuses_other_modalities(checkpoint, tmp_path):
+    module = load_audio_model(checkpoint)
+    assert module.data_info["meta"]["crop"] == 1024 and not module.training
+    raw = torch.load(checkpoint, weights_only=True)
+    raw["polydiff"]["data"]["modality"] = "image"
+    torch.save(raw, tmp_path / "image.ckpt")
+    with pytest.raises(ValueError, match=r"image.ckpt is a image model, not an audio model"):
+        load_audio_model(tmp_path / "image.ckpt")
