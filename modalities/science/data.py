@@ -3,9 +3,10 @@
 Samples are patches ``(variables, lat, lon)`` or, with ``time_window``, space-time blocks
 ``(variables, time, lat, lon)``, in data units with NaN where nothing was observed (the base
 class turns NaN into ``observed = False``). Items carry ``weight`` = cos(latitude) (the
-area-weighted loss of global grids) and, with ``geometry=True``, ``cond`` = the static grid
-channels (sin/cos latitude and longitude, validity) of
-:func:`~polydiff.modalities.science.grid.geometry`.
+area-weighted loss of global grids), ``vector`` = the patch's corner coordinates
+``[lat_first, lat_last, lon_first, lon_last]`` (degrees; :class:`FieldUNet` turns them into
+sin/cos channels) and, with ``validity=True``, ``cond`` = the land/sea validity channel (1 where
+the cell has an observed value at some time).
 
 The file is opened lazily (dask); fields up to ``in_memory_mb`` are read into memory once,
 larger ones window by window.
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 from polydiff.training import DiffusionDataModule
 
 from .files import open_fields
-from .grid import find_axes, geometry, is_periodic, latitude_weights
+from .grid import find_axes, is_periodic, latitude_weights
 from .windows import Windows
 
 __all__ = ["ASSETS", "FieldData", "Field", "bundled_path", "load_field"]
@@ -125,9 +126,10 @@ class _Patches(Dataset):
     """Items of :class:`FieldData`: one window each."""
 
     def __init__(self, field: Field, windows: Windows, positions: list, time_axis: bool,
-                 geometry_: np.ndarray | None, weight: np.ndarray | None):
+                 validity: np.ndarray | None, weight: np.ndarray | None, coords: bool):
         self.field, self.windows, self.positions = field, windows, positions
-        self.time_axis, self.geometry, self.weight = time_axis, geometry_, weight
+        self.time_axis, self.validity, self.weight = time_axis, validity, weight
+        self.coords = coords
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -149,8 +151,11 @@ class _Patches(Dataset):
         item = {"x": torch.from_numpy(x)}
         if self.weight is not None:
             item["weight"] = torch.from_numpy(self._static(self.weight, y0, x0))
-        if self.geometry is not None:
-            item["cond"] = torch.from_numpy(self._static(self.geometry, y0, x0))
+        if self.validity is not None:
+            item["cond"] = torch.from_numpy(self._static(self.validity, y0, x0))
+        if self.coords:
+            item["vector"] = torch.from_numpy(self.windows.corners(self.field.lat,
+                                                                   self.field.lon, y0, x0))
         return item
 
 
@@ -170,8 +175,10 @@ class FieldData(DiffusionDataModule):
         select: indices of other dimensions, e.g. ``{"depth": 0}``.
         multiple: the whole-grid sample is padded to a multiple of this (the network's
             ``size_multiple``).
-        geometry: give every item ``cond`` = sin/cos latitude, sin/cos longitude, validity
-            (for unconditional models; see docs/science.md).
+        coords: give every item ``vector`` = the corner coordinates of its patch (for
+            ``FieldUNet(coords=True)``).
+        validity: give every item ``cond`` = the land/sea validity channel (for
+            ``FieldUNet(validity=True)``; unconditional models, see docs/science.md).
         lat_weight: give every item ``weight`` = cos(latitude).
         min_observed: windows with a smaller observed fraction are left out.
         chunks, in_memory_mb: dask chunks of the lazy file; fields up to this size are loaded.
@@ -187,7 +194,8 @@ class FieldData(DiffusionDataModule):
                  variables: Sequence[str] | None = None, patch: Sequence[int] | None = None,
                  time_window: int | None = None, stride: Sequence[int] | None = None,
                  select: dict[str, int] | None = None, multiple: int = 4,
-                 geometry: bool = False, lat_weight: bool = True, min_observed: float = 0.05,
+                 coords: bool = True, validity: bool = False, lat_weight: bool = True,
+                 min_observed: float = 0.05,
                  chunks: Any = "auto", in_memory_mb: float = 512.0, batch_size: int = 16,
                  val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
                  normalization: str = "fit", normalizer_items: int = 4096):
@@ -208,7 +216,8 @@ class FieldData(DiffusionDataModule):
         self.time_window = time_window
         self.stride = None if stride is None else [int(v) for v in stride]
         self.select, self.multiple = dict(select or {}), int(multiple)
-        self.geometry, self.lat_weight = bool(geometry), bool(lat_weight)
+        self.coords, self.validity = bool(coords), bool(validity)
+        self.lat_weight = bool(lat_weight)
         self.min_observed = float(min_observed)
         self.chunks, self.in_memory_mb = chunks, float(in_memory_mb)
         self.field: Field | None = None
@@ -236,14 +245,14 @@ class FieldData(DiffusionDataModule):
         windows = Windows(field.shape, size, stride, field.periodic)
         positions = self._keep(field, windows, windows.positions())
         self.field, self.windows = field, windows
-        valid = field.valid()
-        geo = geometry(field.lat, field.lon, valid) if self.geometry else None
+        valid = field.valid()[None].astype(np.float32) if self.validity else None
         weight = None
         if self.lat_weight:
             weight = np.broadcast_to(latitude_weights(field.lat)[None, :, None],
                                      (1, *field.shape[1:])).astype(np.float32)
         parts = self._split(positions)
-        return {k: _Patches(field, windows, v, self.time_window is not None, geo, weight)
+        return {k: _Patches(field, windows, v, self.time_window is not None, valid, weight,
+                            self.coords)
                 for k, v in parts.items()}
 
     def _keep(self, field: Field, windows: Windows, positions: list) -> list:
@@ -294,4 +303,5 @@ class FieldData(DiffusionDataModule):
         return {"variables": list(f.variables), "units": dict(f.units),
                 "attrs": dict(f.attrs), "grid": grid, "source": Path(str(f.where)).name,
                 "window": list(self.windows.size), "time_axis": self.time_window is not None,
-                "geometry": self.geometry, "lat_weight": self.lat_weight}
+                "coords": self.coords, "validity": self.validity,
+                "lat_weight": self.lat_weight}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridAxes", "find_axes", "geometry", "is_periodic", "latitude_weights"]
+__all__ = ["GridAxes", "find_axes", "is_periodic", "latitude_weights"]
 
 _LAT_UNITS = {"degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"}
 _LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"}
@@ -98,18 +98,6 @@ def is_periodic(lon: np.ndarray, tol: float = 1e-3) -> bool:
     if not np.allclose(step, step[0], rtol=1e-4, atol=1e-6):
         return False
     return bool(abs(abs(step[0]) * lon.size - 360.0) < tol * 360.0)
-
-
-def geometry(lat: np.ndarray, lon: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Static input channels of a grid: ``(5, n_lat, n_lon)`` float32 = sin/cos of latitude,
-    sin/cos of longitude (radians) and validity (1 = sea / has data, 0 = land / padding; all
-    ones when ``valid`` is ``None``)."""
-    la = np.deg2rad(np.asarray(lat, dtype=np.float64))[:, None]
-    lo = np.deg2rad(np.asarray(lon, dtype=np.float64))[None, :]
-    shape = (la.shape[0], lo.shape[1])
-    chans = [np.sin(la), np.cos(la), np.sin(lo), np.cos(lo),
-             np.ones(shape) if valid is None else np.asarray(valid, dtype=np.float64)]
-    return np.stack([np.broadcast_to(c, shape) for c in chans]).astype(np.float32)
 
 
 def latitude_weights(lat: np.ndarray) -> np.ndarray:

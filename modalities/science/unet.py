@@ -1,76 +1,146 @@
-"""The grid backbone: a preset of :class:`polydiff.nn.UNet` for fields
-``(B, variables, [time,] lat, lon)``.
+"""The grid backbone: :class:`polydiff.nn.UNet` set up for fields
+``(B, variables, [time,] lat, lon)``, plus the grid's own input channels.
 
 - longitude is periodic (circular padding in every convolution, down- and upsampling), so a
   global grid has no seam at the date line and the network commutes with a longitude roll by
-  a multiple of :attr:`~polydiff.nn.UNet.size_multiple` (tested);
+  a multiple of :attr:`size_multiple` (tested);
 - several variables are the channels (each normalised on its own by the data module; the
   normaliser is stored with the model);
 - ``time_axis=True`` adds the time axis (3-D): time is not downsampled, attention is
   factorised (over lat x lon per step, then over time per cell, with a relative-position bias
   in time);
-- ``conditional=True`` takes the known values and their mask, ``cond = [known, mask]``
+- ``conditional=True``: ``cond`` starts with the known values and their mask
   (``2 * variables`` channels, :func:`polydiff.training.imputation.imputation_cond`), for
   imputation models trained on gappy data;
-- ``geometry=True`` takes the static grid channels (sin/cos latitude, sin/cos longitude,
-  validity: :func:`~polydiff.modalities.science.grid.geometry`) after those.
+- ``coords=True``: sin/cos of latitude and longitude as 4 more input channels, computed here
+  from ``vector = [lat_first, lat_last, lon_first, lon_last]`` (degrees; the patch's corner
+  coordinates, a batch key every :class:`~polydiff.modalities.science.FieldData` item
+  carries), so they work for conditional and unconditional models alike;
+- ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
 
 from polydiff.nn import UNet
 
-__all__ = ["FieldUNet", "GEOMETRY_CHANNELS"]
+__all__ = ["COORD_CHANNELS", "FieldUNet", "coord_channels"]
 
-#: sin/cos latitude, sin/cos longitude, validity
-GEOMETRY_CHANNELS = 5
+#: sin/cos latitude, sin/cos longitude
+COORD_CHANNELS = 4
 
 
-class FieldUNet(UNet):
-    """U-Net for gridded fields; ~0.5M parameters with the defaults (CPU-sized).
+def coord_channels(vector: Tensor, axes: Sequence[int]) -> Tensor:
+    """``(B, 4, *axes)`` = sin/cos latitude, sin/cos longitude of regular patches whose corner
+    coordinates are ``vector (B, 4) = [lat_first, lat_last, lon_first, lon_last]`` (degrees);
+    ``axes = ([time,] lat, lon)`` sizes."""
+    if vector.ndim != 2 or vector.shape[1] != 4:
+        raise ValueError(f"FieldUNet: vector must be (B, 4) = [lat_first, lat_last, lon_first, "
+                         f"lon_last] in degrees, got {tuple(vector.shape)}")
+    *lead, n_lat, n_lon = axes
+    v = vector.to(torch.float64) * (math.pi / 180)
+    s_lat = torch.linspace(0, 1, n_lat, dtype=torch.float64, device=vector.device)
+    s_lon = torch.linspace(0, 1, n_lon, dtype=torch.float64, device=vector.device)
+    lat = v[:, 0:1] + (v[:, 1:2] - v[:, 0:1]) * s_lat  # (B, n_lat)
+    lon = v[:, 2:3] + (v[:, 3:4] - v[:, 2:3]) * s_lon  # (B, n_lon)
+    b = vector.shape[0]
+    shape = (b, *lead, n_lat, n_lon)
+    view_lat = (b, *[1] * len(lead), n_lat, 1)
+    view_lon = (b, *[1] * len(lead), 1, n_lon)
+    chans = [torch.sin(lat).reshape(view_lat), torch.cos(lat).reshape(view_lat),
+             torch.sin(lon).reshape(view_lon), torch.cos(lon).reshape(view_lon)]
+    return torch.stack([c.expand(shape) for c in chans], dim=1)
+
+
+class FieldUNet(nn.Module):
+    """U-Net for gridded fields; ~0.3M parameters with the defaults (CPU-sized).
 
     Args:
         variables: number of variables (channels in and out).
         time_axis: samples are ``(B, variables, time, lat, lon)`` instead of
             ``(B, variables, lat, lon)``.
         conditional: imputation model: ``cond`` starts with ``[known values, mask]``.
-        geometry: ``cond`` ends with the 5 static grid channels.
+        coords: sin/cos latitude and longitude input channels from ``vector``.
+        validity: ``cond`` ends with a validity (land/sea) channel.
         periodic_lon: circular padding along longitude (global grids); ``False`` for regional
             grids.
         base_channels, channel_mult, num_res_blocks, attention_levels, dropout,
         attention_heads, emb_dim, emb_kind, mid_attention: as in :class:`polydiff.nn.UNet`.
         max_time_distance: clip distance of the time relative-position bias (``time_axis``).
 
-    ``forward(x, c_noise, cond=None)``: ``cond (B, cond_channels, [time,] lat, lon)`` with
-    ``cond_channels = 2 * variables * conditional + 5 * geometry``. Latitude and longitude
-    sizes must be multiples of ``size_multiple`` (``2 ** (len(channel_mult) - 1)``).
+    ``forward(x, c_noise, cond=None, vector=None, class_labels=None)``: ``cond (B,
+    cond_channels, [time,] lat, lon)`` with ``cond_channels = 2 * variables * conditional +
+    validity``; ``vector (B, 4)`` (required with ``coords``). Latitude and longitude sizes must
+    be multiples of ``size_multiple``.
     """
 
     def __init__(self, variables: int = 1, time_axis: bool = False, conditional: bool = False,
-                 geometry: bool = False, periodic_lon: bool = True, base_channels: int = 32,
-                 channel_mult: Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
-                 attention_levels: Sequence[int] = (-1,), dropout: float = 0.0,
-                 attention_heads: int = 4, emb_dim: int | None = None,
+                 coords: bool = True, validity: bool = False, periodic_lon: bool = True,
+                 base_channels: int = 16, channel_mult: Sequence[int] = (1, 2, 2),
+                 num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
+                 dropout: float = 0.0, attention_heads: int = 4, emb_dim: int | None = None,
                  emb_kind: str = "sinusoidal", mid_attention: bool = True,
                  max_time_distance: int = 8):
+        super().__init__()
         if variables < 1:
             raise ValueError(f"FieldUNet: variables must be >= 1, got {variables}")
+        self.variables, self.time_axis = int(variables), bool(time_axis)
+        self.conditional, self.coords = bool(conditional), bool(coords)
+        self.validity = bool(validity)
+        #: channels of ``cond`` the caller gives: [known, mask] (conditional), validity
+        self.cond_channels = 2 * self.variables * self.conditional + int(self.validity)
         dims = 3 if time_axis else 2
-        space = (1, 2) if time_axis else (0, 1)
-        super().__init__(
+        space = [1, 2] if time_axis else [0, 1]
+        self.unet = UNet(
             dims=dims, in_channels=variables,
-            cond_channels=2 * variables * bool(conditional) + GEOMETRY_CHANNELS * bool(geometry),
+            cond_channels=self.cond_channels + COORD_CHANNELS * self.coords,
             base_channels=base_channels, channel_mult=channel_mult,
             num_res_blocks=num_res_blocks, attention_levels=attention_levels, dropout=dropout,
             attention_heads=attention_heads, emb_dim=emb_dim, emb_kind=emb_kind,
             mid_attention=mid_attention,
             periodic=(False,) * (dims - 1) + (bool(periodic_lon),),
             down_factors=(1, 2, 2) if time_axis else 2,
-            attention_axes=[list(space), [0]] if time_axis else None,
+            attention_axes=[space, [0]] if time_axis else None,
             relative_position_axes=[0] if time_axis else (),
             max_relative_distance=max_time_distance,
         )
-        self.variables, self.time_axis = variables, bool(time_axis)
-        self.conditional, self.geometry = bool(conditional), bool(geometry)
+
+    @property
+    def size_multiple(self) -> tuple[int, ...]:
+        """Per-axis multiple every sample size must be (``([time,] lat, lon)``)."""
+        return self.unet.size_multiple
+
+    @property
+    def periodic(self) -> tuple[bool, ...]:
+        return self.unet.periodic
+
+    @property
+    def null_class(self) -> None:
+        """Fields are not class-conditional."""
+        return None
+
+    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None,
+                vector: Tensor | None = None, class_labels: Tensor | None = None) -> Tensor:
+        """``x (B, variables, [time,] lat, lon)``, ``c_noise (B,)`` -> like ``x``."""
+        if class_labels is not None:
+            raise ValueError("FieldUNet is not class-conditional; drop class_labels")
+        axes = tuple(x.shape[2:])
+        want = (x.shape[0], self.cond_channels, *axes)
+        if cond is not None and tuple(cond.shape) != want:
+            raise ValueError(f"FieldUNet: cond must have shape {want} ([known, mask] "
+                             f"{2 * self.variables * self.conditional} + validity "
+                             f"{int(self.validity)} channels), got {tuple(cond.shape)}")
+        parts = [] if not self.cond_channels else [
+            cond if cond is not None else x.new_zeros(want)]
+        if self.coords:
+            if vector is None:
+                raise ValueError("FieldUNet(coords=True) needs vector = [lat_first, lat_last, "
+                                 "lon_first, lon_last] (degrees) for each sample")
+            parts.append(coord_channels(vector, axes).to(x.dtype))
+        full = torch.cat([p.to(x.dtype) for p in parts], dim=1) if parts else None
+        return self.unet(x, c_noise, cond=full)

@@ -8,7 +8,6 @@ columns wrap around the globe.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,14 +84,26 @@ class Windows:
             block[:, :, ~inside] = np.nan
         return block
 
-    def grid_of(self, values: Sequence[float] | np.ndarray, y0: int) -> np.ndarray:
-        """Coordinates of a window's rows from the grid's ``values`` (padding rows continue
-        the spacing)."""
-        values = np.asarray(values, dtype=np.float64)
-        rows = np.arange(y0, y0 + self.size[1])
-        step = values[1] - values[0] if values.size > 1 else 1.0
-        return np.where(rows < values.size, values[np.minimum(rows, values.size - 1)],
-                        values[-1] + (rows - values.size + 1) * step)
+    def corners(self, lat: np.ndarray, lon: np.ndarray, y0: int, x0: int) -> np.ndarray:
+        """``[lat_first, lat_last, lon_first, lon_last]`` (degrees) of a window on a regular
+        grid with coordinates ``lat (Y,)`` and ``lon (X,)``; padding rows and columns and
+        columns past the date line continue the grid's spacing."""
+        _, wy, wx = self.size
+        return np.array([_coord(lat, y0), _coord(lat, y0 + wy - 1), _coord(lon, x0),
+                         _coord(lon, x0) + (wx - 1) * _step(lon)], dtype=np.float32)
+
+
+def _step(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values[1] - values[0]) if values.size > 1 else 1.0
+
+
+def _coord(values: np.ndarray, i: int) -> float:
+    """``values[i]``, continued linearly past the end."""
+    values = np.asarray(values, dtype=np.float64)
+    if i < values.size:
+        return float(values[i])
+    return float(values[-1] + (i - values.size + 1) * _step(values))
 
 
 def _take(field, t: slice, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

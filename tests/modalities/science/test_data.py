@@ -1,4 +1,4 @@
-"""FieldData (patches, time windows, NaN = missing, weights, geometry, lazy = eager), the
+"""FieldData (patches, time windows, NaN = missing, weights, coordinates, lazy = eager), the
 netCDF writer/reader and the PNG maps."""
 
 from __future__ import annotations
@@ -18,12 +18,18 @@ from polydiff.modalities.science.windows import Windows, starts
 xr = pytest.importorskip("xarray")
 
 
-def test_patches_keep_nan_as_missing_with_weights_and_geometry(field_nc):
-    data = FieldData(str(field_nc), patch=[8, 8], geometry=True, batch_size=4, min_observed=0)
+def test_patches_keep_nan_as_missing_with_weights_and_coordinates(field_nc):
+    data = FieldData(str(field_nc), patch=[8, 8], validity=True, batch_size=4, min_observed=0)
     data.setup()
     item = data.train_set[0]
-    assert item["x"].shape == (2, 8, 8) and item["cond"].shape == (5, 8, 8)
+    assert item["x"].shape == (2, 8, 8) and item["cond"].shape == (1, 8, 8)
     assert item["weight"].shape == (1, 8, 8)
+    lat = np.linspace(-80, 80, 10)
+    t0, y0, x0 = data.train_set.positions[0]
+    np.testing.assert_allclose(item["vector"].numpy(),
+                               [lat[y0], lat[y0 + 7], x0 * 22.5, (x0 + 7) * 22.5], rtol=1e-6)
+    np.testing.assert_allclose(item["weight"][0, :, 0].numpy(),
+                               np.cos(np.deg2rad(lat[y0:y0 + 8])), rtol=1e-6)
     assert torch.isnan(item["x"]).any()
     batch = next(iter(data.train_dataloader()))
     assert torch.isfinite(batch["x"]).all()

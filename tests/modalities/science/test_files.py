@@ -8,7 +8,7 @@ import pytest
 from conftest import make_field
 
 from polydiff.modalities.science.files import engine_for, open_fields, select_variables
-from polydiff.modalities.science.grid import find_axes, geometry, is_periodic
+from polydiff.modalities.science.grid import find_axes, is_periodic, latitude_weights
 
 xr = pytest.importorskip("xarray")
 
@@ -90,13 +90,9 @@ def test_undecodable_time_is_kept_as_numbers(tmp_path):
     np.testing.assert_array_equal(got["time"].values, ds["time"].values)
 
 
-def test_periodicity_and_geometry_channels():
+def test_periodicity_and_latitude_weights():
     assert is_periodic(np.arange(72) * 5.0 + 21.25)
     assert is_periodic(np.arange(144) * 2.5 + 20.0)  # Ferret's 20 ... 377.5
     assert not is_periodic(np.arange(40) * 2.0)
-    geo = geometry(np.array([-90.0, 0.0, 90.0]), np.array([0.0, 90.0]),
-                   np.array([[1, 0], [1, 1], [0, 0]]))
-    assert geo.shape == (5, 3, 2)
-    np.testing.assert_allclose(geo[0, :, 0], [-1, 0, 1], atol=1e-7)  # sin(lat)
-    np.testing.assert_allclose(geo[3, 0], [1, 0], atol=1e-7)  # cos(lon)
-    np.testing.assert_array_equal(geo[4], [[1, 0], [1, 1], [0, 0]])
+    np.testing.assert_allclose(latitude_weights(np.array([-90.0, 0.0, 60.0])), [0, 1, 0.5],
+                               atol=1e-12)

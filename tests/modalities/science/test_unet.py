@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from polydiff import Denoiser, schedules
 from polydiff.losses import DiffusionLoss
 from polydiff.modalities.science.data import FieldData
-from polydiff.modalities.science.unet import GEOMETRY_CHANNELS, FieldUNet
+from polydiff.modalities.science.unet import FieldUNet, coord_channels
 from polydiff.training.imputation import TargetMasks, imputation_cond
 
 
@@ -32,31 +32,48 @@ def _tiny(**kw) -> FieldUNet:
 
 @settings(max_examples=8)
 @given(cells=st.integers(1, 3), time_axis=st.booleans(), conditional=st.booleans(),
-       geometry=st.booleans(), seed=st.integers(0, 100))
+       validity=st.booleans(), seed=st.integers(0, 100))
 def test_periodic_model_commutes_with_a_longitude_roll(cells, time_axis, conditional,
-                                                       geometry, seed):
+                                                       validity, seed):
     net = _random_weights(_tiny(variables=2, time_axis=time_axis, conditional=conditional,
-                                geometry=geometry), seed).double().eval()
+                                validity=validity), seed).double().eval()
     g = torch.Generator().manual_seed(seed)
     axes = ((3,) if time_axis else ()) + (8, 16)
     x = torch.randn(2, 2, *axes, generator=g, dtype=torch.float64)
     cond = (torch.randn(2, net.cond_channels, *axes, generator=g, dtype=torch.float64)
             if net.cond_channels else None)
     c = torch.rand(2, generator=g, dtype=torch.float64)
+    vector = torch.tensor([[-70.0, 70.0, 0.0, 337.5], [-30.0, 40.0, 90.0, 427.5]],
+                          dtype=torch.float64)  # 16 columns of 22.5 degrees: the globe
     shift = cells * net.size_multiple[-1]  # one padded cell of the coarsest level
 
     def roll(v):
         return None if v is None else torch.roll(v, shift, dims=-1)
 
+    moved = vector.clone()
+    moved[:, 2:] -= shift * 22.5  # the coordinates move with the data
     with torch.no_grad():
-        out = net(x, c, cond=cond)
-        rolled = net(roll(x), c, cond=roll(cond))
+        out = net(x, c, cond=cond, vector=vector)
+        rolled = net(roll(x), c, cond=roll(cond), vector=moved)
     assert out.abs().max() > 1e-3  # the test is not trivially about zeros
     torch.testing.assert_close(rolled, roll(out), rtol=1e-9, atol=1e-9)
 
 
+def test_coordinate_channels_follow_the_corners():
+    chans = coord_channels(torch.tensor([[-30.0, 30.0, 10.0, 40.0]]), (3, 4))
+    assert chans.shape == (1, 4, 3, 4)
+    lat = torch.deg2rad(torch.tensor([-30.0, 0.0, 30.0], dtype=torch.float64))
+    lon = torch.deg2rad(torch.tensor([10.0, 20.0, 30.0, 40.0], dtype=torch.float64))
+    torch.testing.assert_close(chans[0, 0, :, 2], torch.sin(lat))
+    torch.testing.assert_close(chans[0, 3, 1], torch.cos(lon))
+    assert coord_channels(torch.zeros(2, 4), (5, 3, 4)).shape == (2, 4, 5, 3, 4)
+    with pytest.raises(ValueError, match=r"vector must be \(B, 4\)"):
+        coord_channels(torch.zeros(2, 3), (3, 4))
+
+
 def test_without_periodic_padding_the_roll_does_not_commute():
-    net = _random_weights(_tiny(variables=1, periodic_lon=False), 0).double().eval()
+    net = _random_weights(_tiny(variables=1, periodic_lon=False, coords=False),
+                          0).double().eval()
     x = torch.randn(1, 1, 8, 16, dtype=torch.float64)
     c = torch.full((1,), 0.3, dtype=torch.float64)
     with torch.no_grad():
@@ -65,18 +82,23 @@ def test_without_periodic_padding_the_roll_does_not_commute():
 
 
 def test_layouts_and_conditioning_channels():
-    net = _tiny(variables=3, time_axis=True, conditional=True, geometry=True)
-    assert net.cond_channels == 2 * 3 + GEOMETRY_CHANNELS
-    assert net.dims == 3 and net.size_multiple == (1, 2, 2)  # time is not downsampled
+    net = _tiny(variables=3, time_axis=True, conditional=True, validity=True)
+    assert net.cond_channels == 2 * 3 + 1  # what the caller gives; coordinates come inside
+    assert net.size_multiple == (1, 2, 2)  # time is not downsampled
     assert net.periodic == (False, False, True)
     x = torch.randn(2, 3, 5, 8, 12)
-    out = net(x, torch.rand(2), cond=torch.randn(2, net.cond_channels, 5, 8, 12))
+    vec = torch.tensor([[-10.0, 10.0, 0.0, 55.0]]).expand(2, 4)
+    out = net(x, torch.rand(2), cond=torch.randn(2, net.cond_channels, 5, 8, 12), vector=vec)
     assert out.shape == x.shape
     assert _tiny(variables=2).periodic == (False, True)
     with pytest.raises(ValueError, match="variables must be >= 1"):
         FieldUNet(variables=0)
     with pytest.raises(ValueError, match="multiple of 2"):
-        net(torch.randn(1, 3, 5, 7, 12), torch.rand(1))
+        net(torch.randn(1, 3, 5, 7, 12), torch.rand(1), vector=vec[:1])
+    with pytest.raises(ValueError, match="needs vector"):
+        net(x, torch.rand(2))
+    with pytest.raises(ValueError, match=r"cond must have shape \(2, 7, 5, 8, 12\)"):
+        net(x, torch.rand(2), cond=torch.randn(2, 6, 5, 8, 12), vector=vec)
 
 
 @settings(max_examples=10)
@@ -90,8 +112,8 @@ def test_nan_anywhere_never_reaches_the_network(tmp_path_factory, seed, gaps, wh
     ds["AIRT"][0, -1, -1] = 1.0
     path = tmp_path_factory.mktemp("nan") / "f.nc"
     ds.to_netcdf(path, engine="scipy")
-    data = FieldData(str(path), geometry=True, min_observed=0, batch_size=3, val_fraction=0)
-    net = _tiny(variables=2, conditional=True, geometry=True)
+    data = FieldData(str(path), validity=True, min_observed=0, batch_size=3, val_fraction=0)
+    net = _tiny(variables=2, conditional=True, validity=True)
     seen = []
     net.register_forward_pre_hook(
         lambda m, args, kwargs: seen.append(all(torch.isfinite(a).all() for a in
@@ -105,6 +127,7 @@ def test_nan_anywhere_never_reaches_the_network(tmp_path_factory, seed, gaps, wh
             batch["x"], batch.get("observed"), g)
         cond = torch.cat([imputation_cond(batch["x"], given_), batch["cond"]], dim=1)
         loss = DiffusionLoss("min_snr")(den, batch["x"], observed=targets, generator=g,
-                                        weight=batch["weight"], cond=cond)
+                                        weight=batch["weight"], cond=cond,
+                                        vector=batch["vector"])
         assert torch.isfinite(loss)
     assert seen and all(seen)

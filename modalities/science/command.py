@@ -1,0 +1,116 @@
+"""``polydiff impute INPUT --var NAME --checkpoint C --out OUT.nc [--samples N]``: fill the gaps
+of a netCDF / zarr field and write the mean, spread and quantiles to a new netCDF file.
+
+Everything is checked before any sampling: the output file (new, or ``--overwrite``), the
+device, the sampler, the model (a science model), the input (netCDF / zarr, the variables and
+their units, a latitude / longitude grid, something observed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def _select(items: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.lstrip("-").isdigit():
+            raise ValueError(f"--select {item!r}: expected DIM=INDEX such as depth=0")
+        out[name] = int(value)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``polydiff impute``."""
+    from polydiff.cli.checks import finite_float, nonnegative_int, positive_int
+
+    p.add_argument("input", help="netCDF file or zarr store whose NaN values are gaps")
+    p.add_argument("--var", action="append", default=None, metavar="NAME",
+                   help="variable to fill (repeat for several; default: the model's "
+                        "variables, which the model fills together)")
+    p.add_argument("--checkpoint", required=True,
+                   help="a science model: a .ckpt file or a `polydiff export` directory")
+    p.add_argument("--out", required=True, help="output netCDF file (must not exist)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--samples", type=positive_int, default=16,
+                   help="ensemble members (default 16)")
+    p.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
+    p.add_argument("--steps", type=positive_int, default=20, help="sampler steps (default 20)")
+    p.add_argument("--guidance", default="inpaint", choices=["inpaint", "repaint", "dps"],
+                   help="how known values steer the samples (default inpaint)")
+    p.add_argument("--resample", type=positive_int, nargs=2, default=None,
+                   metavar=("JUMP", "REPEATS"), help="with --guidance repaint (default 1 4)")
+    p.add_argument("--dps-step", type=finite_float, default=1.0,
+                   help="with --guidance dps: the guidance step (default 1)")
+    p.add_argument("--quantiles", type=finite_float, nargs="+", default=[0.05, 0.5, 0.95],
+                   help="quantile levels written as VAR_quantiles (default 0.05 0.5 0.95)")
+    p.add_argument("--save-samples", action="store_true",
+                   help="also write the ensemble members (VAR_samples)")
+    p.add_argument("--domain", default="auto", choices=["auto", "all"],
+                   help="auto: with several time steps, fill only cells observed at some time "
+                        "(land stays NaN); all: fill every cell (default auto)")
+    p.add_argument("--select", action="append", default=None, metavar="DIM=INDEX",
+                   help="pick one index of another dimension, e.g. depth=0 (repeatable)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="noise seed (default 0)")
+    p.add_argument("--batch-size", type=positive_int, default=32,
+                   help="windows x members per network call (default 32)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(a: argparse.Namespace) -> int:
+    """Check everything, fill the gaps, write ``--out``; returns the exit status."""
+    from polydiff import samplers
+    from polydiff.cli.checks import check_device, check_out_file
+
+    from .files import engine_for, open_fields
+    from .gapfill import impute
+    from .model import FieldModel
+
+    out = check_out_file(a.out, a.overwrite)
+    if out.suffix != ".nc":
+        raise ValueError(f"--out {out}: expected a netCDF file name ending in .nc")
+    device = check_device(a.device)
+    try:
+        samplers.info(a.method)
+    except ValueError as err:
+        raise ValueError(f"--method: {err}") from None
+    if a.resample is not None and a.guidance != "repaint":
+        raise ValueError("--resample applies to --guidance repaint only")
+    if any(not 0 < q < 1 for q in a.quantiles):
+        raise ValueError(f"--quantiles {a.quantiles}: levels must lie in (0, 1)")
+    select = _select(a.select)
+    engine_for(a.input)  # a netCDF file or zarr store, or one clear sentence
+    try:
+        model = FieldModel.load(a.checkpoint, device=device, ema=not a.no_ema)
+    except ValueError as err:
+        raise ValueError(f"--checkpoint: {err}") from None
+    names = a.var or model.variables
+    unknown = [v for v in names if v not in model.variables]
+    if unknown or sorted(names) != sorted(model.variables):
+        raise ValueError(f"--var {names}: the model {a.checkpoint} fills the variables "
+                         f"{model.variables} together; give --var for each of them")
+    ds = open_fields(a.input, model.variables, select)
+    t0 = time.perf_counter()
+    result = impute(ds, model, n_samples=a.samples, method=a.method, steps=a.steps,
+                    guidance=a.guidance, resample=None if a.resample is None
+                    else tuple(a.resample), dps_step=a.dps_step, quantiles=a.quantiles,
+                    return_samples=a.save_samples, domain=a.domain, batch_size=a.batch_size,
+                    seed=a.seed, device=device, ema=not a.no_ema, progress=not a.no_progress)
+    result.attrs["polydiff_input"] = str(Path(a.input))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    encoding = {v: {"zlib": True, "complevel": 4} for v in result.data_vars}
+    tmp = out.with_name(out.name + ".part")
+    result.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    tmp.replace(out)
+    filled = sum(int(result[f"{v}_imputed"].sum()) for v in model.variables)
+    print(f"filled {filled} values of {', '.join(model.variables)} with {a.samples} samples "
+          f"({a.method}, {a.steps} steps, {a.guidance}) in {time.perf_counter() - t0:.1f} s; "
+          f"wrote {out}")
+    return 0

@@ -1,0 +1,287 @@
+"""``impute``: fill the gaps (NaN) of an ``xr.DataArray`` / ``xr.Dataset`` with a trained
+science model, with an ensemble for the uncertainty.
+
+Grids larger than the model's window are covered by overlapping windows (tiles, blended with
+:class:`~polydiff.modalities.science.tiles.Blender`); observed values are returned exactly;
+coordinates and attributes (CF metadata) are kept, and provenance is added.
+
+Guidance (how the known values steer a sample):
+
+- ``"inpaint"``: replacement in x0-space (:func:`polydiff.guidance.inpaint`); for conditional
+  imputation models the known values and their mask are also the network's input;
+- ``"repaint"``: the same with RePaint resampling (``resample=(jump, repeats)``);
+- ``"dps"``: diffusion posterior sampling (:func:`polydiff.guidance.dps`) on the observation
+  operator "keep the observed entries", step ``dps_step``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import Field
+from .files import select_variables
+from .io import check_units
+from .model import FieldModel
+from .tiles import Blender
+from .windows import Windows
+
+__all__ = ["GUIDANCE", "impute"]
+
+GUIDANCE = ("inpaint", "repaint", "dps")
+
+
+def _seed(*keys: int) -> int:
+    digest = hashlib.blake2b(repr(keys).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def _domain(field: Field, domain: Any) -> np.ndarray:
+    """``(Y, X)`` bool: the cells to fill. ``"auto"``: with several time steps, the cells with
+    an observed value at some time (land stays NaN in SST); with one, every cell."""
+    y, x = field.shape[1:]
+    if isinstance(domain, str) and domain == "auto":
+        return field.valid() if field.shape[0] > 1 else np.ones((y, x), dtype=bool)
+    if domain is None or domain is False or (isinstance(domain, str) and domain == "all"):
+        return np.ones((y, x), dtype=bool)
+    arr = np.asarray(getattr(domain, "values", domain)).astype(bool)
+    if arr.shape != (y, x):
+        raise ValueError(f"domain must be 'auto', 'all' or a boolean (lat, lon) array of shape "
+                         f"{(y, x)}, got shape {arr.shape}")
+    return arr
+
+
+def _plan(fm: FieldModel, field: Field, overlap: Sequence[int] | None) -> tuple[Windows, list]:
+    """The windows covering the field, and the overlap per axis."""
+    t, y, x = field.shape
+    wt, wy, wx = fm.window
+    if fm.time_axis and t < wt:
+        raise ValueError(f"the model fills windows of {wt} time steps, but the data has {t}")
+    periodic = field.periodic and fm.periodic
+    if periodic and wx > x:
+        raise ValueError(f"the model's patch ({wx} longitudes) is wider than this global grid "
+                         f"({x} longitudes); use data on the training resolution")
+    ov = list(overlap) if overlap is not None else [wt // 4, wy // 4, wx // 4]
+    if len(ov) != 3 or any(o < 0 for o in ov) or any(
+            o >= s for o, s in zip(ov, (wt, wy, wx), strict=True) if s > 1):
+        raise ValueError(f"overlap must be [time, lat, lon] cells >= 0 and smaller than the "
+                         f"window {[wt, wy, wx]}, got {ov}")
+    if periodic and wx == x:
+        ov[2] = 0  # one window spans the globe: its wrap-around padding is the overlap
+    stride = tuple(max(1, s - o) for s, o in zip((wt, wy, wx), ov, strict=True))
+    return Windows(field.shape, (wt, wy, wx), stride, periodic), ov
+
+
+def _operator(mask: torch.Tensor):
+    def keep_observed(x: torch.Tensor) -> torch.Tensor:
+        return x * mask
+
+    return keep_observed
+
+
+def _draw(fm: FieldModel, known: torch.Tensor, observed: torch.Tensor, extra: dict,
+          noise: torch.Tensor, method: str, steps: int, guidance: str,
+          resample: tuple[int, int] | None, dps_step: float, generator) -> torch.Tensor:
+    """Samples of one batch of windows, in model units: ``known``/``observed``/``noise``
+    ``(N, C, ...)``; ``extra``: the network's ``vector`` / validity ``cond``."""
+    from polydiff import guidance as guide
+    from polydiff import samplers
+    from polydiff.training.imputation import imputation_cond
+
+    cond = dict(extra)
+    parts = [imputation_cond(known, observed)] if fm.conditional else []
+    if "validity" in cond:
+        parts.append(cond.pop("validity"))
+    if parts:
+        cond["cond"] = torch.cat(parts, dim=1)
+    if guidance == "dps":
+        mask = observed.to(known.dtype)
+        den = guide.dps(fm.denoiser, _operator(mask), known * mask, dps_step, fm.schedule)
+    else:
+        den = guide.inpaint(fm.denoiser, known, observed)
+    opts = {"resample": resample} if guidance == "repaint" else {}
+    return samplers.sample(den, noise, fm.schedule, steps=steps, method=method,
+                           generator=generator, **opts, **cond)
+
+
+def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: int = 20, *,
+           variables: Sequence[str] | None = None, guidance: str = "inpaint",
+           resample: tuple[int, int] | None = None, dps_step: float = 1.0,
+           quantiles: Sequence[float] = (0.05, 0.5, 0.95), return_samples: bool = False,
+           domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
+           seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
+           progress: bool = True):
+    """Fill the NaN gaps of ``data`` with ``model``; returns an ``xr.Dataset``.
+
+    Args:
+        data: an ``xr.DataArray`` or ``xr.Dataset`` holding the model's variables (same units)
+            on a ``([time,] lat, lon)`` grid of any size; NaN = missing.
+        model: a ``.ckpt`` path, an export directory, a ``DiffusionModule`` or a
+            :class:`~polydiff.modalities.science.model.FieldModel`.
+        n_samples: ensemble members per gap (>= 2 for std and quantiles to mean anything).
+        method, steps: the sampler (:func:`polydiff.samplers.methods`) and its steps.
+        variables: the variables to fill (default: the model's, which the data must hold).
+        guidance: one of :data:`GUIDANCE` (see the module docstring); ``resample``
+            ``(jump, repeats)`` for ``"repaint"`` (default ``(1, 4)``), ``dps_step`` for ``"dps"``.
+        quantiles: levels in (0, 1) of the ``{var}_quantiles`` output.
+        return_samples: also return the members as ``{var}_samples``.
+        domain: the cells to fill: ``"auto"`` (cells observed at some time when there are
+            several time steps, e.g. the sea of an SST file; else all), ``"all"``, or a
+            boolean ``(lat, lon)`` array. Cells outside stay NaN.
+        overlap: ``[time, lat, lon]`` cells shared by neighbouring windows (default a quarter
+            of the window).
+        batch_size: network batch (windows x members) per sampler call.
+        seed: seeds the noise of every window (results do not depend on ``batch_size``).
+
+    Returns an ``xr.Dataset`` with, per variable ``v``: ``v`` (the ensemble mean; observed
+    entries exactly the input's), ``v_std`` (ensemble standard deviation, 0 where observed),
+    ``v_quantiles`` (dimension ``quantile``), ``v_imputed`` (1 where a value was filled) and,
+    on request, ``v_samples`` (dimension ``sample``); the input's coordinates and attributes,
+    with provenance in ``history`` and ``polydiff_*`` attributes.
+    """
+    import xarray as xr
+
+    if n_samples < 1 or steps < 1 or batch_size < 1:
+        raise ValueError(f"need n_samples, steps and batch_size >= 1, got {n_samples}, {steps}, "
+                         f"{batch_size}")
+    if guidance not in GUIDANCE:
+        raise ValueError(f"unknown guidance {guidance!r}; expected one of {list(GUIDANCE)}")
+    levels = [float(q) for q in quantiles]
+    if any(not 0.0 < q < 1.0 for q in levels):
+        raise ValueError(f"quantiles must lie in (0, 1), got {levels}")
+    if guidance == "repaint":
+        resample = tuple(resample or (1, 4))
+    elif resample is not None:
+        raise ValueError("resample applies to guidance='repaint' only")
+    fm = FieldModel.load(model, device=device, ema=ema)
+    if not isinstance(data, (xr.DataArray, xr.Dataset)):
+        raise ValueError(f"data must be an xr.DataArray or xr.Dataset, got "
+                         f"{type(data).__name__}")
+    names = list(variables) if variables is not None else fm.variables
+    if isinstance(data, xr.DataArray) and data.name is None and len(names) == 1:
+        data = data.rename(names[0])
+    ds = select_variables(data, names, where="data")
+    check_units({v: str(ds[v].attrs.get("units", "")) for v in ds.data_vars}, fm.meta, "data")
+    if names != fm.variables:
+        raise ValueError(f"the model fills the variables {fm.variables} together; variables="
+                         f"{names} selects others")
+    field = Field(ds, "data", in_memory_mb=float("inf"))
+    field.check_observed()
+    windows, ov = _plan(fm, field, overlap)
+    inside = _domain(field, domain)
+    raw = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X), data units
+    observed_all = np.isfinite(raw)
+    norm = fm.normalizer
+    values = norm.normalize(torch.from_numpy(raw)[None])[0].numpy()  # model units, NaN kept
+    validity = inside[None].astype(np.float32)
+    positions = windows.positions()
+    blend = Blender(windows, n_samples, len(names), ov)
+    per_call = max(1, batch_size // n_samples)
+    bar = _progress(len(positions), progress)
+    dev = torch.device(device)
+    for start in range(0, len(positions), per_call):
+        chunk = list(enumerate(positions))[start:start + per_call]
+        known, noise, vec, valid = [], [], [], []
+        for idx, (t0, y0, x0) in chunk:
+            win = windows.read(values, t0, y0, x0)  # (C, wt, wy, wx), NaN = missing
+            if not fm.time_axis:
+                win = win[:, 0]
+            known.append(torch.from_numpy(win)[None].expand(n_samples, *win.shape))
+            g = torch.Generator().manual_seed(_seed(seed, idx))
+            noise.append(torch.randn((n_samples, *win.shape), generator=g))
+            vec.append(torch.from_numpy(windows.corners(field.lat, field.lon, y0, x0))[None]
+                       .expand(n_samples, 4))
+            rows, cols, ins = windows.index(y0, x0)
+            v = (validity[:, rows][:, :, cols] * ins)[:, None].repeat(windows.size[0], 1)
+            valid.append(torch.from_numpy(v if fm.time_axis else v[:, 0])[None]
+                         .expand(n_samples, *((1,) + win.shape[1:])))
+        known_t = torch.cat(known)
+        observed = torch.isfinite(known_t)
+        known_t = torch.where(observed, known_t, 0.0)
+        extra: dict[str, torch.Tensor] = {}
+        if fm.coords:
+            extra["vector"] = torch.cat(vec).to(dev)
+        if fm.validity:
+            extra["validity"] = torch.cat(valid).to(dev)
+        gen = torch.Generator(device=dev).manual_seed(_seed(seed, start, 1))
+        with torch.no_grad():
+            x = _draw(fm, known_t.to(dev), observed.to(dev), extra, torch.cat(noise).to(dev),
+                      method, steps, guidance, resample, dps_step, gen)
+        x = norm.denormalize(x.float().cpu()).numpy()
+        for k, (_, (t0, y0, x0)) in enumerate(chunk):
+            member = x[k * n_samples:(k + 1) * n_samples]
+            blend.add(member if fm.time_axis else member[:, :, None], t0, y0, x0)
+        bar.update(len(chunk))
+    bar.close()
+    samples = blend.result()  # (S, C, T, Y, X)
+    samples = np.where(inside[None, None, None] | observed_all[None], samples, np.nan)
+    return _dataset(ds, field, names, samples, observed_all, levels, return_samples,
+                    dict(source=fm.source, method=method, steps=steps, n_samples=n_samples,
+                         guidance=guidance, seed=seed, conditional=int(fm.conditional),
+                         windows=len(positions), window=list(windows.size), overlap=ov))
+
+
+def _progress(total: int, show: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="impute: windows", unit="window", disable=not show)
+
+
+def _dataset(ds, field: Field, names: list[str], samples: np.ndarray, observed: np.ndarray,
+             levels: list[float], return_samples: bool, prov: dict):
+    """The output ``xr.Dataset`` (see :func:`impute`)."""
+    import xarray as xr
+
+    import polydiff
+
+    dims = list(field.axes.dims)
+    squeeze = field.axes.time is None
+    s = samples[:, :, 0] if squeeze else samples  # (S, C, [T,] Y, X)
+    obs = observed[:, 0] if squeeze else observed
+    out = xr.Dataset(coords=ds.coords, attrs=dict(ds.attrs))
+    for c, v in enumerate(names):
+        attrs = dict(ds[v].attrs)
+        orig = np.asarray(ds[v].values)  # the input's values and dtype: observed kept exactly
+        dtype = orig.dtype if np.issubdtype(orig.dtype, np.floating) else np.float32
+        members = np.where(obs[c][None], orig[None], s[:, c]).astype(dtype)
+        mean = np.where(obs[c], orig, members.mean(axis=0)).astype(dtype)
+        std = (members.std(axis=0, ddof=1) if len(members) > 1
+               else np.zeros_like(mean))
+        std = np.where(obs[c], 0.0, std).astype(dtype)
+        qs = np.where(obs[c][None], orig[None],
+                      np.quantile(members, levels, axis=0)).astype(dtype)
+        filled = ~obs[c] & np.isfinite(mean)
+        out[v] = (dims, mean,
+                  {**attrs, "cell_methods": f"{attrs.get('cell_methods', '')} sample: mean "
+                                            f"(polydiff ensemble of {s.shape[0]})".strip(),
+                   "ancillary_variables": f"{v}_std {v}_quantiles {v}_imputed"})
+        out[f"{v}_std"] = (dims, std, {"units": attrs.get("units", ""),
+                                         "long_name": f"ensemble standard deviation of {v}"})
+        out[f"{v}_quantiles"] = (["quantile", *dims], qs,
+                                 {"units": attrs.get("units", ""),
+                                  "long_name": f"ensemble quantiles of {v}"})
+        out[f"{v}_imputed"] = (dims, filled.astype(np.int8),
+                               {"long_name": f"1 where {v} was filled by polydiff, 0 where it "
+                                             f"was observed (or left missing)",
+                                "flag_values": [0, 1], "flag_meanings": "observed imputed"})
+        if return_samples:
+            out[f"{v}_samples"] = (["sample", *dims], members,
+                                   {"units": attrs.get("units", ""),
+                                    "long_name": f"polydiff ensemble members of {v}"})
+    out = out.assign_coords(quantile=("quantile", np.asarray(levels)))
+    if return_samples:
+        out = out.assign_coords(sample=("sample", np.arange(s.shape[0])))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = (f"{stamp}: gaps filled by polydiff {polydiff.__version__} impute (model "
+            f"{prov['source']}, {prov['method']} {prov['steps']} steps, {prov['guidance']}, "
+            f"{prov['n_samples']} samples, seed {prov['seed']})")
+    out.attrs["history"] = (f"{ds.attrs['history']}\n{line}" if ds.attrs.get("history")
+                            else line)
+    for k, v in prov.items():
+        out.attrs[f"polydiff_{k}"] = v if isinstance(v, (str, int, float)) else str(v)
+    return out

@@ -1,0 +1,185 @@
+"""``impute``: observed values exactly kept, tiling with overlap blending, the output dataset
+(mean, std, quantiles, samples, CF attributes, provenance), guidance variants, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_field
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from polydiff import Denoiser, schedules
+from polydiff.modalities.science import impute
+from polydiff.modalities.science.data import FieldData
+from polydiff.modalities.science.model import FieldModel
+from polydiff.modalities.science.tiles import Blender, ramp
+from polydiff.modalities.science.unet import FieldUNet
+from polydiff.modalities.science.windows import Windows
+
+xr = pytest.importorskip("xarray")
+
+
+def _model(path, conditional=True, time_window=None, patch=(8, 8), validity=False, seed=0):
+    """A small untrained science model (random weights) with the data description of
+    ``path``."""
+    data = FieldData(str(path), patch=list(patch), time_window=time_window, min_observed=0,
+                     validity=validity)
+    info = data.data_info()
+    net = FieldUNet(variables=2, conditional=conditional, time_axis=time_window is not None,
+                    validity=validity, base_channels=8, channel_mult=(1, 2), attention_heads=2)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    den = Denoiser(net, schedules.VPCosine(), "v").eval()
+    return FieldModel(den, den.schedule, list(data.sample_shape), info, conditional, "tiny")
+
+
+@pytest.fixture(scope="module")
+def gappy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("impute") / "gappy.nc"
+    make_field(n_time=3, n_lat=10, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
+    return path
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 1000), gaps=st.floats(0.05, 0.95), conditional=st.booleans(),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_observed_values_are_returned_exactly(gappy, seed, gaps, conditional, dtype):
+    ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=gaps, seed=seed).astype(dtype)
+    ds["SST"][0, 0, 0] = ds["AIRT"][0, 0, 0] = 1.5  # something observed per variable
+    model = _model(gappy, conditional=conditional)
+    seen = []
+    model.net.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(all(torch.isfinite(v).all() for v in
+                                                (*args, *kwargs.values())
+                                                if isinstance(v, torch.Tensor))),
+        with_kwargs=True)
+    out = impute(ds, model, n_samples=2, steps=1, seed=seed, domain="all", progress=False,
+                 return_samples=True)
+    assert seen and all(seen)  # NaN never reached the network
+    for v in ("SST", "AIRT"):
+        obs = np.isfinite(ds[v].values)
+        assert out[v].dtype == ds[v].dtype
+        np.testing.assert_array_equal(out[v].values[obs], ds[v].values[obs])
+        np.testing.assert_array_equal(out[f"{v}_samples"].values[:, obs],
+                                      np.broadcast_to(ds[v].values[obs], (2, obs.sum())))
+        np.testing.assert_array_equal(out[f"{v}_quantiles"].values[:, obs],
+                                      np.broadcast_to(ds[v].values[obs], (3, obs.sum())))
+        assert (out[f"{v}_std"].values[obs] == 0).all()
+        assert np.isfinite(out[v].values).all()  # every gap filled
+        np.testing.assert_array_equal(out[f"{v}_imputed"].values, (~obs).astype(np.int8))
+
+
+def test_output_keeps_coordinates_attributes_and_adds_provenance(gappy):
+    ds = xr.open_dataset(gappy)
+    ds.attrs["history"] = "made by a test"
+    out = impute(ds, _model(gappy), n_samples=3, steps=2, progress=False,
+                 quantiles=(0.1, 0.9))
+    for name in ("time", "lat", "lon"):
+        np.testing.assert_array_equal(out[name].values, ds[name].values)
+        assert out[name].attrs == ds[name].attrs
+    assert out["time"].encoding.get("units") == ds["time"].encoding.get("units")
+    assert out["SST"].attrs["units"] == "degC"
+    assert out["SST"].attrs["long_name"] == "sea surface temperature"
+    assert "SST_std" in out["SST"].attrs["ancillary_variables"]
+    assert out["SST_quantiles"].dims == ("quantile", "time", "lat", "lon")
+    np.testing.assert_allclose(out["quantile"].values, [0.1, 0.9])
+    assert "SST_samples" not in out
+    assert out.attrs["title"] == "synthetic test field"
+    assert out.attrs["history"].startswith("made by a test\n")
+    assert "gaps filled by polydiff" in out.attrs["history"]
+    assert out.attrs["polydiff_n_samples"] == 3 and out.attrs["polydiff_guidance"] == "inpaint"
+    gap = ~np.isfinite(ds["SST"].values)
+    assert (out["SST_std"].values[gap] > 0).all()
+    q = out["SST_quantiles"].values
+    assert (q[0] <= q[1]).all()
+    path = gappy.parent / "restored.nc"
+    out.to_netcdf(path)  # a valid netCDF file
+    with xr.open_dataset(path) as back:
+        np.testing.assert_array_equal(back["SST"].values, out["SST"].values)
+
+
+def test_grids_larger_than_the_window_are_tiled(gappy):
+    ds = xr.open_dataset(gappy)
+    out = impute(ds, _model(gappy), n_samples=2, steps=1, progress=False)
+    assert out.attrs["polydiff_windows"] > 3 * 4  # 10 x 16 by windows of 8 x 8, 3 steps
+    assert out.attrs["polydiff_overlap"] == "[0, 2, 2]"
+
+
+@settings(max_examples=15)
+@given(y=st.integers(3, 20), x=st.integers(4, 24), wy=st.integers(2, 8), wx=st.integers(2, 8),
+       oy=st.integers(0, 3), ox=st.integers(0, 3), periodic=st.booleans())
+def test_blending_covers_every_cell_and_reproduces_agreeing_tiles(y, x, wy, wx, oy, ox,
+                                                                  periodic):
+    wx = min(wx, x) if periodic else wx
+    oy, ox = min(oy, wy - 1), min(ox, wx - 1)
+    w = Windows((2, y, x), (1, wy, wx), (1, max(1, wy - oy), max(1, wx - ox)), periodic)
+    truth = np.random.default_rng(0).standard_normal((1, 1, 2, y, x)).astype(np.float32)
+    blend = Blender(w, 1, 1, (0, oy, ox))
+    for t0, y0, x0 in w.positions():
+        blend.add(w.read(truth[0], t0, y0, x0)[None], t0, y0, x0)
+    assert blend.covered()
+    np.testing.assert_allclose(blend.result(), truth, rtol=1e-5, atol=1e-6)
+
+
+def test_ramp_weights():
+    np.testing.assert_allclose(ramp(6, 2), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3])
+    np.testing.assert_array_equal(ramp(4, 0), np.ones(4))
+
+
+def test_time_windows_validity_and_guidance_variants(gappy):
+    ds = xr.open_dataset(gappy)
+    model = _model(gappy, conditional=False, time_window=2, validity=True)
+    for guidance, extra in (("repaint", {"resample": (1, 2)}), ("dps", {"dps_step": 0.5}),
+                            ("inpaint", {})):
+        out = impute(ds, model, n_samples=2, steps=2, guidance=guidance, progress=False,
+                     **extra)
+        obs = np.isfinite(ds["AIRT"].values)
+        np.testing.assert_array_equal(out["AIRT"].values[obs], ds["AIRT"].values[obs])
+        assert np.isfinite(out["AIRT"].values).all()
+
+
+def test_land_stays_missing_with_the_auto_domain(gappy):
+    ds = xr.open_dataset(gappy).load()
+    ds["SST"][:, 2, 3] = np.nan  # never observed: land
+    ds["AIRT"][:, 2, 3] = np.nan
+    out = impute(ds, _model(gappy), n_samples=2, steps=1, progress=False)
+    assert np.isnan(out["SST"].values[:, 2, 3]).all()
+    assert (out["SST_imputed"].values[:, 2, 3] == 0).all()
+    full = impute(ds, _model(gappy), n_samples=2, steps=1, progress=False, domain="all")
+    assert np.isfinite(full["SST"].values[:, 2, 3]).all()
+
+
+def test_bad_input_is_named(gappy, tmp_path):
+    ds = xr.open_dataset(gappy)
+    model = _model(gappy)
+    with pytest.raises(ValueError, match=r"data has no variable\(s\) \['AIRT'\]; present: "
+                                         r"\['SST'\]"):
+        impute(ds[["SST"]], model, progress=False)
+    kelvin = ds.copy()
+    kelvin["SST"].attrs["units"] = "K"
+    with pytest.raises(ValueError, match=r"units differ from the model's: SST: 'K' \(trained "
+                                         r"on 'degC'\)"):
+        impute(kelvin, model, progress=False)
+    empty = ds.copy(deep=True)
+    empty["AIRT"][:] = np.nan
+    with pytest.raises(ValueError, match=r"\['AIRT'\] hold no finite value \(all NaN\)"):
+        impute(empty, model, progress=False)
+    with pytest.raises(ValueError, match="the model fills windows of 2 time steps, but the data "
+                                         "has 1"):
+        impute(ds.isel(time=[0]), _model(gappy, time_window=2), progress=False)
+    with pytest.raises(ValueError, match="unknown guidance 'magic'"):
+        impute(ds, model, guidance="magic", progress=False)
+    with pytest.raises(ValueError, match=r"quantiles must lie in \(0, 1\)"):
+        impute(ds, model, quantiles=(0.5, 1.0), progress=False)
+    other = FieldModel(model.denoiser, model.schedule, model.sample_shape,
+                       {**model.data_info, "modality": "image"}, True, "img.ckpt")
+    with pytest.raises(ValueError, match="checkpoint img.ckpt is a image model, not a science"):
+        other._check()
+    with pytest.raises(ValueError, match="checkpoint .*absent.ckpt does not exist"):
+        impute(ds, tmp_path / "absent.ckpt", progress=False)
+    with pytest.raises(ValueError, match="data must be an xr.DataArray or xr.Dataset"):
+        impute(ds["SST"].values, model, progress=False)
