@@ -22,7 +22,8 @@ _LAZY = {
     "load_audio": "files", "resample": "files", "scan_audio": "files",
     "read_wav": "io", "save_wav": "io", "write_spectrogram_png": "io", "write_wav": "io",
     "read_gaps": "io",
-    "LogMel": "spectrogram",
+    "LogMel": "spectrogram", "LogMelFolder": "mel", "write_mel": "mel",
+    "plot_spectrograms": "io",
     "AudioUNet": "unet",
     "audio_meta": "tasks", "continue_audio": "tasks", "extend": "tasks", "fill_gaps": "tasks",
     "gap_mask": "tasks", "generate": "tasks", "load_audio_model": "tasks",
@@ -36,12 +37,14 @@ ASSETS = _HERE / "assets"
 MODALITY = Modality(
     name="audio",
     description="(B, C, T) waveforms: recordings folders, WAV + spectrogram PNGs, gap filling",
-    configs={"drums": _HERE / "configs" / "drums.yaml"},
+    configs={"drums": _HERE / "configs" / "drums.yaml",
+             "mel": _HERE / "configs" / "mel.yaml"},
     writers={"wav": f"{__name__}.io:write_wav",
-             "spectrogram": f"{__name__}.io:write_spectrogram_png"},
+             "spectrogram": f"{__name__}.io:write_spectrogram_png",
+             "mel": f"{__name__}.mel:write_mel"},
     readers={"wav": f"{__name__}.io:read_wav"},
-    data_modules=(f"{__name__}.AudioFolder",),
-    networks=(f"{__name__}.AudioUNet",),
+    data_modules=(f"{__name__}.AudioFolder", f"{__name__}.LogMelFolder"),
+    networks=(f"{__name__}.AudioUNet", "polydiff.nn.UNet"),
 )
 
 

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from .files import load_audio, resample
 
-__all__ = ["read_gaps", "read_wav", "save_wav", "write_spectrogram_png", "write_wav"]
+__all__ = ["plot_spectrograms", "read_gaps", "read_wav", "save_wav", "write_spectrogram_png",
+           "write_wav"]
 
 
 def _rate(meta: Mapping[str, Any] | None) -> int:
@@ -49,38 +50,27 @@ def save_wav(audio: Tensor, path: str | Path, sample_rate: int, subtype: str = "
     return path
 
 
-def write_spectrogram_png(x: Tensor, path: str | Path, meta: Mapping[str, Any] | None = None,
-                          titles: Sequence[str] | None = None) -> Path:
-    """Samples ``(B, C, T)`` in [-1, 1] as ``PATH.png``: one log-mel panel (dB, first channel
-    or the channel mean) per sample, time in seconds, ``ceil(B / 4)`` rows of up to 4."""
+def plot_spectrograms(db: Tensor, seconds: float, path: str | Path,
+                      titles: Sequence[str] | None = None) -> Path:
+    """Spectrograms ``db (B, bands, frames)`` in dB as one PNG: up to 4 panels per row, time in
+    seconds (``seconds`` per panel), the colour range the top 80 dB."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .spectrogram import LogMel
-
-    rate = _rate(meta)
-    x = x.detach().float().cpu()
-    if x.ndim != 3 or x.shape[0] == 0:
-        raise ValueError(f"write_spectrogram_png: x must have shape (B, C, T), got "
-                         f"{tuple(x.shape)}")
-    lm = LogMel(sample_rate=rate, n_fft=512 if rate <= 24000 else 1024,
-                hop=128 if rate <= 24000 else 256, n_mels=64)
-    db = lm(x.mean(1)) * (10 / math.log(10))  # (B, mels, frames) in dB
-    b = x.shape[0]
+    b, bands = db.shape[0], db.shape[1]
     cols = min(4, b)
     rows = math.ceil(b / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), dpi=100,
                              squeeze=False)
-    seconds = x.shape[-1] / rate
     vmax = float(db.max())
     for k, ax in enumerate(axes.flat):
         if k >= b:
             ax.axis("off")
             continue
         ax.imshow(db[k].numpy(), origin="lower", aspect="auto", cmap="magma",
-                  vmin=vmax - 80, vmax=vmax, extent=(0, seconds, 0, lm.n_mels))
+                  vmin=vmax - 80, vmax=vmax, extent=(0, seconds, 0, bands))
         ax.set_title(titles[k] if titles else f"sample {k}", fontsize=8)
         ax.set_xlabel("time (s)", fontsize=7)
         ax.set_ylabel("mel band", fontsize=7)
@@ -91,6 +81,24 @@ def write_spectrogram_png(x: Tensor, path: str | Path, meta: Mapping[str, Any] |
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def write_spectrogram_png(x: Tensor, path: str | Path, meta: Mapping[str, Any] | None = None,
+                          titles: Sequence[str] | None = None) -> Path:
+    """Samples ``(B, C, T)`` in [-1, 1] as ``PATH.png``: one log-mel panel (dB, mean over the
+    channels) per sample, time in seconds, ``ceil(B / 4)`` rows of up to 4."""
+    from .spectrogram import LogMel
+
+    rate = _rate(meta)
+    x = x.detach().float().cpu()
+    if x.ndim != 3 or x.shape[0] == 0:
+        raise ValueError(f"write_spectrogram_png: x must have shape (B, C, T), got "
+                         f"{tuple(x.shape)}")
+    wide = rate > 24000
+    lm = LogMel(sample_rate=rate, n_fft=1024 if wide else 512, hop=256 if wide else 128,
+                n_mels=64)
+    db = lm(x.mean(1)) * (10 / math.log(10))  # (B, mels, frames) in dB
+    return plot_spectrograms(db, x.shape[-1] / rate, path, titles)
 
 
 def write_wav(x: Tensor, path: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
