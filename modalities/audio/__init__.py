@@ -24,9 +24,10 @@ _LAZY = {
     "read_gaps": "io",
     "LogMel": "spectrogram", "LogMelFolder": "mel", "write_mel": "mel",
     "plot_spectrograms": "io",
+    "fill_linear": "baselines", "fill_lpc": "baselines", "fill_zeros": "baselines",
     "AudioUNet": "unet",
     "audio_meta": "tasks", "continue_audio": "tasks", "extend": "tasks", "fill_gaps": "tasks",
-    "gap_mask": "tasks", "generate": "tasks", "load_audio_model": "tasks",
+    "gap_mask": "gaps", "gap_runs": "gaps", "generate": "tasks", "load_audio_model": "tasks",
 }
 
 __all__ = ["ASSETS", "MODALITY", *_LAZY]

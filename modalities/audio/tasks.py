@@ -19,13 +19,13 @@ import torch
 from torch import Tensor
 
 from .data import timing_vector
+from .gaps import gap_mask, gap_runs
 
 __all__ = [
     "audio_meta",
     "continue_audio",
     "extend",
     "fill_gaps",
-    "gap_mask",
     "generate",
     "load_audio_model",
 ]
@@ -127,29 +127,6 @@ def generate(module: Any, num: int, *, class_label=None, guidance_scale: float =
                    progress=progress)
 
 
-def gap_mask(length: int, gaps: Sequence[tuple[float, float]], sample_rate: int) -> Tensor:
-    """``missing (length,)`` bool from gaps ``(start, end)`` in seconds; a gap past the end of
-    the recording or empty is a ``ValueError``."""
-    missing = torch.zeros(length, dtype=torch.bool)
-    for start, end in gaps:
-        a, b = round(start * sample_rate), round(end * sample_rate)
-        if not 0 <= a < b:
-            raise ValueError(f"gap {start}-{end} s: need 0 <= start < end")
-        if b > length:
-            raise ValueError(f"gap {start}-{end} s ends after the recording ({length} samples, "
-                             f"{length / sample_rate:.3f} s)")
-        missing[a:b] = True
-    return missing
-
-
-def _runs(missing: Tensor) -> list[tuple[int, int]]:
-    """``[(start, end), ...]`` of the True runs of a 1-D bool tensor."""
-    padded = torch.cat([torch.zeros(1, dtype=torch.int8), missing.to(torch.int8),
-                        torch.zeros(1, dtype=torch.int8)])
-    edges = torch.diff(padded).nonzero().flatten().tolist()
-    return list(zip(edges[::2], edges[1::2], strict=True))
-
-
 def _check_audio(audio: Tensor, channels: int, what: str) -> Tensor:
     if audio.ndim != 2 or audio.shape[-1] == 0:
         raise ValueError(f"{what} must have shape (C, N) with N >= 1, got {tuple(audio.shape)}")
@@ -192,7 +169,7 @@ def fill_gaps(module: Any, audio: Tensor, gaps: Sequence[tuple[float, float]] | 
     out = torch.where(hole, 0.0, audio).expand(num, c, n).clone()
     todo = hole.any(0)  # (N,) positions still to fill
     rate = meta["sample_rate"]
-    for k, (a, b) in enumerate(_runs(todo)):
+    for k, (a, b) in enumerate(gap_runs(todo)):
         if not todo[a:b].any():
             continue  # filled with an earlier window
         if b - a > t:

@@ -1,0 +1,101 @@
+"""Classical gap fillers to measure a model against: zeros, linear interpolation and linear
+prediction (LPC) from both sides.
+
+All take ``audio (C, N)`` and ``missing (N,)`` bool (True = to fill) and return ``(C, N)``
+equal to ``audio`` at the known samples.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .gaps import gap_runs
+
+__all__ = ["fill_linear", "fill_lpc", "fill_zeros", "lpc_coefficients"]
+
+
+def _check(audio: Tensor, missing: Tensor) -> tuple[Tensor, Tensor]:
+    if audio.ndim != 2 or missing.shape != audio.shape[-1:]:
+        raise ValueError(f"audio must be (C, N) and missing (N,), got {tuple(audio.shape)} and "
+                         f"{tuple(missing.shape)}")
+    return audio.double(), missing.to(torch.bool)
+
+
+def fill_zeros(audio: Tensor, missing: Tensor) -> Tensor:
+    """Silence in the gaps."""
+    x, m = _check(audio, missing)
+    return torch.where(m, 0.0, x).to(audio.dtype)
+
+
+def fill_linear(audio: Tensor, missing: Tensor) -> Tensor:
+    """A straight line from the last known sample before each gap to the first after it (the
+    nearest known sample at the recording's ends)."""
+    x, m = _check(audio, missing)
+    out = x.clone()
+    n = x.shape[-1]
+    for a, b in gap_runs(m):
+        left = x[:, a - 1] if a > 0 else (x[:, b] if b < n else torch.zeros(x.shape[0]))
+        right = x[:, b] if b < n else left
+        w = torch.arange(1, b - a + 1, dtype=x.dtype) / (b - a + 1)
+        out[:, a:b] = left[:, None] * (1 - w) + right[:, None] * w
+    return out.to(audio.dtype)
+
+
+def lpc_coefficients(x: Tensor, order: int, ridge: float = 1e-6) -> Tensor:
+    """Least-squares (covariance-method) linear prediction of ``x (N,)``, ``N > order``:
+    ``a (order,)`` minimising ``sum_t (x[t] - sum_k a[k] x[t - 1 - k])^2`` plus ``ridge`` times
+    the signal energy times ``|a|^2`` (keeps it stable on near-silence). Unlike the windowed
+    autocorrelation method it predicts a sum of ``order / 2`` sinusoids exactly."""
+    x = x.double()
+    n = x.shape[0]
+    if n <= order:
+        raise ValueError(f"lpc_coefficients: need more than order={order} samples, got {n}")
+    rows = torch.stack([x[order - 1 - k:n - 1 - k] for k in range(order)], dim=1)  # (n-p, p)
+    target = x[order:]
+    gram = rows.T @ rows
+    gram = gram + ridge * (target.pow(2).sum() + 1e-12) * torch.eye(order, dtype=torch.float64)
+    return torch.linalg.solve(gram, rows.T @ target)
+
+
+def _predict(history: Tensor, a: Tensor, steps: int) -> Tensor:
+    """Run the AR model ``a`` forward ``steps`` samples after ``history (>= order,)``."""
+    order = a.shape[0]
+    buf = list(history[-order:].tolist())
+    coeffs = a.tolist()
+    out = []
+    for _ in range(steps):
+        v = sum(c * buf[-1 - k] for k, c in enumerate(coeffs))
+        out.append(v)
+        buf.append(v)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def fill_lpc(audio: Tensor, missing: Tensor, order: int = 32, context: int = 1024) -> Tensor:
+    """Linear prediction from both sides: an AR(``order``) model fitted to up to ``context``
+    known samples before each gap predicts forward, one fitted to the samples after it
+    (time-reversed) predicts backward, and the two are cross-faded linearly over the gap (one
+    side alone at the recording's ends or with too little context)."""
+    x, m = _check(audio, missing)
+    out = x.clone()
+    n = x.shape[-1]
+    for a, b in gap_runs(m):
+        length = b - a
+        w = torch.arange(1, length + 1, dtype=torch.float64) / (length + 1)
+        for ch in range(x.shape[0]):
+            before = out[ch, max(0, a - context):a]
+            after = out[ch, b:min(n, b + context)]
+            fwd = bwd = None
+            if before.shape[0] > 2 * order:
+                fwd = _predict(before, lpc_coefficients(before, order), length)
+            if after.shape[0] > 2 * order:
+                rev = after.flip(0)
+                bwd = _predict(rev, lpc_coefficients(rev, order), length).flip(0)
+            if fwd is not None and bwd is not None:
+                fill = fwd * (1 - w) + bwd * w
+            elif fwd is not None or bwd is not None:
+                fill = fwd if fwd is not None else bwd
+            else:
+                fill = fill_linear(out[ch:ch + 1], m)[0, a:b].double()
+            out[ch, a:b] = fill
+    return out.to(audio.dtype)
