@@ -28,6 +28,7 @@ MODALITY = Modality(
     name="video",
     description="(B, C, F, H, W) videos: moving digits, video folders (PyAV), mp4/GIF/PNG "
                 "frame strips, frame prediction and interpolation",
+    demo=f"{__name__}.demo:video_demo",
     configs={"moving_digits": _HERE / "configs" / "video.yaml"},
     writers={"mp4": f"{__name__}.io:write_mp4", "gif": f"{__name__}.io:write_gif",
              "png": f"{__name__}.io:write_strip"},

@@ -1,0 +1,143 @@
+"""``polydiff demo video``: train a class-conditional model on moving digits, then write
+generated, predicted, interpolated and extended clips (mp4, GIF, frame strips), a loss curve
+and a short report with PSNR/SSIM against the training-free baselines."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+__all__ = ["video_demo", "video_module", "demo_data", "DEMO_NET"]
+
+#: the demo's network (about 0.9M parameters: quick on 2 CPU cores at 8 x 16 x 16)
+DEMO_NET = {
+    "class_path": "polydiff.modalities.video.unet.VideoUNet",
+    "init_args": {"in_channels": 1, "base_channels": 24, "channel_mult": [1, 2, 2],
+                  "num_res_blocks": 1, "attention_levels": [-1], "attention_heads": 4,
+                  "num_classes": 10, "max_relative_distance": 7},
+}
+
+
+def demo_data(frames: int = 8, batch_size: int = 16, seed: int = 0):
+    """Moving digits for the CPU demo: the 8x8 digits on a 16x16 canvas, 0.5-1.5 px/frame,
+    2048 training videos per epoch (so validation runs every 128 steps)."""
+    from .data import MovingDigitsDataModule
+
+    return MovingDigitsDataModule(frames=frames, size=16, digit_size=8, speed=(0.5, 1.5),
+                                  train_videos=2048, val_videos=32, test_videos=64,
+                                  batch_size=batch_size, seed=seed)
+
+
+def video_module(seed: int = 0, net: dict | None = None, cond_dropout: float = 0.1):
+    """The demo's :class:`~polydiff.training.DiffusionModule` (v-prediction, min-SNR, EMA
+    0.995, ``cond_dropout`` conditioning dropout (0 for unconditional ``net``), lr 2e-3 with
+    50 warm-up steps); ``net`` defaults to :data:`DEMO_NET`."""
+    from ...training import DiffusionModule
+
+    return DiffusionModule(net or DEMO_NET, prediction="v", weighting="min_snr", lr=2e-3,
+                           warmup_steps=50, ema_decay=0.995, cond_dropout=cond_dropout,
+                           seed=seed)
+
+
+def _write_all(x, path: Path, meta: dict) -> list[Path]:
+    from .io import write_gif, write_mp4, write_strip
+
+    return [w(x, path, meta) for w in (write_mp4, write_gif, write_strip)]
+
+
+def _interleave(*videos):
+    """Rows ``a_0, b_0, a_1, b_1, ...`` from equally shaped batches (truth above output)."""
+    import torch
+
+    return torch.stack(videos, dim=1).flatten(0, 1)
+
+
+def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.0,
+               max_steps: int | None = None, seed: int = 0, steps: int = 20,
+               method: str = "dpmpp_2m", guidance_scale: float = 2.0, progress: bool = True,
+               batch_size: int = 16, clips: int = 8) -> dict:
+    """Train on moving digits for ``minutes`` (or ``max_steps``), then write to ``out``:
+    ``samples.*`` (one clip per class, CFG ``guidance_scale``), ``predicted.*`` (held-out
+    clips: truth row above the model's continuation of its first 4 frames), ``interpolated.*``
+    (every 2nd frame given), ``long.*`` (24 frames by overlapping continuation), each as mp4,
+    GIF and frame-strip PNG, plus ``loss.png``, ``report.txt`` and
+    ``checkpoints/last.ckpt``. Returns the report as a dict."""
+    import lightning.pytorch as pl
+    import torch
+
+    from ...samplers import nfe
+    from ...training.demo import demo_trainer, plot_losses, write_report
+    from .evaluate import task_outputs, task_scores
+    from .tasks import extend
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(seed, verbose=False)
+    data = demo_data(batch_size=batch_size, seed=0)
+    module = video_module(seed)
+    trainer, history = demo_trainer(out, minutes, max_steps, progress)
+    t0 = time.perf_counter()
+    trainer.fit(module, data)
+    train_s = time.perf_counter() - t0
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+    meta = data.metadata()
+    sample = dict(steps=steps, method=method, seed=seed, progress=progress)
+
+    t1 = time.perf_counter()
+    labels = torch.arange(10)
+    x = module.sample(10, class_labels=labels, guidance_scale=guidance_scale, **sample)
+    files = {"samples": _write_all(module.to_data_units(x), out / "samples",
+                                   {**meta, "nrow": 5})}
+    held_out = torch.stack([data.test_set[i]["x"] for i in range(clips)])  # data units
+    for name, task, arg in (("predicted", "predict", 4), ("interpolated", "interpolate", 2)):
+        truth, pred, _, _ = task_outputs(module, held_out, task, arg, **sample)
+        files[name] = _write_all(_interleave(truth, pred.clamp(0, 1)), out / name,
+                                 {**meta, "nrow": 4})
+    long = extend(module, total=24, overlap=4, num=4, class_labels=[0, 3, 6, 9],
+                  guidance_scale=guidance_scale, **sample)
+    files["long"] = _write_all(module.to_data_units(long), out / "long", {**meta, "nrow": 4})
+    scores = task_scores(module, held_out, tasks=(("predict", 4), ("interpolate", 2)), **sample)
+    sample_s = time.perf_counter() - t1
+    loss_png = plot_losses(history, out / "loss.png")
+
+    report = {
+        "steps": trainer.global_step,
+        "epochs": round(trainer.global_step * batch_size / len(data.train_set), 1),
+        "train_seconds": round(train_s, 1), "sample_seconds": round(sample_s, 1),
+        "train_loss": history.train[-1][1] if history.train else float("nan"),
+        "val_loss": history.val[-1][1] if history.val else float("nan"),
+        "params": sum(p.numel() for p in module.net.parameters()),
+        "nfe": nfe(method, steps), "scores": scores,
+        "files": {k: [str(p) for p in v] for k, v in files.items()},
+        "checkpoint": str(out / "checkpoints" / "last.ckpt"),
+    }
+
+    def line(task: str, base: str) -> str:
+        m, b = scores[task]["model"], scores[task][base]
+        return (f"{task:14s} model PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} | {base} "
+                f"PSNR {b['psnr']:.2f} dB, SSIM {b['ssim']:.3f}")
+
+    lines = [
+        "polydiff demo video: class-conditional moving digits (8 frames of 16x16, "
+        "scikit-learn digits)",
+        f"network:      VideoUNet, {report['params']:,} parameters (per-frame 2-D U-Net + "
+        f"temporal conv/attention), v-prediction, min-SNR, VPCosine, EMA 0.995",
+        f"training:     {report['steps']} steps (batch {batch_size}, ~{report['epochs']} epochs) "
+        f"in {report['train_seconds']} s on {torch.get_num_threads()} CPU thread(s)",
+        f"final loss:   train {report['train_loss']:.4f}, val {report['val_loss']:.4f}",
+        f"sampler:      {method}, {steps} steps ({report['nfe']} evaluations), CFG "
+        f"{guidance_scale} for generation; {report['sample_seconds']} s for all clips and scores",
+        f"held-out:     {clips} test clips (digits never seen in training), missing frames only:",
+        "  " + line("predict_4", "repeat_last"),
+        "  " + line("interpolate_2", "linear_blend"),
+        "  " + line("interpolate_2", "repeat_last"),
+        f"samples:      {files['samples'][0]} (+ .gif, .png frame strip; one clip per class)",
+        f"predicted:    {files['predicted'][0]} (rows: truth, then the model from 4 frames)",
+        f"interpolated: {files['interpolated'][0]} (rows: truth, then every 2nd frame given)",
+        f"long:         {files['long'][0]} (24 frames, windows of 8 overlapping by 4)",
+        f"loss curve:   {loss_png}",
+        f"checkpoint:   {report['checkpoint']} (polydiff sample --checkpoint ... --known "
+        f"clip.mp4)",
+    ]
+    write_report(out, lines)
+    return report
