@@ -38,6 +38,7 @@ ASSETS = _HERE / "assets"
 MODALITY = Modality(
     name="audio",
     description="(B, C, T) waveforms: recordings folders, WAV + spectrogram PNGs, gap filling",
+    demo=f"{__name__}.demo:audio_demo",
     configs={"drums": _HERE / "configs" / "drums.yaml",
              "mel": _HERE / "configs" / "mel.yaml"},
     writers={"wav": f"{__name__}.io:write_wav",
