@@ -137,20 +137,27 @@ class TargetMasks:
         obs = (torch.ones_like(x, dtype=torch.bool) if observed is None
                else observed.expand_as(x))
         lo, hi = self.missing
-        hidden = []
+        kinds, hidden = [], []
         for _ in range(x.shape[0]):
             k = int(torch.randint(len(self.kinds), (), generator=generator))
             r = lo + (hi - lo) * float(torch.rand((), generator=generator))
+            kinds.append(self.kinds[k])
             hidden.append(self._one(self.kinds[k], tuple(x.shape[1:]), r, generator,
                                     x.device).expand(x.shape[1:]))
         hidden = torch.stack(hidden)
         targets = obs & hidden
         # a sample whose mask hid nothing observed would teach nothing: hide one observed entry
+        # (for "steps"/"suffix", the whole index along the axis that holds it)
         empty = ~targets.flatten(1).any(1) & (obs.flatten(1).sum(1) >= 2)
         for i in empty.nonzero().flatten().tolist():
             flat = obs[i].flatten().nonzero().flatten()
             pick = flat[int(torch.randint(len(flat), (), generator=generator))]
-            t = targets[i].flatten().clone()
-            t[pick] = True
-            targets[i] = t.reshape(targets[i].shape)
+            extra = torch.zeros(obs[i].numel(), dtype=torch.bool, device=x.device)
+            extra[pick] = True
+            extra = extra.reshape(obs[i].shape)
+            if kinds[i] in ("steps", "suffix"):
+                index = extra.nonzero()[0, self.axis + 1]
+                extra = torch.zeros_like(extra)
+                extra.select(self.axis + 1, int(index)).fill_(True)
+            targets[i] = obs[i] & extra
         return obs & ~targets, targets

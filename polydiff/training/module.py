@@ -33,7 +33,7 @@ from ..parameterization import names as prediction_names
 from ..schedules import Schedule
 from .batch import unpack_batch
 from .ema import ema_copy, ema_decay, ema_update_
-from .imputation import TargetMasks
+from .imputation import TargetMasks, imputation_cond
 from .optim import LR_DECAYS, adamw_warmup
 from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from
 
@@ -241,6 +241,23 @@ class DiffusionModule(pl.LightningModule):
 
     # -- batches ---------------------------------------------------------------------------------
     unpack = staticmethod(unpack_batch)
+
+    def _check_imputation_net(self, shape: list[int]) -> None:
+        want = 2 * shape[0]
+        have = getattr(self.net, "cond_channels", None)
+        if have is not None and have != want:
+            raise ValueError(f"imputation training feeds the network cond = [known values, mask] "
+                             f"= {want} channels for samples of shape {shape}, but it was built "
+                             f"with cond_channels={have}; build it with cond_channels={want}")
+
+    def _imputation_batch(self, x: Tensor, observed: Tensor | None, cond: dict,
+                          generator: torch.Generator) -> tuple[Tensor, dict]:
+        """``(targets, cond)``: the loss counts the targets; the network sees the rest."""
+        if "cond" in cond:
+            raise ValueError("imputation training builds the batch's 'cond' itself; the data "
+                             "module must not provide one")
+        given, targets = self.imputation.draw(x, observed, generator)
+        return targets, {**cond, "cond": imputation_cond(x, given)}
 
     # -- data ----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
