@@ -40,6 +40,7 @@ MODALITY = Modality(
     description="(B, C, T) waveforms: recordings folders, WAV + spectrogram PNGs, gap filling",
     demo=f"{__name__}.demo:audio_demo",
     configs={"drums": _HERE / "configs" / "drums.yaml",
+             "gaps": _HERE / "configs" / "gaps.yaml",
              "mel": _HERE / "configs" / "mel.yaml"},
     writers={"wav": f"{__name__}.io:write_wav",
              "spectrogram": f"{__name__}.io:write_spectrogram_png",
