@@ -18,13 +18,13 @@ DEMO_NET = {
 }
 
 
-def demo_data(frames: int = 8, batch_size: int = 8, seed: int = 0):
+def demo_data(frames: int = 8, batch_size: int = 8, seed: int = 0, test_videos: int = 64):
     """Moving digits for the CPU demo: the 8x8 digits on a 16x16 canvas, 0.5-1.5 px/frame,
     1024 training videos per epoch (validation every 1024 / batch_size steps)."""
     from .data import MovingDigitsDataModule
 
     return MovingDigitsDataModule(frames=frames, size=16, digit_size=8, speed=(0.5, 1.5),
-                                  train_videos=1024, val_videos=32, test_videos=64,
+                                  train_videos=1024, val_videos=32, test_videos=test_videos,
                                   batch_size=batch_size, seed=seed)
 
 
