@@ -22,6 +22,10 @@ if [ "${1:-}" = "--bench" ]; then
     # k-diffusion's own requirements pull in CLIP, wandb and more; only its sampling module
     # is used, which needs torchsde and torchdiffeq (in the bench extra).
     "${PIP[@]}" --no-deps k-diffusion
+    # the audio and video anchors (benchmarks/audio.py, benchmarks/video.py): their own
+    # requirements would pull another torch and unused extras; only their networks are used
+    "${PIP[@]}" --no-deps audio-diffusion-pytorch a-unet video-diffusion-pytorch einops-exts \
+        rotary-embedding-torch
 fi
 
 .venv/bin/python -c "import torch, torchaudio, lightning, polydiff; \
