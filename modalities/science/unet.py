@@ -16,7 +16,11 @@
   from ``vector = [lat_first, lat_last, lon_first, lon_last]`` (degrees; the patch's corner
   coordinates, a batch key every :class:`~polydiff.modalities.science.FieldData` item
   carries), so they work for conditional and unconditional models alike;
-- ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data).
+- ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data);
+- ``fill=True`` (conditional models): a first guess of the missing values (push-pull and
+  relaxation, :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel per
+  variable, a first guess for the network to refine; ``residual=True`` adds it to the output
+  (use with ``prediction="x0"``: the untrained network then predicts the first guess).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from polydiff.nn import UNet
+
+from .fill import first_guess
 
 __all__ = ["COORD_CHANNELS", "FieldUNet", "coord_channels"]
 
@@ -67,6 +73,9 @@ class FieldUNet(nn.Module):
         conditional: imputation model: ``cond`` starts with ``[known values, mask]``.
         coords: sin/cos latitude and longitude input channels from ``vector``.
         validity: ``cond`` ends with a validity (land/sea) channel.
+        fill: (conditional) the push-pull first guess as ``variables`` more input channels.
+        residual: (conditional, with ``fill``) output = first guess + network; for
+            ``prediction="x0"``.
         periodic_lon: circular padding along longitude (global grids); ``False`` for regional
             grids.
         base_channels, channel_mult, num_res_blocks, attention_levels, dropout,
@@ -80,7 +89,8 @@ class FieldUNet(nn.Module):
     """
 
     def __init__(self, variables: int = 1, time_axis: bool = False, conditional: bool = False,
-                 coords: bool = True, validity: bool = False, periodic_lon: bool = True,
+                 coords: bool = True, validity: bool = False, fill: bool = True,
+                 residual: bool = False, periodic_lon: bool = True,
                  base_channels: int = 16, channel_mult: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
                  dropout: float = 0.0, attention_heads: int = 4, emb_dim: int | None = None,
@@ -92,13 +102,22 @@ class FieldUNet(nn.Module):
         self.variables, self.time_axis = int(variables), bool(time_axis)
         self.conditional, self.coords = bool(conditional), bool(coords)
         self.validity = bool(validity)
+        self.fill = bool(fill) and self.conditional
+        if residual and not self.fill:
+            raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
+                             "(the output adds the first guess of the known values)")
+        self.residual = bool(residual)
         #: channels of ``cond`` the caller gives: [known, mask] (conditional), validity
         self.cond_channels = 2 * self.variables * self.conditional + int(self.validity)
         dims = 3 if time_axis else 2
         space = [1, 2] if time_axis else [0, 1]
+        #: pyramid depth of the first guess: the network's, so a roll by a multiple of
+        #: ``size_multiple`` commutes with the whole model
+        self.levels = len(tuple(channel_mult)) - 1
         self.unet = UNet(
             dims=dims, in_channels=variables,
-            cond_channels=self.cond_channels + COORD_CHANNELS * self.coords,
+            cond_channels=(self.cond_channels + COORD_CHANNELS * self.coords
+                           + self.variables * self.fill),
             base_channels=base_channels, channel_mult=channel_mult,
             num_res_blocks=num_res_blocks, attention_levels=attention_levels, dropout=dropout,
             attention_heads=attention_heads, emb_dim=emb_dim, emb_kind=emb_kind,
@@ -137,10 +156,17 @@ class FieldUNet(nn.Module):
                              f"{int(self.validity)} channels), got {tuple(cond.shape)}")
         parts = [] if not self.cond_channels else [
             cond if cond is not None else x.new_zeros(want)]
+        guess = None
+        if self.fill:
+            c = self.variables
+            guess = first_guess(parts[0][:, :c], parts[0][:, c:2 * c], self.periodic,
+                                levels=self.levels)
+            parts.append(guess)
         if self.coords:
             if vector is None:
                 raise ValueError("FieldUNet(coords=True) needs vector = [lat_first, lat_last, "
                                  "lon_first, lon_last] (degrees) for each sample")
             parts.append(coord_channels(vector, axes).to(x.dtype))
         full = torch.cat([p.to(x.dtype) for p in parts], dim=1) if parts else None
-        return self.unet(x, c_noise, cond=full)
+        out = self.unet(x, c_noise, cond=full)
+        return out + guess.to(out.dtype) if self.residual else out

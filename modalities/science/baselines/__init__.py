@@ -1,0 +1,25 @@
+"""Classical gap filling, to compare polydiff against (``benchmarks/impute.py``).
+
+Every method takes one variable ``values (T, Y, X)`` (time, lat, lon; NaN = missing) with its
+coordinates ``lat (Y,)``, ``lon (X,)`` in degrees and returns the filled array (observed
+values unchanged); :func:`kriging` also returns the predictive standard deviation.
+
+- :func:`griddata` (scipy, ``"linear"`` / ``"cubic"``) and :func:`rbf` (scipy's
+  ``RBFInterpolator`` on the sphere): each map on its own;
+- :func:`temporal_linear`: each cell's time series on its own;
+- :func:`dineof`: iterative truncated SVD (DINEOF, Beckers & Rixen 2003) with the rank
+  chosen by cross-validation;
+- :func:`kriging`: space-time optimal interpolation (simple kriging of anomalies from the
+  per-cell mean) with an exponential covariance fitted to the observed values by maximum
+  likelihood.
+"""
+
+from __future__ import annotations
+
+from .dineof import dineof
+from .kriging import KrigingFit, fit_covariance, kriging
+from .spatial import griddata, rbf
+from .temporal import temporal_linear
+
+__all__ = ["KrigingFit", "dineof", "fit_covariance", "griddata", "kriging", "rbf",
+           "temporal_linear"]

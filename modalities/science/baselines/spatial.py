@@ -1,0 +1,67 @@
+"""Map-by-map interpolation: scipy ``griddata`` and ``RBFInterpolator``."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import interpolate
+
+from ..grid import is_periodic
+from ._common import check_values, fallback, unit_xyz
+
+__all__ = ["griddata", "rbf"]
+
+
+def griddata(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, method: str = "linear"
+             ) -> np.ndarray:
+    """Delaunay interpolation of each map in (lon, lat) degrees (``"linear"`` or
+    ``"cubic"``); on global grids the observed points are repeated one band of 60 degrees
+    beyond either edge, so gaps across the date line are bridged. Cells outside the hull:
+    nearest observed value. Maps without observed values: the field's mean."""
+    if method not in ("linear", "cubic"):
+        raise ValueError(f"griddata method must be 'linear' or 'cubic', got {method!r}")
+    v = check_values(values, lat, lon)
+    lon = np.asarray(lon, dtype=np.float64)
+    yy, xx = np.meshgrid(np.asarray(lat, dtype=np.float64), lon, indexing="ij")
+    periodic = is_periodic(lon)
+    out = np.full_like(v, np.nan)
+    for t in range(v.shape[0]):
+        ok = np.isfinite(v[t])
+        if ok.sum() < 4:
+            continue
+        px, py, pv = xx[ok], yy[ok], v[t][ok]
+        if periodic:
+            lo, hi = lon.min(), lon.max()
+            left, right = px > hi - 60, px < lo + 60
+            px = np.concatenate([px, px[left] - 360, px[right] + 360])
+            py = np.concatenate([py, py[left], py[right]])
+            pv = np.concatenate([pv, pv[left], pv[right]])
+        miss = ~ok
+        got = interpolate.griddata((px, py), pv, (xx[miss], yy[miss]), method=method)
+        bad = ~np.isfinite(got)
+        if bad.any():
+            got[bad] = interpolate.griddata((px, py), pv, (xx[miss][bad], yy[miss][bad]),
+                                            method="nearest")
+        out[t] = v[t]
+        out[t][miss] = got
+    return fallback(out, v)
+
+
+def rbf(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, neighbors: int = 64,
+        kernel: str = "thin_plate_spline", smoothing: float = 0.0) -> np.ndarray:
+    """Radial basis function interpolation of each map on the unit sphere (chordal
+    distances, so the date line and the poles need no special care), with ``neighbors``
+    nearest observed points per target."""
+    v = check_values(values, lat, lon)
+    la, lo = np.meshgrid(np.asarray(lat, float), np.asarray(lon, float), indexing="ij")
+    xyz = unit_xyz(la, lo)
+    out = np.full_like(v, np.nan)
+    for t in range(v.shape[0]):
+        ok = np.isfinite(v[t])
+        if ok.sum() < 4:
+            continue
+        fit = interpolate.RBFInterpolator(xyz[ok], v[t][ok], neighbors=min(neighbors,
+                                                                           int(ok.sum())),
+                                          kernel=kernel, smoothing=smoothing)
+        out[t] = v[t]
+        out[t][~ok] = fit(xyz[~ok])
+    return fallback(out, v)

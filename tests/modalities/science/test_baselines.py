@@ -1,0 +1,129 @@
+"""The classical baselines and the first guess: observed values kept, smooth fields recovered,
+kriging's predictive distribution calibrated on a field drawn from its own covariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from polydiff.modalities.science import baselines
+from polydiff.modalities.science.fill import first_guess, push_pull, relax
+
+LAT = np.linspace(-60, 60, 13)
+LON = np.arange(24) * 15.0
+
+
+def _smooth(n_time: int = 6, seed: int = 0) -> np.ndarray:
+    """A smooth field on the globe that moves in time: ``(T, 13, 24)``."""
+    la, lo = np.deg2rad(LAT)[None, :, None], np.deg2rad(LON)[None, None, :]
+    t = np.arange(n_time)[:, None, None]
+    return 10 * np.cos(la) + 2 * np.sin(lo + 0.3 * t) * np.cos(2 * la) + 0.1 * seed
+
+
+def _gappy(field: np.ndarray, frac: float, seed: int = 0) -> np.ndarray:
+    out = field.copy()
+    out[np.random.default_rng(seed).random(field.shape) < frac] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("method", ["griddata_linear", "griddata_cubic", "rbf",
+                                    "temporal_linear", "dineof", "kriging"])
+def test_every_baseline_keeps_observed_values_and_fills_smooth_fields(method):
+    truth = _smooth()
+    gappy = _gappy(truth, 0.4)
+    if method.startswith("griddata"):
+        filled = baselines.griddata(gappy, LAT, LON, method.split("_")[1])
+    elif method == "dineof":
+        filled, rank = baselines.dineof(gappy, LAT, LON)
+        assert 1 <= rank <= 5
+    elif method == "kriging":
+        fit = baselines.KrigingFit(s2=4.0, length_km=3000.0, tau=3.0, n2=0.01)
+        filled, std, _ = baselines.kriging(gappy, LAT, LON, fit=fit)
+        assert (std[np.isfinite(gappy)] == 0).all() and (std[np.isnan(gappy)] > 0).all()
+    else:
+        filled = getattr(baselines, method)(gappy, LAT, LON)
+    obs = np.isfinite(gappy)
+    np.testing.assert_array_equal(filled[obs], gappy[obs])
+    assert np.isfinite(filled).all()
+    err = np.sqrt(np.mean((filled - truth)[~obs] ** 2))
+    mean_only = np.sqrt(np.mean((np.nanmean(gappy) - truth)[~obs] ** 2))
+    assert err < 0.3 * mean_only, (method, err, mean_only)
+
+
+def test_griddata_bridges_the_date_line():
+    truth = _smooth(1)
+    gappy = truth.copy()
+    gappy[:, :, :2] = np.nan  # the columns at 0 and 15 degrees east
+    filled = baselines.griddata(gappy, LAT, LON, "linear")
+    assert np.abs(filled - truth)[:, :, :2].max() < 0.5
+
+
+def test_kriging_intervals_cover_a_field_from_its_own_covariance():
+    rng = np.random.default_rng(3)
+    fit = baselines.KrigingFit(s2=1.0, length_km=2500.0, tau=2.0, n2=0.01)
+    la, lo = np.meshgrid(LAT, LON, indexing="ij")
+    from polydiff.modalities.science.baselines._common import unit_xyz
+    from polydiff.modalities.science.baselines.kriging import _dist_km
+
+    xyz = unit_xyz(la, lo).reshape(-1, 3)
+    t = np.repeat(np.arange(3.0), xyz.shape[0])
+    p = np.tile(xyz, (3, 1))
+    cov = fit.cov(_dist_km(p, p), t[:, None] - t[None, :]) + fit.n2 * np.eye(t.size)
+    chol = np.linalg.cholesky(cov)
+    z = []
+    for draw in range(3):
+        field = (chol @ rng.standard_normal(t.size)).reshape(3, 13, 24)
+        gappy = _gappy(field, 0.5, seed=draw)
+        mean, std, _ = baselines.kriging(gappy, LAT, LON, fit=fit, max_points=200,
+                                         background="global")
+        hidden = np.isnan(gappy)
+        z.append(np.abs(mean - field)[hidden] / std[hidden])
+    assert 0.85 < np.mean(np.concatenate(z) <= 1.645) < 0.95  # the 90 % interval
+    # and maximum likelihood finds the covariance back from the gappy field
+    found = baselines.fit_covariance(gappy - np.nanmean(gappy), unit_xyz(la, lo),
+                                     n_points=200, n_sets=1)
+    assert 0.4 < found.length_km / fit.length_km < 2.5 and 0.3 < found.tau / fit.tau < 3
+    assert 0.4 < found.s2 / fit.s2 < 2.5
+
+
+def test_baselines_refuse_bad_shapes_and_all_nan():
+    with pytest.raises(ValueError, match=r"values must be \(time, lat, lon\)"):
+        baselines.griddata(np.zeros((2, 13)), LAT, LON)
+    with pytest.raises(ValueError, match="all NaN"):
+        baselines.temporal_linear(np.full((2, 13, 24), np.nan), LAT, LON)
+    with pytest.raises(ValueError, match="'linear' or 'cubic'"):
+        baselines.griddata(_smooth(1), LAT, LON, "quintic")
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 1000), frac=st.floats(0.0, 0.95), dims=st.integers(1, 3))
+def test_first_guess_keeps_known_values_and_stays_within_their_range(seed, frac, dims):
+    g = torch.Generator().manual_seed(seed)
+    shape = (2, 2, *[5, 6, 7][:dims])
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    mask = torch.rand(shape, generator=g) >= frac
+    mask.view(4, -1)[:, 0] = True  # one known value per sample and channel
+    out = first_guess(torch.where(mask, x, 0.0), mask, periodic=dims == 2)
+    assert torch.equal(out[mask], x[mask])
+    for b in range(2):
+        for c in range(2):
+            known = x[b, c][mask[b, c]]
+            assert known.min() - 1e-9 <= out[b, c].min() and out[b, c].max() <= known.max() + 1e-9
+
+
+def test_relaxation_is_exact_for_linear_ramps_and_wraps_periodic_axes():
+    ramp = torch.linspace(0, 1, 9, dtype=torch.float64)[None, None, :, None].expand(1, 1, 9, 4)
+    mask = torch.zeros_like(ramp, dtype=torch.bool)
+    mask[:, :, [0, -1]] = True
+    out = relax(push_pull(ramp * mask, mask), ramp, mask, iterations=400)
+    torch.testing.assert_close(out, ramp, atol=1e-4, rtol=0)
+    ring = torch.zeros(1, 1, 1, 8, dtype=torch.float64)
+    ring[..., 0] = 1.0
+    known = torch.zeros_like(ring, dtype=torch.bool)
+    known[..., 0] = True
+    known[..., 4] = True
+    wrapped = relax(ring, ring, known, iterations=200, periodic=(False, True))
+    torch.testing.assert_close(wrapped[..., 7], wrapped[..., 1])  # symmetric about column 0
