@@ -171,7 +171,7 @@ def digits(a: argparse.Namespace) -> dict:
     from polydiff.modalities.video.features import feature_frechet_distance
 
     torch.manual_seed(0)
-    data = demo_data(frames=9, test_videos=128)
+    data = demo_data(frames=9, test_videos=128, labels=False)
     # the demo's network without classes: the tasks run unconditionally, so the whole
     # training budget goes to the distribution they sample from
     net = {**DEMO_NET, "init_args": {**DEMO_NET["init_args"], "num_classes": None}}

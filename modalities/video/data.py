@@ -56,8 +56,9 @@ class _MovingDigits(Dataset):
     ``(seed, i)``: ``{"x": (1, F, S, S), "class_labels": ()}``."""
 
     def __init__(self, digits: Tensor, labels: Tensor, count: int, frames: int, size: int,
-                 seed: int, speed: tuple[float, float]):
+                 seed: int, speed: tuple[float, float], labelled: bool = True):
         self.digits, self.labels, self.count = digits, labels, count
+        self.labelled = labelled
         self.frames, self.size, self.seed, self.speed = frames, size, seed, speed
 
     def __len__(self) -> int:
@@ -69,7 +70,7 @@ class _MovingDigits(Dataset):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         k = int(torch.randint(len(self.digits), (), generator=g))
         x = moving_digit(self.digits[k], self.frames, self.size, g, self.speed)
-        return {"x": x, "class_labels": self.labels[k]}
+        return {"x": x, "class_labels": self.labels[k]} if self.labelled else {"x": x}
 
 
 class MovingDigitsDataModule(_VideoModule):
@@ -85,6 +86,7 @@ class MovingDigitsDataModule(_VideoModule):
         train_videos, val_videos, test_videos: videos per split (one epoch).
         speed: range of speeds in pixels per frame (direction uniform).
         fps: frame rate recorded for the writers.
+        labels: items carry the digit class (``False``: unlabelled, for unconditional models).
         batch_size, val_fraction, test_fraction, seed, num_workers: as for every data module.
 
     Batches: ``{"x": (B, 1, frames, size, size) in [-1, 1], "class_labels": (B,) in 0..9}``.
@@ -92,7 +94,8 @@ class MovingDigitsDataModule(_VideoModule):
 
     def __init__(self, frames: int = 8, size: int = 32, digit_size: int = 12,
                  train_videos: int = 4096, val_videos: int = 64, test_videos: int = 64,
-                 speed: Sequence[float] = (1.0, 3.0), fps: float = 8.0, batch_size: int = 16,
+                 speed: Sequence[float] = (1.0, 3.0), fps: float = 8.0, labels: bool = True,
+                 batch_size: int = 16,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
                  num_workers: int = 0):
         super().__init__(batch_size, val_fraction, seed, num_workers)
@@ -108,11 +111,12 @@ class MovingDigitsDataModule(_VideoModule):
         self.counts = (train_videos, val_videos, test_videos)
         self.speed = (float(speed[0]), float(speed[1]))
         self.fps = fps
+        self.labels = labels
         self.test_fraction = test_fraction
 
     @property
-    def num_classes(self) -> int:
-        return 10
+    def num_classes(self) -> int | None:
+        return 10 if self.labels else None
 
     @property
     def sample_shape(self) -> tuple[int, int, int, int]:
@@ -126,7 +130,7 @@ class MovingDigitsDataModule(_VideoModule):
         for k, (name, idx, count) in enumerate(zip(("train", "val", "test"), parts, self.counts,
                                                    strict=True)):
             sets[name] = _MovingDigits(digits[idx], labels[idx], count, self.frames, self.size,
-                                       self.seed * 3 + k, self.speed)
+                                       self.seed * 3 + k, self.speed, self.labels)
         return sets
 
 

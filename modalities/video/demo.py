@@ -18,14 +18,15 @@ DEMO_NET = {
 }
 
 
-def demo_data(frames: int = 8, batch_size: int = 8, seed: int = 0, test_videos: int = 64):
+def demo_data(frames: int = 8, batch_size: int = 8, seed: int = 0, test_videos: int = 64,
+              labels: bool = True):
     """Moving digits for the CPU demo: the 8x8 digits on a 16x16 canvas, 0.5-1.5 px/frame,
     1024 training videos per epoch (validation every 1024 / batch_size steps)."""
     from .data import MovingDigitsDataModule
 
     return MovingDigitsDataModule(frames=frames, size=16, digit_size=8, speed=(0.5, 1.5),
                                   train_videos=1024, val_videos=32, test_videos=test_videos,
-                                  batch_size=batch_size, seed=seed)
+                                  labels=labels, batch_size=batch_size, seed=seed)
 
 
 def video_module(seed: int = 0, net: dict | None = None, cond_dropout: float = 0.1):

@@ -53,6 +53,10 @@ def test_moving_digits_are_seeded_moving_and_held_out():
     batch = next(iter(dm.train_dataloader()))
     assert batch["x"].shape == (4, 1, 6, 24, 24) and batch["x"].min() >= -1
     assert dm.data_info()["meta"] == {"fps": 8.0} and dm.data_info()["writer"] == "mp4"
+    plain = MovingDigitsDataModule(frames=6, size=24, digit_size=10, labels=False)
+    plain.setup()
+    assert plain.num_classes is None and set(plain.train_set[3]) == {"x"}
+    assert torch.equal(plain.train_set[3]["x"], item["x"])
 
 
 def _folder(tmp_path):
