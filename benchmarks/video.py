@@ -2,7 +2,7 @@
 against training-free baselines.
 
     flock /tmp/polydiff-heavy.lock python benchmarks/video.py [--part speed|digits|clips|all]
-        [--minutes 4] [--threads 2] [--repeats 3]
+        [--minutes 4] [--threads 1] [--repeats 3]
 
 - **speed**: one training step (forward, MSE loss, backward, Adam) on ``(2, 3, 8, 32, 32)``
   for polydiff's ``VideoUNet`` (8.9M parameters), video-diffusion-pytorch's ``Unet3D(dim=32)``
@@ -226,7 +226,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--part", choices=["speed", "digits", "clips", "all"], default="all")
     p.add_argument("--minutes", type=float, default=4.0, help="training time per quality model")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a shared machine 2 threads were 2-5x slower)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per speed run")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
