@@ -25,7 +25,7 @@ if [ "${1:-}" = "--bench" ]; then
     # the audio and video anchors (benchmarks/audio.py, benchmarks/video.py): their own
     # requirements would pull another torch and unused extras; only their networks are used
     "${PIP[@]}" --no-deps audio-diffusion-pytorch a-unet video-diffusion-pytorch einops-exts \
-        rotary-embedding-torch
+        rotary-embedding-torch "torchvision==0.29.1"   # 0.29.1 matches torch 2.14.1
 fi
 
 .venv/bin/python -c "import torch, torchaudio, lightning, polydiff; \
