@@ -14,11 +14,12 @@ against UNetV0. Parameter counts are printed: all three are sized to 7.5-8.7M.
 
 **gaps**: two models trained for ``--train-minutes`` each on the bundled pocketsphinx speech plus
 the klettres-data voices of every language but en, fr and de (16 kHz mono, 8192-sample crops,
-AudioFolder skips and reports klettres' 29 files whose header claims 128 kHz): an imputation
+every file scaled to RMS 0.05; AudioFolder skips and reports klettres' 29 files whose header
+claims 128 kHz and the ones that decode far beyond full scale): an imputation
 model (``DiffusionModule(imputation=...)``: CSDI-style gaps of up to 150 ms drawn inside the
 observed audio, conditioned on [known, mask]) and an unconditional model (gaps filled by
 ``guidance.inpaint``). Test: ``--windows`` 8192-sample windows of the held-out en/fr/de voices
-(speakers never seen), centred on voiced frames, with one gap of 20, 50 or 100 ms in the middle;
+(speakers never seen), centred on active frames, with one gap of 20, 50 or 100 ms in the middle;
 the same windows for every method; dpmpp_2m, 20 steps, fixed seeds. Scores over the gap: LSD (dB,
 STFT frames touching the gap), SNR (dB), multi-resolution STFT distance.
 
@@ -51,6 +52,7 @@ KLETTRES = Path("/usr/share/klettres")
 HELD_OUT_LANGUAGES = ("en", "fr", "de")
 CROP = 8192
 GAPS_MS = (20, 50, 100)
+LEVEL = 0.05  # every recording scaled to this RMS (training and held-out alike)
 
 #: the three networks of the speed part (all about 8M parameters)
 SPEED_NETS = {
@@ -219,8 +221,8 @@ def train(kind: str, data, minutes: float, work: Path, reuse: bool):
 
 
 def windows(clips, count: int, seed: int):
-    """``(count, 1, CROP)`` windows of clips at least CROP long, centred on voiced frames
-    (frame energy above the clip's median)."""
+    """``(count, 1, CROP)`` windows of clips at least CROP long, centred on active frames
+    (256-sample frames with at least a tenth of the clip's loudest frame energy)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -230,7 +232,7 @@ def windows(clips, count: int, seed: int):
         clip = long[int(torch.randint(len(long), (), generator=g))].audio
         n = clip.shape[-1] // 256 * 256
         energy = clip[0, :n].reshape(-1, 256).pow(2).mean(1)
-        voiced = (energy > energy.median()).nonzero().flatten()
+        voiced = (energy >= 0.1 * energy.max()).nonzero().flatten()
         f = int(voiced[int(torch.randint(len(voiced), (), generator=g))])
         centre = min(max(f * 256 + 128, CROP // 2), clip.shape[-1] - CROP // 2)
         out.append(clip[:, centre - CROP // 2:centre + CROP // 2])
@@ -246,8 +248,9 @@ def gaps(a: argparse.Namespace) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     train_dir, test_dir = split_voices(work)
     data = AudioFolder(train_dir, crop=CROP, labels="none", batch_size=a.batch_size,
-                       val_fraction=0.0, seed=0, report_file=work / "train_report.txt")
-    test = AudioFolder(test_dir, crop=CROP, labels="none", val_fraction=0.0,
+                       val_fraction=0.0, seed=0, level=LEVEL,
+                       report_file=work / "train_report.txt")
+    test = AudioFolder(test_dir, crop=CROP, labels="none", val_fraction=0.0, level=LEVEL,
                        report_file=work / "test_report.txt")
     test.setup()
     data.setup()

@@ -123,8 +123,9 @@ class AudioFolder(DiffusionDataModule):
             item (stable-audio-tools' timing conditioning; the network needs
             ``vector_cond_dim=2``).
         timing_scale: seconds that map to 1 in the timing vector.
-        min_seconds, min_rate, max_rate, max_seconds, silence: plausibility checks; failing
-            files are skipped and listed in :attr:`report` (see :func:`scan_audio`).
+        min_seconds, min_rate, max_rate, max_seconds, silence, max_peak: plausibility checks;
+            failing files are skipped and listed in :attr:`report` (see :func:`scan_audio`).
+        level: scale every file to this RMS (e.g. 0.05); ``None`` keeps the recorded levels.
         report_file: also write the report there.
         batch_size, val_fraction, seed, num_workers, normalization: as in
             :class:`~polydiff.training.DiffusionDataModule`; the split is by files.
@@ -142,6 +143,7 @@ class AudioFolder(DiffusionDataModule):
                  val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
                  normalization: str = "fixed", min_seconds: float = 0.01, min_rate: int = 4000,
                  max_rate: int = 96000, max_seconds: float = 3600.0, silence: float = 1e-5,
+                 max_peak: float = 2.0, level: float | None = None,
                  report_file: str | Path | None = None,
                  extensions: Sequence[str] = AUDIO_EXTENSIONS):
         super().__init__(batch_size=batch_size, val_fraction=val_fraction, seed=seed,
@@ -158,12 +160,18 @@ class AudioFolder(DiffusionDataModule):
             raise ValueError(f"AudioFolder: timing_scale must be > 0 seconds, got {timing_scale}")
         check_choice(padding, PADDINGS, "padding")
         self.save_hyperparameters()
+        for key, value in self.hparams.items():  # checkpoints hold plain values only
+            if isinstance(value, Path):
+                self.hparams[key] = str(value)
         self.root = bundled_path(root)
         self.rate = sample_rate
         self.channels, self.crop, self.labels = channels, int(crop), labels
         self.padding, self.timing, self.timing_scale = padding, bool(timing), float(timing_scale)
+        if level is not None and not 0 < level <= 1:
+            raise ValueError(f"AudioFolder: level must be an RMS in (0, 1] or None, got {level}")
         self.checks = dict(min_seconds=min_seconds, min_rate=min_rate, max_rate=max_rate,
-                           max_seconds=max_seconds, silence=silence)
+                           max_seconds=max_seconds, silence=silence, max_peak=max_peak,
+                           level=level)
         self.report_file = None if report_file is None else Path(report_file)
         self.extensions = tuple(extensions)
         self.classes: list[str] = []

@@ -183,12 +183,16 @@ def _plausibility(info, min_rate: int, max_rate: int, max_seconds: float) -> str
 def scan_audio(paths: Sequence[Path], labels: Sequence[int | None], root: Path,
                sample_rate: int | None, channels: int, min_seconds: float = 0.01,
                min_rate: int = 4000, max_rate: int = 96000, max_seconds: float = 3600.0,
-               silence: float = 1e-5) -> tuple[list[Clip], ScanReport]:
+               silence: float = 1e-5, max_peak: float = 2.0, level: float | None = None
+               ) -> tuple[list[Clip], ScanReport]:
     """Decode ``paths`` into :class:`Clip`\\ s at ``sample_rate`` with ``channels`` channels.
 
     Skipped (with the reason in the report): unreadable files, empty files, headers outside
     ``[min_rate, max_rate]`` Hz or longer than ``max_seconds``, clips shorter than
-    ``min_seconds``, non-finite samples, and silent clips (peak below ``silence``).
+    ``min_seconds``, non-finite samples, silent clips (peak below ``silence``) and clips that
+    decode far beyond full scale (peak above ``max_peak``: klettres-data has Setswana clips
+    peaking at 40x full scale, a broken gain). ``level``: scale every kept clip to this RMS
+    (e.g. 0.05, about -26 dBFS), so quiet and loud recordings train alike.
     ``sample_rate=None`` keeps the files' rate, which must then be the same for all (else a
     ``ValueError`` names two files and their rates).
     """
@@ -218,8 +222,13 @@ def scan_audio(paths: Sequence[Path], labels: Sequence[int | None], root: Path,
         if not torch.isfinite(audio).all():
             report.skipped.append((path, "non-finite samples (NaN/Inf)"))
             continue
-        if float(audio.abs().max()) < silence:
+        peak = float(audio.abs().max())
+        if peak < silence:
             report.skipped.append((path, f"silent (peak below {silence})"))
+            continue
+        if peak > max_peak:
+            report.skipped.append((path, f"implausible level: peak {peak:.1f} x full scale "
+                                         f"(max_peak={max_peak})"))
             continue
         if sample_rate is None:
             if first is None:
@@ -240,6 +249,10 @@ def scan_audio(paths: Sequence[Path], labels: Sequence[int | None], root: Path,
             report.skipped.append((path, f"too short: {audio.shape[-1] / target:.4f} s "
                                          f"(min_seconds={min_seconds})"))
             continue
+        if level is not None:
+            gain = level / float(audio.double().pow(2).mean().sqrt())
+            audio = audio * gain
+            done.append(f"gain {20 * math.log10(gain):+.1f} dB to RMS {level}")
         if done:
             report.converted.append((path, ", ".join(done)))
         clips.append(Clip(Path(path), audio.contiguous(), target, label))

@@ -132,6 +132,7 @@ def write_bad_files(folder):
     sf.write(folder / "nan.wav", bad, 16000, subtype="FLOAT")
     sf.write(folder / "silent.wav", np.zeros((3200, 1), np.float32), 16000)
     sf.write(folder / "tiny.wav", tone(0.001, 16000), 16000)
+    sf.write(folder / "overdriven.wav", tone(0.2, 16000) * 40, 16000, subtype="FLOAT")
 
 
 def test_bad_files_are_skipped_and_reported_not_raised(tmp_path):
@@ -139,11 +140,12 @@ def test_bad_files_are_skipped_and_reported_not_raised(tmp_path):
     report_file = tmp_path / "report.txt"
     dm = AudioFolder(tmp_path / "data", crop=512, val_fraction=0.0, report_file=report_file,
                      batch_size=2)
-    with pytest.warns(UserWarning, match="skipped 7 file"):
+    with pytest.warns(UserWarning, match="skipped 8 file"):
         dm.setup()
     reasons = {p.name: why for p, why in dm.report.skipped}
     assert sorted(reasons) == ["claims_128k.wav", "empty.wav", "garbage.wav", "nan.wav",
-                               "silent.wav", "tiny.wav", "zero_bytes.flac"]
+                               "overdriven.wav", "silent.wav", "tiny.wav", "zero_bytes.flac"]
+    assert "implausible level: peak 20.0 x full scale" in reasons["overdriven.wav"]
     assert "implausible sample rate 128000 Hz" in reasons["claims_128k.wav"]
     assert reasons["empty.wav"].startswith("empty")
     assert reasons["garbage.wav"].startswith("unreadable")
@@ -152,7 +154,7 @@ def test_bad_files_are_skipped_and_reported_not_raised(tmp_path):
     assert reasons["tiny.wav"].startswith("too short")
     assert [c.path.name for c in dm.train_set.clips] == ["good.wav"]
     text = report_file.read_text()
-    assert "1 file(s) kept, 7 skipped" in text and "claims_128k.wav" in text
+    assert "1 file(s) kept, 8 skipped" in text and "claims_128k.wav" in text
     for batch in dm.train_dataloader():  # a whole epoch runs on what is left
         assert torch.isfinite(batch["x"]).all()
     relaxed = AudioFolder(tmp_path / "data", crop=512, val_fraction=0.0, max_rate=192000)
@@ -194,3 +196,25 @@ def test_bad_options_are_named():
         AudioFolder(ASSETS, padding="zeros")
     with pytest.raises(ValueError, match="crop must be >= 1"):
         AudioFolder(ASSETS, crop=0)
+
+
+def test_bundled_sets_by_name():
+    dm = AudioFolder("bundled:stereo", channels=2, crop=2048, val_fraction=0.0)
+    dm.setup()
+    assert dm.report.kept == 2 and dm.sample_shape == (2, 2048)
+    with pytest.raises(ValueError, match=r"'bundled:nope' is not a bundled clip set; expected "
+                                         r"one of \['bundled:drums', 'bundled:speech', "
+                                         r"'bundled:stereo'\]"):
+        AudioFolder("bundled:nope")
+
+
+def test_level_scales_every_file_to_one_rms(tmp_path):
+    sf.write(tmp_path / "quiet.wav", tone(0.2, 8000) * 0.02, 8000, subtype="FLOAT")
+    sf.write(tmp_path / "loud.wav", tone(0.2, 8000) * 1.5, 8000, subtype="FLOAT")
+    dm = AudioFolder(tmp_path, sample_rate=8000, crop=256, val_fraction=0.0, level=0.05)
+    dm.setup()
+    for clip in dm.train_set.clips:
+        assert float(clip.audio.pow(2).mean().sqrt()) == pytest.approx(0.05, rel=1e-5)
+    assert all("to RMS 0.05" in what for _, what in dm.report.converted)
+    with pytest.raises(ValueError, match=r"level must be an RMS in \(0, 1\]"):
+        AudioFolder(tmp_path, level=2.0)
