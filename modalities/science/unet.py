@@ -18,9 +18,14 @@
   carries), so they work for conditional and unconditional models alike;
 - ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data);
 - ``fill=True`` (conditional models): a first guess of the missing values (push-pull and
-  relaxation, :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel per
-  variable, a first guess for the network to refine; ``residual=True`` adds it to the output
-  (use with ``prediction="x0"``: the untrained network then predicts the first guess).
+  relaxation, :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel
+  per variable, for the network to refine;
+- ``residual=True`` (with ``fill``): the U-Net denoises the residual ``x0 - first guess``
+  instead of ``x0``: it sees ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes
+  ``out_r + p(alpha, sigma) g`` for a prediction ``out = p x0 + q eps`` (exact for every
+  linear prediction, see :mod:`polydiff.parameterization`); with ``prediction="x0"`` the
+  untrained model predicts the first guess. It needs the module's ``prediction`` and
+  ``schedule`` and the default ``c_noise = 1000 t``.
 """
 
 from __future__ import annotations
@@ -74,8 +79,8 @@ class FieldUNet(nn.Module):
         coords: sin/cos latitude and longitude input channels from ``vector``.
         validity: ``cond`` ends with a validity (land/sea) channel.
         fill: (conditional) the push-pull first guess as ``variables`` more input channels.
-        residual: (conditional, with ``fill``) output = first guess + network; for
-            ``prediction="x0"``.
+        residual: (conditional, with ``fill``) denoise the residual from the first guess;
+            ``prediction`` and ``schedule`` must be the module's (``c_noise="1000t"``).
         periodic_lon: circular padding along longitude (global grids); ``False`` for regional
             grids.
         base_channels, channel_mult, num_res_blocks, attention_levels, dropout,
@@ -90,7 +95,8 @@ class FieldUNet(nn.Module):
 
     def __init__(self, variables: int = 1, time_axis: bool = False, conditional: bool = False,
                  coords: bool = True, validity: bool = False, fill: bool = True,
-                 residual: bool = False, periodic_lon: bool = True,
+                 residual: bool = False, prediction: str = "v",
+                 schedule: str = "vp_cosine", periodic_lon: bool = True,
                  base_channels: int = 16, channel_mult: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
                  dropout: float = 0.0, attention_heads: int = 4, emb_dim: int | None = None,
@@ -107,6 +113,12 @@ class FieldUNet(nn.Module):
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
                              "(the output adds the first guess of the known values)")
         self.residual = bool(residual)
+        self.prediction, self.schedule_name = prediction, schedule
+        if self.residual:
+            from polydiff import parameterization, schedules
+
+            self._prediction = parameterization.get(prediction)
+            self._schedule = schedules.get(schedule)
         #: channels of ``cond`` the caller gives: [known, mask] (conditional), validity
         self.cond_channels = 2 * self.variables * self.conditional + int(self.validity)
         dims = 3 if time_axis else 2
@@ -168,5 +180,13 @@ class FieldUNet(nn.Module):
                                  "lon_first, lon_last] (degrees) for each sample")
             parts.append(coord_channels(vector, axes).to(x.dtype))
         full = torch.cat([p.to(x.dtype) for p in parts], dim=1) if parts else None
-        out = self.unet(x, c_noise, cond=full)
-        return out + guess.to(out.dtype) if self.residual else out
+        if not self.residual:
+            return self.unet(x, c_noise, cond=full)
+        sched = self._schedule
+        t = (c_noise.to(torch.float64) / 1000).clamp(sched.t_min, sched.t_max)
+        alpha, sigma = sched.alpha_sigma(t)
+        p, _ = self._prediction.coefficients(alpha, sigma)
+        view = (-1,) + (1,) * (x.ndim - 1)
+        g = guess.to(x.dtype)
+        out = self.unet(x - alpha.to(x.dtype).reshape(view) * g, c_noise, cond=full)
+        return out + p.to(x.dtype).reshape(view) * g

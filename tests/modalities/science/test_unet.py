@@ -131,3 +131,38 @@ def test_nan_anywhere_never_reaches_the_network(tmp_path_factory, seed, gaps, wh
                                         vector=batch["vector"])
         assert torch.isfinite(loss)
     assert seen and all(seen)
+
+
+@pytest.mark.parametrize("prediction", ["v", "x0", "eps"])
+def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
+    from polydiff import parameterization
+    from polydiff.modalities.science.fill import first_guess
+
+    net = _random_weights(_tiny(variables=2, conditional=True, residual=True,
+                                prediction=prediction), 3).double().eval()
+    sched = schedules.VPCosine()
+    den = Denoiser(net, sched, prediction)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 2, 8, 16, generator=g, dtype=torch.float64)
+    known = torch.rand(2, 2, 8, 16, generator=g) > 0.5
+    cond = imputation_cond(x, known)
+    vec = torch.tensor([[-70.0, 70.0, 0.0, 337.5]], dtype=torch.float64).expand(2, 4)
+    t = torch.tensor([0.2, 0.7], dtype=torch.float64)
+    alpha, sigma = sched.alpha_sigma(t)
+    x_t = alpha[:, None, None, None] * x + sigma[:, None, None, None] * torch.randn(
+        x.shape, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        x0_hat = den(x_t, t, cond=cond, vector=vec)
+        guess = first_guess(torch.where(known, x, 0.0), known, (False, True), net.levels)
+        r_t = x_t - alpha[:, None, None, None] * guess
+        full = torch.cat([cond, guess, coord_channels(vec, (8, 16))], 1)
+        out_r = net.unet(r_t, 1000 * t, cond=full)
+        r0, _ = parameterization.get(prediction).to_x0_eps(out_r, r_t, alpha[:, None, None, None],
+                                                           sigma[:, None, None, None])
+    torch.testing.assert_close(x0_hat, guess + r0)
+    if prediction == "x0":  # untrained (zero output layer): the first guess itself
+        fresh = Denoiser(_tiny(variables=2, conditional=True, residual=True,
+                               prediction="x0").double(), sched, "x0")
+        torch.testing.assert_close(fresh(x_t, t, cond=cond, vector=vec), guess)
+    with pytest.raises(ValueError, match="residual=True needs conditional=True"):
+        FieldUNet(variables=1, residual=True)

@@ -1,0 +1,297 @@
+"""Gap filling on the full Ferret navy winds: polydiff against the classical methods.
+
+    flock /tmp/polydiff-heavy.lock .venv/bin/python benchmarks/impute.py \
+        [--minutes 5] [--samples 8] [--steps 10] [--eval-months 6] [--masks ...] [--quick]
+
+The field is ``monthly_navy_winds.cdf`` of the Debian package ferret-datasets (UWND and
+VWND, 132 months x 73 x 144 at 2.5 deg, complete), so every hidden value has a truth. For each
+mask (fixed seeds; the same entries are hidden in both variables)
+
+- ``random50`` / ``random90``: 50 % / 90 % of the points, independently;
+- ``clouds``: cloud-like blobs (smoothed noise, 10 deg) over 40 % of every map;
+- ``steps``: 25 % of the months missing entirely,
+
+every method sees only the observed values of the masked field and fills it; the scores are
+taken at the hidden entries of ``--eval-months`` months (spread over the record; for
+``steps``, hidden months), both variables together, cos(latitude) weighted: RMSE and MAE
+(m/s), CRPS (fair ensemble estimator; closed form for kriging's Gaussian; MAE for point
+estimates), coverage of the central 90 % interval, and the wall time (training included).
+
+Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a
+2-D model, with a 3-month time window for ``steps``), polydiff training-free (an
+unconditional model trained on the observed values, ``guidance.inpaint``), scipy griddata
+(linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear interpolation in
+time, DINEOF (iterative truncated SVD) and space-time optimal interpolation / kriging with a
+covariance fitted by maximum likelihood (the strongest classical method, with a predictive
+distribution). Map-by-map methods cannot fill months with no data: "n/a" for ``steps``.
+
+Prints a table, writes ``benchmarks/results/impute.json``; it asserts nothing. The targets of
+the issue (RMSE <= 0.8 x the best classical, 90 % coverage in 85-95 %, CRPS below the best
+probabilistic baseline and the best MAE) are evaluated in the JSON (``targets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+FERRET = Path("/usr/share/ferret-vis/data/monthly_navy_winds.cdf")
+VARS = ("UWND", "VWND")
+MASKS = ("random50", "random90", "clouds", "steps")
+
+
+# -- the field and its masks ----------------------------------------------------------------
+def load_winds(path: Path, months: int | None):
+    import xarray as xr
+
+    from polydiff.modalities.science.files import open_fields
+
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: apt-get install -y --no-install-recommends "
+                         f"ferret-datasets")
+    ds = open_fields(path, list(VARS), chunks=None).load()
+    if months:
+        ds = ds.isel(TIME=slice(0, months))
+    assert isinstance(ds, xr.Dataset)
+    return ds
+
+
+def make_mask(kind: str, shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    from polydiff.modalities.science import gaps
+
+    rng = np.random.default_rng(seed)
+    if kind.startswith("random"):
+        return gaps.random_gaps(shape, int(kind[6:]) / 100, rng)
+    if kind == "clouds":
+        return gaps.cloud_gaps(shape, 0.4, rng, scale=4.0)
+    if kind == "steps":
+        return gaps.step_gaps(shape, 0.25, rng)
+    raise ValueError(f"unknown mask {kind!r}; expected one of {MASKS}")
+
+
+def eval_months(kind: str, hidden: np.ndarray, k: int) -> np.ndarray:
+    t = hidden.shape[0]
+    if kind == "steps":
+        months = np.flatnonzero(hidden.all(axis=(1, 2)))
+        return months[np.linspace(0, len(months) - 1, min(k, len(months))).round().astype(int)]
+    return np.linspace(2, t - 3, k).round().astype(int)
+
+
+# -- scores -----------------------------------------------------------------------------------
+def score(truth: np.ndarray, hidden: np.ndarray, lat: np.ndarray, mean: np.ndarray,
+          ensemble: np.ndarray | None = None, std: np.ndarray | None = None) -> dict:
+    """Scores at the hidden entries; arrays ``(V, T, Y, X)`` (ensemble ``(M, V, T, Y, X)``)."""
+    from polydiff import metrics
+
+    y = torch.from_numpy(truth)
+    where = torch.from_numpy(hidden)
+    w = metrics.latitude_weight(torch.from_numpy(lat), ndim=4, lat_axis=2).to(y.dtype)
+    m = torch.from_numpy(mean).to(y.dtype)
+    out = {"rmse": metrics.rmse(m, y, where, weight=w).item(),
+           "mae": metrics.mae(m, y, where, weight=w).item()}
+    if ensemble is not None:
+        ens = torch.from_numpy(ensemble).to(y.dtype)
+        out["crps"] = metrics.crps_ensemble(ens, y, where, weight=w).item()
+        out["coverage90"] = metrics.interval_coverage(ens, y, 0.9, where, weight=w).item()
+        out["spread_skill"] = metrics.spread_skill(ens, y, where, weight=w)[2].item()
+    elif std is not None:
+        s = torch.from_numpy(std).to(y.dtype)
+        out["crps"] = metrics.crps_gaussian(m, s, y, where, weight=w).item()
+        inside = ((m - y).abs() <= 1.6448536 * s).to(y.dtype)
+        out["coverage90"] = metrics.mae(inside, torch.zeros_like(y), where, weight=w).item()
+    else:
+        out["crps"] = out["mae"]  # a point forecast's CRPS is its absolute error
+    return out
+
+
+# -- classical methods ------------------------------------------------------------------------
+def run_baselines(gappy: np.ndarray, lat, lon, months: np.ndarray, kind: str) -> dict:
+    """``name -> (mean (V, K, Y, X), std or None, seconds)``."""
+    from polydiff.modalities.science import baselines as b
+
+    spatial = {"griddata_linear": lambda v: b.griddata(v, lat, lon, "linear"),
+               "griddata_cubic": lambda v: b.griddata(v, lat, lon, "cubic"),
+               "rbf_thin_plate": lambda v: b.rbf(v, lat, lon)}
+    out = {}
+    for name, fn in spatial.items():
+        if kind == "steps":
+            out[name] = None
+            continue
+        t0 = time.perf_counter()
+        mean = np.stack([fn(gappy[i][months]) for i in range(len(VARS))])
+        out[name] = (mean, None, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    mean = np.stack([b.temporal_linear(gappy[i], lat, lon)[months] for i in range(len(VARS))])
+    out["temporal_linear"] = (mean, None, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    mean = np.stack([b.dineof(gappy[i], lat, lon, max_iter=50)[0][months]
+                     for i in range(len(VARS))])
+    out["dineof"] = (mean, None, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    krig = [b.kriging(gappy[i], lat, lon, times=months) for i in range(len(VARS))]
+    out["kriging_space_time"] = (np.stack([k[0] for k in krig]), np.stack([k[1] for k in krig]),
+                                 time.perf_counter() - t0)
+    return out
+
+
+# -- polydiff -----------------------------------------------------------------------------------
+def train(path: Path, conditional: bool, time_window: int | None, minutes: float, seed: int,
+          root: Path, mask_kinds: list[str]):
+    import lightning.pytorch as pl
+
+    from polydiff.modalities.science import FieldData
+    from polydiff.training import DiffusionModule, build_net
+
+    pl.seed_everything(seed, verbose=False)
+    data = FieldData(str(path), patch=[32, 64], time_window=time_window, batch_size=8,
+                     val_fraction=0.0, seed=seed)
+    net = build_net("polydiff.modalities.science.FieldUNet", variables=len(VARS),
+                    conditional=conditional, time_axis=time_window is not None,
+                    base_channels=16)
+    imputation = ({"kinds": mask_kinds, "missing": [0.05, 0.6]} if conditional else None)
+    module = DiffusionModule(net, prediction="v", weighting="min_snr", lr=1e-3,
+                             warmup_steps=50, ema_decay=0.99, seed=seed, imputation=imputation)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_time={"minutes": minutes},
+                         logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, num_sanity_val_steps=0,
+                         gradient_clip_val=1.0, default_root_dir=root)
+    trainer.fit(module, data)
+    return module, trainer.global_step
+
+
+def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance):
+    """``(samples (M, V, K, Y, X), seconds)``."""
+    from polydiff.modalities.science import impute
+
+    t0 = time.perf_counter()
+    kwargs = dict(n_samples=a.samples, steps=a.steps, return_samples=True, domain="all",
+                  guidance=guidance, seed=a.seed, progress=False, batch_size=64)
+    if time_window is None:
+        out = impute(gappy_ds.isel(TIME=months), module, **kwargs)
+        samples = np.stack([out[f"{v}_samples"].values for v in VARS], axis=1)
+    else:
+        half = time_window // 2
+        parts = []
+        for m in months:
+            lo = int(min(max(0, m - half), gappy_ds.sizes["TIME"] - time_window))
+            out = impute(gappy_ds.isel(TIME=slice(lo, lo + time_window)), module, **kwargs)
+            parts.append(np.stack([out[f"{v}_samples"].values[:, m - lo] for v in VARS], 1))
+        samples = np.stack(parts, axis=2)
+    return samples, time.perf_counter() - t0
+
+
+# -- the run -------------------------------------------------------------------------------------
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--field", type=Path, default=FERRET)
+    p.add_argument("--masks", nargs="+", default=list(MASKS), choices=MASKS)
+    p.add_argument("--minutes", type=float, default=5.0, help="training time per model")
+    p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--eval-months", type=int, default=6)
+    p.add_argument("--months", type=int, default=None, help="use only the first N months")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-training-free", action="store_true",
+                   help="skip the unconditional model (guidance.inpaint)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "impute.json")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    ds = load_winds(a.field, a.months)
+    lat, lon = ds["FNOCY"].values, ds["FNOCX"].values
+    truth = np.stack([ds[v].values.astype(np.float64) for v in VARS])  # (V, T, Y, X)
+    results: dict = {}
+    for kind in a.masks:
+        hidden = make_mask(kind, truth.shape[1:], a.seed)
+        months = eval_months(kind, hidden, a.eval_months)
+        gappy = np.where(hidden[None], np.nan, truth)
+        gappy_ds = ds.copy(deep=True)
+        for i, v in enumerate(VARS):
+            gappy_ds[v].values[:] = gappy[i].astype(np.float32)
+        where = np.broadcast_to(hidden[months][None], (len(VARS), *hidden[months].shape))
+        y = truth[:, months]
+        rows: dict = {}
+        print(f"== {kind}: {hidden.mean():.1%} hidden; scored on months {months.tolist()}",
+              flush=True)
+        for name, res in run_baselines(gappy, lat, lon, months, kind).items():
+            if res is None:
+                rows[name] = None
+                continue
+            mean, std, secs = res
+            rows[name] = {**score(y, where, lat, mean, std=std), "seconds": secs}
+            print(f"   {name:22s} {rows[name]}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "gappy.nc"
+            gappy_ds.to_netcdf(path)
+            window = 3 if kind == "steps" else None
+            kinds = {"random50": ["random"], "random90": ["random"], "clouds": ["blocks"],
+                     "steps": ["steps", "random"]}[kind]
+            variants = [("polydiff_conditional", True, "inpaint")]
+            if not a.no_training_free:
+                variants.append(("polydiff_training_free", False, "inpaint"))
+            for name, conditional, guidance in variants:
+                t0 = time.perf_counter()
+                module, n_steps = train(path, conditional, window, a.minutes, a.seed,
+                                        Path(tmp), kinds)
+                train_s = time.perf_counter() - t0
+                samples, infer_s = run_polydiff(module, gappy_ds, months, window, a, guidance)
+                rows[name] = {**score(y, where, lat, samples.mean(0), ensemble=samples),
+                              "seconds": train_s + infer_s, "train_seconds": train_s,
+                              "train_steps": n_steps, "infer_seconds": infer_s}
+                print(f"   {name:22s} {rows[name]}", flush=True)
+        results[kind] = {"hidden_fraction": float(hidden.mean()),
+                         "eval_months": months.tolist(), "methods": rows,
+                         "targets": targets(rows)}
+    record = {"benchmark": "impute", "date": datetime.now(timezone.utc).isoformat(),
+              "field": str(a.field), "variables": list(VARS),
+              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
+              "torch_threads": torch.get_num_threads(), "results": results}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(record, indent=1))
+    table(results)
+    print(f"wrote {a.out}")
+
+
+def targets(rows: dict) -> dict:
+    """The issue's targets for the conditional model against the classical methods."""
+    ours = rows.get("polydiff_conditional")
+    classical = {k: v for k, v in rows.items() if v is not None and not k.startswith("polyd")}
+    if ours is None or not classical:
+        return {}
+    best_rmse = min(v["rmse"] for v in classical.values())
+    best_mae = min(v["mae"] for v in classical.values())
+    prob = [v["crps"] for v in classical.values() if "coverage90" in v]
+    return {"rmse_ratio_to_best_classical": ours["rmse"] / best_rmse,
+            "rmse_target_met": ours["rmse"] <= 0.8 * best_rmse,
+            "coverage90": ours["coverage90"],
+            "coverage_target_met": 0.85 <= ours["coverage90"] <= 0.95,
+            "crps": ours["crps"], "best_probabilistic_crps": min(prob) if prob else None,
+            "best_classical_mae": best_mae,
+            "crps_target_met": bool(ours["crps"] < best_mae
+                                    and (not prob or ours["crps"] < min(prob)))}
+
+
+def table(results: dict) -> None:
+    for kind, res in results.items():
+        print(f"\n{kind} ({res['hidden_fraction']:.0%} hidden)")
+        print(f"{'method':24s} {'RMSE':>7s} {'MAE':>7s} {'CRPS':>7s} {'cov90':>6s} {'sec':>7s}")
+        for name, r in res["methods"].items():
+            if r is None:
+                print(f"{name:24s} {'n/a':>7s}")
+                continue
+            cov = f"{r['coverage90']:.0%}" if "coverage90" in r else "-"
+            print(f"{name:24s} {r['rmse']:7.3f} {r['mae']:7.3f} {r['crps']:7.3f} {cov:>6s} "
+                  f"{r['seconds']:7.1f}")
+        print(f"targets: {res['targets']}")
+
+
+if __name__ == "__main__":
+    main()
