@@ -5,7 +5,7 @@ coordinates ``lat (Y,)``, ``lon (X,)`` in degrees and returns the filled array (
 values unchanged); :func:`kriging` also returns the predictive standard deviation.
 
 - :func:`griddata` (scipy, ``"linear"`` / ``"cubic"``) and :func:`rbf` (scipy's
-  ``RBFInterpolator`` on the sphere): each map on its own;
+  ``RBFInterpolator``, thin-plate spline): each map on its own, bridged across the date line;
 - :func:`temporal_linear`: each cell's time series on its own;
 - :func:`dineof`: iterative truncated SVD (DINEOF, Beckers & Rixen 2003) with the rank
   chosen by cross-validation;

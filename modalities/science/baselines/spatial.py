@@ -6,9 +6,22 @@ import numpy as np
 from scipy import interpolate
 
 from ..grid import is_periodic
-from ._common import check_values, fallback, unit_xyz
+from ._common import check_values, fallback
 
 __all__ = ["griddata", "rbf"]
+
+
+def _wrapped(px: np.ndarray, py: np.ndarray, pv: np.ndarray, lon: np.ndarray,
+             periodic: bool, band: float = 60.0) -> tuple[np.ndarray, ...]:
+    """Observed points, repeated ``band`` degrees beyond either longitude edge of a global
+    grid (so interpolation bridges the date line)."""
+    if not periodic:
+        return px, py, pv
+    lo, hi = lon.min(), lon.max()
+    left, right = px > hi - band, px < lo + band
+    return (np.concatenate([px, px[left] - 360, px[right] + 360]),
+            np.concatenate([py, py[left], py[right]]),
+            np.concatenate([pv, pv[left], pv[right]]))
 
 
 def griddata(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, method: str = "linear"
@@ -28,13 +41,7 @@ def griddata(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, method: str =
         ok = np.isfinite(v[t])
         if ok.sum() < 4:
             continue
-        px, py, pv = xx[ok], yy[ok], v[t][ok]
-        if periodic:
-            lo, hi = lon.min(), lon.max()
-            left, right = px > hi - 60, px < lo + 60
-            px = np.concatenate([px, px[left] - 360, px[right] + 360])
-            py = np.concatenate([py, py[left], py[right]])
-            pv = np.concatenate([pv, pv[left], pv[right]])
+        px, py, pv = _wrapped(xx[ok], yy[ok], v[t][ok], lon, periodic)
         miss = ~ok
         got = interpolate.griddata((px, py), pv, (xx[miss], yy[miss]), method=method)
         bad = ~np.isfinite(got)
@@ -48,20 +55,22 @@ def griddata(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, method: str =
 
 def rbf(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, neighbors: int = 64,
         kernel: str = "thin_plate_spline", smoothing: float = 0.0) -> np.ndarray:
-    """Radial basis function interpolation of each map on the unit sphere (chordal
-    distances, so the date line and the poles need no special care), with ``neighbors``
-    nearest observed points per target."""
+    """Radial basis function interpolation of each map in (lon, lat) degrees with the
+    ``neighbors`` nearest observed points per target (scipy ``RBFInterpolator``); on global
+    grids the points are repeated across the date line as in :func:`griddata`."""
     v = check_values(values, lat, lon)
-    la, lo = np.meshgrid(np.asarray(lat, float), np.asarray(lon, float), indexing="ij")
-    xyz = unit_xyz(la, lo)
+    lon = np.asarray(lon, dtype=np.float64)
+    yy, xx = np.meshgrid(np.asarray(lat, dtype=np.float64), lon, indexing="ij")
+    periodic = is_periodic(lon)
     out = np.full_like(v, np.nan)
     for t in range(v.shape[0]):
         ok = np.isfinite(v[t])
         if ok.sum() < 4:
             continue
-        fit = interpolate.RBFInterpolator(xyz[ok], v[t][ok], neighbors=min(neighbors,
-                                                                           int(ok.sum())),
-                                          kernel=kernel, smoothing=smoothing)
+        px, py, pv = _wrapped(xx[ok], yy[ok], v[t][ok], lon, periodic)
+        fit = interpolate.RBFInterpolator(np.stack([px, py], 1), pv,
+                                          neighbors=min(neighbors, pv.size), kernel=kernel,
+                                          smoothing=smoothing)
         out[t] = v[t]
-        out[t][~ok] = fit(xyz[~ok])
+        out[t][~ok] = fit(np.stack([xx[~ok], yy[~ok]], 1))
     return fallback(out, v)
