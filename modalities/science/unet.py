@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from polydiff.nn import UNet
+from polydiff.nn import GuessResidual, UNet
 
 from .fill import first_guess
 
@@ -114,11 +114,8 @@ class FieldUNet(nn.Module):
                              "(the output adds the first guess of the known values)")
         self.residual = bool(residual)
         self.prediction, self.schedule_name = prediction, schedule
-        if self.residual:
-            from polydiff import parameterization, schedules
-
-            self._prediction = parameterization.get(prediction)
-            self._schedule = schedules.get(schedule)
+        #: the residual wrapper (:class:`polydiff.nn.GuessResidual`) when ``residual``
+        self._residual = GuessResidual(prediction, schedule) if self.residual else None
         #: channels of ``cond`` the caller gives: [known, mask] (conditional), validity
         self.cond_channels = 2 * self.variables * self.conditional + int(self.validity)
         dims = 3 if time_axis else 2
@@ -182,11 +179,4 @@ class FieldUNet(nn.Module):
         full = torch.cat([p.to(x.dtype) for p in parts], dim=1) if parts else None
         if not self.residual:
             return self.unet(x, c_noise, cond=full)
-        sched = self._schedule
-        t = (c_noise.to(torch.float64) / 1000).clamp(sched.t_min, sched.t_max)
-        alpha, sigma = sched.alpha_sigma(t)
-        p, _ = self._prediction.coefficients(alpha, sigma)
-        view = (-1,) + (1,) * (x.ndim - 1)
-        g = guess.to(x.dtype)
-        out = self.unet(x - alpha.to(x.dtype).reshape(view) * g, c_noise, cond=full)
-        return out + p.to(x.dtype).reshape(view) * g
+        return self._residual(lambda r: self.unet(r, c_noise, cond=full), x, c_noise, guess)
