@@ -7,12 +7,13 @@ equal to ``audio`` at the known samples.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .gaps import gap_runs
 
-__all__ = ["fill_linear", "fill_lpc", "fill_zeros", "lpc_coefficients"]
+__all__ = ["fill_linear", "fill_lpc", "fill_zeros", "lpc_coefficients", "stable_lpc"]
 
 
 def _check(audio: Tensor, missing: Tensor) -> tuple[Tensor, Tensor]:
@@ -58,6 +59,21 @@ def lpc_coefficients(x: Tensor, order: int, ridge: float = 1e-6) -> Tensor:
     return torch.linalg.solve(gram, rows.T @ target)
 
 
+def stable_lpc(a: Tensor, tol: float = 1e-6) -> Tensor:
+    """``a (order,)`` with every pole of ``1 / (1 - sum_k a[k] z^-(k+1))`` outside the unit
+    circle reflected inside (``r -> 1 / conj(r)``: same magnitude response up to a gain), so a
+    prediction run over a long gap cannot grow without bound. The covariance method can fit
+    such poles to a rising onset; poles on the unit circle (pure tones) are kept, and ``a`` is
+    returned unchanged when every ``|r| <= 1 + tol``."""
+    poly = np.concatenate([[1.0], -a.double().numpy()])
+    roots = np.roots(poly)
+    radius = np.abs(roots)
+    if radius.size == 0 or radius.max() <= 1 + tol:
+        return a
+    roots = np.where(radius > 1 + tol, 1 / np.conj(roots), roots)
+    return torch.from_numpy(-np.real(np.poly(roots))[1:].copy()).to(a.dtype)
+
+
 def _predict(history: Tensor, a: Tensor, steps: int) -> Tensor:
     """Run the AR model ``a`` forward ``steps`` samples after ``history (>= order,)``."""
     order = a.shape[0]
@@ -74,7 +90,8 @@ def _predict(history: Tensor, a: Tensor, steps: int) -> Tensor:
 def fill_lpc(audio: Tensor, missing: Tensor, order: int = 32, context: int = 1024) -> Tensor:
     """Linear prediction from both sides: an AR(``order``) model fitted to up to ``context``
     known samples before each gap predicts forward, one fitted to the samples after it
-    (time-reversed) predicts backward, and the two are cross-faded linearly over the gap (one
+    (time-reversed) predicts backward (each with its poles kept inside the unit circle,
+    :func:`stable_lpc`), and the two are cross-faded linearly over the gap (one
     side alone at the recording's ends or with too little context)."""
     x, m = _check(audio, missing)
     out = x.clone()
@@ -87,10 +104,10 @@ def fill_lpc(audio: Tensor, missing: Tensor, order: int = 32, context: int = 102
             after = out[ch, b:min(n, b + context)]
             fwd = bwd = None
             if before.shape[0] > 2 * order:
-                fwd = _predict(before, lpc_coefficients(before, order), length)
+                fwd = _predict(before, stable_lpc(lpc_coefficients(before, order)), length)
             if after.shape[0] > 2 * order:
                 rev = after.flip(0)
-                bwd = _predict(rev, lpc_coefficients(rev, order), length).flip(0)
+                bwd = _predict(rev, stable_lpc(lpc_coefficients(rev, order)), length).flip(0)
             if fwd is not None and bwd is not None:
                 fill = fwd * (1 - w) + bwd * w
             elif fwd is not None or bwd is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from polydiff.modalities.audio.baselines import (
     fill_lpc,
     fill_zeros,
     lpc_coefficients,
+    stable_lpc,
 )
 from polydiff.modalities.audio.metrics import (
     fad_like,
@@ -118,3 +120,36 @@ def test_lpc_fills_a_sinusoid_almost_exactly():
     ar2 = lpc_coefficients(torch.sin(0.3 * t[:200] + 0.1), 2, ridge=0.0)
     torch.testing.assert_close(ar2, torch.tensor([2 * math.cos(0.3), -1.0],
                                                  dtype=torch.float64), rtol=0, atol=1e-9)
+
+
+def test_stable_lpc_reflects_poles_outside_the_unit_circle():
+    # 1 - 2.5 z^-1 + z^-2 has poles 2 and 0.5; reflected: both at 0.5 -> 1 - z^-1 + 0.25 z^-2
+    a = stable_lpc(torch.tensor([2.5, -1.0], dtype=torch.float64))
+    torch.testing.assert_close(a, torch.tensor([1.0, -0.25], dtype=torch.float64))
+    tone = torch.tensor([2 * math.cos(0.3), -1.0], dtype=torch.float64)  # poles on the circle
+    assert stable_lpc(tone) is tone
+
+
+def test_lpc_fill_of_a_rising_onset_stays_bounded():
+    # speech onsets rise; the covariance fit extrapolates the rise (a pole at 1.02) over the gap
+    t = torch.arange(3000, dtype=torch.float64)
+    x = (torch.sin(0.2 * t) * 1.02 ** (t.clamp(max=1000) - 1000))[None]
+    missing = torch.zeros(3000, dtype=torch.bool)
+    missing[1000:2600] = True
+    raw = lpc_coefficients(x[0, 990 - 64:1000], 8)
+    assert np.abs(np.roots(np.concatenate([[1.0], -raw.numpy()]))).max() > 1.01
+    filled = fill_lpc(x, missing, order=8, context=64)
+    assert torch.isfinite(filled).all()
+    assert float(filled[:, missing].abs().max()) <= 2 * float(x[:, ~missing].abs().max())
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), start=st.integers(0, 700), length=st.integers(1, 300))
+def test_lpc_fill_is_finite_and_keeps_known_samples(seed, start, length):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 1000, generator=g).cumsum(-1) * 0.05
+    missing = torch.zeros(1000, dtype=torch.bool)
+    missing[start:start + length] = True
+    filled = fill_lpc(x, missing, order=16, context=256)
+    assert torch.isfinite(filled).all()
+    assert torch.equal(filled[:, ~missing], x[:, ~missing])
