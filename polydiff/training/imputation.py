@@ -16,7 +16,10 @@ How targets are drawn, per sample (one kind each, chosen uniformly from ``kinds`
   across all channels;
 - ``"steps"``: whole indices along spatial axis ``axis`` (lost time steps) with probability
   ``r``;
-- ``"suffix"``: everything after a random cut along ``axis`` (continuation / forecasting).
+- ``"suffix"``: everything after a random cut along ``axis`` (continuation / forecasting);
+- ``"strided"``: every index along ``axis`` except every ``m``-th one (``m`` drawn from
+  ``strides``, a random offset below ``m``): "every m-th frame / step given", for interpolation
+  models (``missing`` does not apply; the hidden fraction is ``1 - 1/m``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .._checks import check_choice
 
 __all__ = ["KINDS", "TargetMasks", "imputation_cond"]
 
-KINDS = ("random", "blocks", "steps", "suffix")
+KINDS = ("random", "blocks", "steps", "suffix", "strided")
 
 
 def imputation_cond(known: Tensor, given: Tensor) -> Tensor:
@@ -52,14 +55,17 @@ class TargetMasks:
         missing: ``(low, high)``: the hidden fraction ``r ~ U[low, high]`` per sample.
         max_block: largest block size per spatial axis (``"blocks"``); default a quarter of
             each axis.
-        axis: spatial axis (0 = first axis after channels) of ``"steps"`` and ``"suffix"``;
-            default the first (time for audio, time for ``(T, lat, lon)`` fields).
+        axis: spatial axis (0 = first axis after channels) of ``"steps"``, ``"suffix"`` and
+            ``"strided"``; default the first (time for audio, video and ``(T, lat, lon)``
+            fields).
+        strides: the strides ``m >= 2`` that ``"strided"`` draws from (uniformly).
     """
 
     kinds: Sequence[str] = ("random",)
     missing: Sequence[float] = (0.1, 0.9)
     max_block: Sequence[int] | None = None
     axis: int = 0
+    strides: Sequence[int] = (2, 3, 4)
 
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)
@@ -72,6 +78,10 @@ class TargetMasks:
             raise ValueError(f"missing must be (low, high) with 0 < low <= high < 1, got "
                              f"{tuple(self.missing)}")
         self.missing = (lo, hi)
+        self.strides = tuple(int(m) for m in self.strides)
+        if not self.strides or min(self.strides) < 2:
+            raise ValueError(f"strides must be integers >= 2 (every m-th index given), got "
+                             f"{list(self.strides)}")
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> TargetMasks | None:
@@ -81,7 +91,7 @@ class TargetMasks:
         if not isinstance(config, dict):
             raise ValueError(f"imputation must be a dict such as {{'kinds': ['random', "
                              f"'blocks'], 'missing': [0.1, 0.9]}}, got {config!r}")
-        valid = {"kinds", "missing", "max_block", "axis"}
+        valid = {"kinds", "missing", "max_block", "axis", "strides"}
         unknown = sorted(set(config) - valid)
         if unknown:
             raise ValueError(f"unknown imputation option(s) {unknown}; valid: {sorted(valid)}")
@@ -113,6 +123,14 @@ class TargetMasks:
             cut = n - max(1, round(r * n))
             idx = [slice(None)] * (len(axes) + 1)
             idx[self.axis + 1] = slice(cut, n)
+            hidden[tuple(idx)] = True
+        elif kind == "strided":
+            m = self.strides[int(torch.randint(len(self.strides), (), generator=g))]
+            offset = int(torch.randint(min(m, n), (), generator=g))
+            keep = torch.ones(n, dtype=torch.bool)
+            keep[offset::m] = False
+            idx = [slice(None)] * (len(axes) + 1)
+            idx[self.axis + 1] = keep
             hidden[tuple(idx)] = True
         else:  # blocks, until about r of the positions are hidden
             limits = self.max_block or [max(1, a // 4) for a in axes]
@@ -147,7 +165,7 @@ class TargetMasks:
         hidden = torch.stack(hidden)
         targets = obs & hidden
         # a sample whose mask hid nothing observed would teach nothing: hide one observed entry
-        # (for "steps"/"suffix", the whole index along the axis that holds it)
+        # (for "steps"/"suffix"/"strided", the whole index along the axis that holds it)
         empty = ~targets.flatten(1).any(1) & (obs.flatten(1).sum(1) >= 2)
         for i in empty.nonzero().flatten().tolist():
             flat = obs[i].flatten().nonzero().flatten()
@@ -155,7 +173,7 @@ class TargetMasks:
             extra = torch.zeros(obs[i].numel(), dtype=torch.bool, device=x.device)
             extra[pick] = True
             extra = extra.reshape(obs[i].shape)
-            if kinds[i] in ("steps", "suffix"):
+            if kinds[i] in ("steps", "suffix", "strided"):
                 index = extra.nonzero()[0, self.axis + 1]
                 extra = torch.zeros_like(extra)
                 extra.select(self.axis + 1, int(index)).fill_(True)

@@ -33,7 +33,7 @@ def test_targets_and_given_split_the_observed_entries(kind, seed, lo, spread, ho
     for i in range(3):
         if obs[i].sum() >= 2:
             assert targets[i].any()
-    if kind in ("steps", "suffix"):  # whole indices along the axis, across the rest
+    if kind in ("steps", "suffix", "strided"):  # whole indices along the axis, across the rest
         hidden = (targets | ~obs)[:, 0]
         per_index = hidden.all(dim=2) | ~hidden.any(dim=2) | ~obs[:, 0].all(dim=2)
         assert per_index.all()
@@ -45,6 +45,26 @@ def test_targets_and_given_split_the_observed_entries(kind, seed, lo, spread, ho
     again = masks.draw(x, observed, torch.Generator().manual_seed(seed))
     assert torch.equal(again[1], masks.draw(x, observed,
                                             torch.Generator().manual_seed(seed))[1])
+
+
+@given(seed=st.integers(0, 2**31), n=st.integers(2, 12), axis=st.integers(0, 1),
+       strides=st.lists(st.integers(2, 5), min_size=1, max_size=3))
+def test_strided_targets_keep_every_mth_index(seed, n, axis, strides):
+    shape = (4, 1, n, 3) if axis == 0 else (4, 1, 3, n)
+    x = torch.randn(shape)
+    given_, targets = TargetMasks(kinds=["strided"], strides=strides, axis=axis).draw(
+        x, None, torch.Generator().manual_seed(seed))
+    for i in range(4):
+        kept = given_[i, 0].all(dim=1 - axis)
+        assert torch.equal(kept, given_[i, 0].any(dim=1 - axis))  # whole indices
+        idx = kept.nonzero().flatten().tolist()
+        assert targets[i].any() and idx  # something given, something to fill
+        m = idx[1] - idx[0] if len(idx) > 1 else None
+        if m is not None:  # a run of every m-th index from an offset below m
+            assert m in strides and idx[0] < m
+            assert idx == list(range(idx[0], n, m))
+        else:
+            assert idx[0] + max(strides) >= n  # the stride drawn passes the end
 
 
 def test_cond_is_known_values_and_mask():
@@ -61,6 +81,8 @@ def test_bad_options_are_named():
         TargetMasks(kinds=["clouds"])
     with pytest.raises(ValueError, match=r"0 < low <= high < 1"):
         TargetMasks(missing=(0.5, 1.0))
+    with pytest.raises(ValueError, match=r"strides must be integers >= 2.*got \[1, 2\]"):
+        TargetMasks(kinds=["strided"], strides=[1, 2])
     with pytest.raises(ValueError, match=r"unknown imputation option\(s\) \['rate'\]"):
         TargetMasks.from_config({"rate": 0.5})
     with pytest.raises(ValueError, match="cond_channels=0; build it with cond_channels=4"):
