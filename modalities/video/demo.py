@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["video_demo", "video_module", "demo_data", "DEMO_NET"]
+__all__ = ["video_demo", "video_module", "frame_module", "frame_net", "demo_data", "DEMO_NET",
+           "FRAME_MASKS"]
 
 #: the demo's network (about 0.4M parameters: quick on 2 CPU cores at 8 x 16 x 16)
 DEMO_NET = {
@@ -38,6 +39,35 @@ def video_module(seed: int = 0, net: dict | None = None, cond_dropout: float = 0
     return DiffusionModule(net or DEMO_NET, prediction="v", weighting="min_snr", lr=2e-3,
                            warmup_steps=50, ema_decay=0.995, cond_dropout=cond_dropout,
                            seed=seed)
+
+
+#: training targets of the conditional frame model (core imputation training along time):
+#: a suffix of 10-60% of the frames (prediction) or all but every 2nd/3rd/4th frame
+#: (interpolation), half the samples each
+FRAME_MASKS = {"kinds": ["suffix", "strided"], "missing": [0.1, 0.6], "strides": [2, 3, 4],
+               "axis": 0}
+
+
+def frame_net(net: dict | None = None) -> dict:
+    """The spec of a conditional frame model: ``net`` (default :data:`DEMO_NET`) without
+    classes, with ``conditional``, the temporal first guess and ``residual`` on, for
+    x0-prediction on the default schedule (so an untrained model returns the first guess)."""
+    net = net or DEMO_NET
+    args = {**net["init_args"], "num_classes": None, "conditional": True, "guess": True,
+            "residual": True, "prediction": "x0", "schedule": "vp_cosine"}
+    return {"class_path": net["class_path"], "init_args": args}
+
+
+def frame_module(seed: int = 0, net: dict | None = None, masks: dict | None = None):
+    """A conditional frame model for prediction and interpolation: :func:`frame_net` of
+    ``net`` trained with the core's imputation training (targets :data:`FRAME_MASKS` or
+    ``masks``), x0-prediction, min-SNR, VPCosine, EMA 0.995, lr 2e-3 with 50 warm-up steps.
+    :func:`~.tasks.predict` / :func:`~.tasks.interpolate` give it the known frames."""
+    from ...training import DiffusionModule
+
+    return DiffusionModule(frame_net(net), prediction="x0", weighting="min_snr", lr=2e-3,
+                           warmup_steps=50, ema_decay=0.995, seed=seed,
+                           imputation=dict(masks or FRAME_MASKS))
 
 
 def _write_all(x, path: Path, meta: dict) -> list[Path]:

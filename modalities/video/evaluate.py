@@ -65,13 +65,27 @@ def task_outputs(module, clips: Tensor, task: str, arg: int, **sample: Any
 
 
 def task_scores(module, clips: Tensor, tasks=(("predict", 4), ("interpolate", 2),
-                                              ("interpolate", 4)), **sample: Any) -> dict:
+                                              ("interpolate", 4)), samples: int = 1,
+                **sample: Any) -> dict:
     """``{"predict_4": {"model": score, "repeat_last": score}, "interpolate_2": {...}, ...}``
-    (see :func:`score`); ``sample`` goes to ``module.sample`` (steps, method, seed, ...)."""
+    (see :func:`score`); ``sample`` goes to ``module.sample`` (steps, method, seed, ...).
+
+    ``"model"`` scores one sample (``seed``); with ``samples > 1`` also ``"model_mean_N"``:
+    the mean of ``N`` samples (seeds ``seed .. seed + N - 1``, the first being ``"model"``'s),
+    a point estimate of the posterior mean (which PSNR and SSIM reward over any one sample)."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    seed = int(sample.pop("seed", 0))
     results = {}
     for task, arg in tasks:
-        truth, out, baselines, missing = task_outputs(module, clips, task, arg, **sample)
-        entry = {"model": score(out, truth, missing)}
+        outs = []
+        for i in range(samples):
+            truth, out, baselines, missing = task_outputs(module, clips, task, arg,
+                                                          seed=seed + i, **sample)
+            outs.append(out.clamp(0, 1))
+        entry = {"model": score(outs[0], truth, missing)}
+        if samples > 1:
+            entry[f"model_mean_{samples}"] = score(torch.stack(outs).mean(0), truth, missing)
         entry.update({name: score(b, truth, missing) for name, b in baselines.items()})
         results[f"{task}_{arg}"] = entry
     return results

@@ -5,6 +5,13 @@ Every spatial layer is a layer of an image U-Net (``self.spatial``, a
 blocks a :class:`~.temporal.TemporalConv` mixes the frames of every pixel, and after each of its
 (per-frame) attention layers a :class:`~.temporal.TemporalAttention` attends over time with a
 relative-position bias. Space is downsampled, time never is: any frame count works.
+
+``conditional=True`` makes it a frame model for prediction and interpolation, trained with the
+core's imputation training (``DiffusionModule(imputation=...)``): ``cond = [known frames,
+mask]`` and, by default, the temporal first guess (:func:`~.guess.temporal_guess`) as more
+input channels; ``residual=True`` denoises the residual from that guess
+(:class:`polydiff.nn.GuessResidual`), so an untrained ``x0``-prediction model returns the
+linear blend / last-frame hold and training can only refine it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ...nn import Attention, EmbBlock, ResBlock, UNet
+from ...nn import Attention, EmbBlock, GuessResidual, ResBlock, UNet
+from .guess import temporal_guess
 from .temporal import TemporalAttention, TemporalConv, fold, unfold
 
 __all__ = ["VideoUNet"]
@@ -32,6 +40,13 @@ class VideoUNet(nn.Module):
         temporal_kernel: taps of the temporal convolutions (odd; 1 = pointwise).
         temporal_attention: temporal attention after every spatial attention layer.
         max_relative_distance: clip distance of the temporal relative-position bias (frames).
+        conditional: a frame model: ``cond = [known frames, mask]`` (``2 * in_channels``
+            channels, :func:`polydiff.training.imputation.imputation_cond`) is required;
+            ``cond_channels`` must then be 0 (it is set to ``2 * in_channels``).
+        guess: (conditional) the temporal first guess of the missing frames
+            (:func:`~.guess.temporal_guess`) as ``in_channels`` more input channels.
+        residual: (conditional, with ``guess``) denoise ``x0 - guess``; ``prediction`` and
+            ``schedule`` must be the module's (and its ``c_noise`` the default ``1000 t``).
 
     ``forward(x (B, C, F, H, W), c_noise (B,), class_labels=None, cond=None) -> (B, C_out, F, H,
     W)`` for any ``F >= 1``; ``H`` and ``W`` must be multiples of ``size_multiple[1:]``
@@ -51,17 +66,35 @@ class VideoUNet(nn.Module):
                  emb_kind: str = "sinusoidal", attention_heads: int = 4,
                  emb_dim: int | None = None, mid_attention: bool = True, resample: str = "conv",
                  temporal_kernel: int = 3, temporal_attention: bool = True,
-                 max_relative_distance: int = 8):
+                 max_relative_distance: int = 8, conditional: bool = False,
+                 guess: bool = True, residual: bool = False, prediction: str = "v",
+                 schedule: str = "vp_cosine"):
         super().__init__()
+        self.conditional = bool(conditional)
+        self.guess = bool(guess) and self.conditional
+        if self.conditional and cond_channels not in (0, 2 * in_channels):
+            raise ValueError(f"VideoUNet: conditional=True sets cond = [known frames, mask] = "
+                             f"{2 * in_channels} channels; got cond_channels={cond_channels} "
+                             f"(leave it 0)")
+        if residual and not self.guess:
+            raise ValueError("VideoUNet: residual=True needs conditional=True and guess=True "
+                             "(the output adds the first guess of the missing frames)")
+        if self.conditional:
+            cond_channels = 2 * in_channels
+        self.residual, self.prediction, self.schedule_name = bool(residual), prediction, schedule
+        #: the residual wrapper (:class:`polydiff.nn.GuessResidual`) when ``residual``
+        self._residual = GuessResidual(prediction, schedule) if self.residual else None
         self.spatial = UNet(
             dims=2, in_channels=in_channels, out_channels=out_channels,
             base_channels=base_channels, channel_mult=channel_mult,
             num_res_blocks=num_res_blocks, attention_levels=tuple(attention_levels or ()),
-            dropout=dropout, num_classes=num_classes, cond_channels=cond_channels,
+            dropout=dropout, num_classes=num_classes,
+            cond_channels=cond_channels + in_channels * self.guess,
             emb_kind=emb_kind, down_factors=2, attention_heads=attention_heads, emb_dim=emb_dim,
             mid_attention=mid_attention, resample=resample,
         )
         self.in_channels, self.out_channels = self.spatial.in_channels, self.spatial.out_channels
+        #: channels of ``cond`` the caller gives ([known, mask] for conditional models)
         self.cond_channels, self.num_classes = cond_channels, num_classes
         self.size_multiple = (1, *self.spatial.size_multiple)
         self.temporal_kernel = temporal_kernel
@@ -128,20 +161,40 @@ class VideoUNet(nn.Module):
                 cond: Tensor | None = None) -> Tensor:
         """``(B, C, F, H, W)``, ``(B,)`` -> ``(B, C_out, F, H, W)``."""
         c_noise = self._check(x, c_noise)
-        frames = x.shape[2]
-        net = self.spatial
         if class_labels is not None:
             class_labels = torch.as_tensor(class_labels, device=x.device)
             if class_labels.shape != (x.shape[0],) or class_labels.is_floating_point():
                 raise ValueError(f"VideoUNet: class_labels must be integers of shape "
                                  f"({x.shape[0]},), got {class_labels.dtype} "
                                  f"{tuple(class_labels.shape)}")
+        want = (x.shape[0], self.cond_channels, *x.shape[2:])
+        if cond is not None and tuple(cond.shape) != want:
+            what = ("[known frames, mask]" if self.conditional
+                    else f"cond_channels={self.cond_channels}")
+            raise ValueError(f"VideoUNet: cond must have shape {want} ({what}), got "
+                             f"{tuple(cond.shape)}")
+        if self.conditional and cond is None:
+            raise ValueError("VideoUNet: this is a conditional frame model (conditional=True): "
+                             "it needs the given frames, cond = [known frames, mask]; use "
+                             "predict() / interpolate(), or sample(known=..., observed=...)")
+        if not self.guess:
+            return self._run(x, c_noise, class_labels, cond)
+        c = self.in_channels
+        g = temporal_guess(cond[:, :c], cond[:, c:2 * c] > 0.5)
+        full = torch.cat([cond, g.to(cond.dtype)], dim=1)
+        if not self.residual:
+            return self._run(x, c_noise, class_labels, full)
+        return self._residual(lambda r: self._run(r, c_noise, class_labels, full), x, c_noise,
+                              g.to(x.dtype))
+
+    def _run(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None,
+             cond: Tensor | None) -> Tensor:
+        """The U-Net on checked inputs; ``cond`` has the spatial U-Net's channels."""
+        frames = x.shape[2]
+        net = self.spatial
+        if class_labels is not None:
             class_labels = class_labels.repeat_interleave(frames)
         if cond is not None:
-            want = (x.shape[0], self.cond_channels, *x.shape[2:])
-            if tuple(cond.shape) != want:
-                raise ValueError(f"VideoUNet: cond must have shape {want} (cond_channels="
-                                 f"{self.cond_channels}), got {tuple(cond.shape)}")
             cond = fold(cond)
         xf = fold(x)
         # the spatial U-Net's own checks and embedding, one row per frame
@@ -152,9 +205,9 @@ class VideoUNet(nn.Module):
                 class_labels = torch.full((xf.shape[0],), net.null_class, dtype=torch.long,
                                           device=x.device)
             emb = emb + net.class_emb(class_labels.long())
-        if self.cond_channels:
+        if net.cond_channels:
             if cond is None:
-                cond = xf.new_zeros((xf.shape[0], self.cond_channels, *xf.shape[2:]))
+                cond = xf.new_zeros((xf.shape[0], net.cond_channels, *xf.shape[2:]))
             xf = torch.cat([xf, cond.to(xf.dtype)], dim=1)
 
         h = net.input_conv(xf)
