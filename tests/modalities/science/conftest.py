@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-xr = pytest.importorskip("xarray")
+import xarray as xr
 
 
 def make_field(n_time: int = 6, n_lat: int = 10, n_lon: int = 16, gaps: float = 0.2,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-xr = pytest.importorskip("xarray")
+import xarray as xr
 
 ASSETS = Path(__file__).resolve().parents[3] / "modalities" / "science" / "assets"
 

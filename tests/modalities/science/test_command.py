@@ -6,13 +6,12 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import make_field
 
 from polydiff.cli import main
 from polydiff.modalities.science import FieldData
 from polydiff.training import DiffusionModule, build_net, export
-
-xr = pytest.importorskip("xarray")
 
 
 @pytest.fixture(scope="module")

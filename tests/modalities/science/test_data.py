@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from conftest import make_field
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,8 +15,6 @@ from polydiff.modalities.science.data import FieldData, bundled_path, load_field
 from polydiff.modalities.science.io import check_units, read_netcdf, write_netcdf
 from polydiff.modalities.science.maps import write_maps, write_png
 from polydiff.modalities.science.windows import Windows, starts
-
-xr = pytest.importorskip("xarray")
 
 
 def test_patches_keep_nan_as_missing_with_weights_and_coordinates(field_nc):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from polydiff.modalities.science import gaps
 from polydiff.modalities.science.data import ASSETS
 from polydiff.modalities.science.demo import science_demo
-
-xr = pytest.importorskip("xarray")
 
 
 def test_demo_writes_the_restored_file_maps_and_report(tmp_path):

@@ -10,8 +10,6 @@ from conftest import make_field
 from polydiff.modalities.science.files import engine_for, open_fields, select_variables
 from polydiff.modalities.science.grid import find_axes, is_periodic, latitude_weights
 
-xr = pytest.importorskip("xarray")
-
 
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")
 def test_engine_is_chosen_from_the_bytes_not_the_name(tmp_path):
@@ -20,7 +18,6 @@ def test_engine_is_chosen_from_the_bytes_not_the_name(tmp_path):
     ds.to_netcdf(tmp_path / "b.dat", engine="netcdf4")
     assert engine_for(tmp_path / "a.bin") == "scipy"
     assert engine_for(tmp_path / "b.dat") == "netcdf4"
-    pytest.importorskip("zarr")
     ds.to_zarr(tmp_path / "c.zarr")
     assert engine_for(tmp_path / "c.zarr") == "zarr"
     for name in ("a.bin", "b.dat", "c.zarr"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from conftest import make_field
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,8 +18,6 @@ from polydiff.modalities.science.model import FieldModel
 from polydiff.modalities.science.tiles import Blender, ramp
 from polydiff.modalities.science.unet import FieldUNet
 from polydiff.modalities.science.windows import Windows
-
-xr = pytest.importorskip("xarray")
 
 
 def _model(path, conditional=True, time_window=None, patch=(8, 8), validity=False, seed=0):
