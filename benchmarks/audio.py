@@ -24,8 +24,8 @@ the same windows for every method; dpmpp_2m, 20 steps, fixed seeds. Scores over 
 STFT frames touching the gap), SNR (dB), multi-resolution STFT distance.
 
 **generation**: FAD-like (Fréchet distance of log-mel frame statistics; see
-``polydiff.modalities.audio.metrics``) of up to 64 clips from the unconditional model to as many held-out
-windows, with training windows and white noise (speech RMS) as reference points.
+``polydiff.modalities.audio.metrics``) of up to 64 clips from the unconditional model to as
+many held-out windows, with training windows and white noise (speech RMS) as reference points.
 
 **mel**: the spectrogram path's floor: exact log-mels of the bundled speech turned back into
 sound by least-squares mel inversion + Griffin-Lim (8, 32, 128 iterations), scored against the
