@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...modality import Modality
+from .guess import temporal_guess
 from .tasks import extend, interpolate, predict
 from .unet import VideoUNet
 
@@ -20,7 +21,8 @@ _LAZY = {
     "read_video": "io",
 }
 
-__all__ = ["MODALITY", "VideoUNet", "extend", "interpolate", "predict", *sorted(_LAZY)]
+__all__ = ["MODALITY", "VideoUNet", "extend", "interpolate", "predict", "temporal_guess",
+           *sorted(_LAZY)]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -29,7 +31,8 @@ MODALITY = Modality(
     description="(B, C, F, H, W) videos: moving digits, video folders (PyAV), mp4/GIF/PNG "
                 "frame strips, frame prediction and interpolation",
     demo=f"{__name__}.demo:video_demo",
-    configs={"moving_digits": _HERE / "configs" / "video.yaml"},
+    configs={"moving_digits": _HERE / "configs" / "video.yaml",
+             "moving_digits_frames": _HERE / "configs" / "frames.yaml"},
     writers={"mp4": f"{__name__}.io:write_mp4", "gif": f"{__name__}.io:write_gif",
              "png": f"{__name__}.io:write_strip"},
     readers={"video": f"{__name__}.io:read_video"},

@@ -1,6 +1,7 @@
-"""``polydiff demo video``: train a class-conditional model on moving digits, then write
-generated, predicted, interpolated and extended clips (mp4, GIF, frame strips), a loss curve
-and a short report with PSNR/SSIM against the training-free baselines."""
+"""``polydiff demo video``: train a class-conditional generator and a conditional frame model
+on moving digits, then write generated, predicted, interpolated and extended clips (mp4, GIF,
+frame strips), a loss curve and a short report with PSNR/SSIM against the training-free
+baselines."""
 
 from __future__ import annotations
 
@@ -86,13 +87,17 @@ def _interleave(*videos):
 def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
                max_steps: int | None = None, seed: int = 0, steps: int = 20,
                method: str = "dpmpp_2m", guidance_scale: float = 2.0, progress: bool = True,
-               batch_size: int = 8, clips: int = 8) -> dict:
-    """Train on moving digits for ``minutes`` (or ``max_steps``), then write to ``out``:
-    ``samples.*`` (one clip per class, CFG ``guidance_scale``), ``predicted.*`` (held-out
-    clips: truth row above the model's continuation of its first 4 frames), ``interpolated.*``
-    (every 2nd frame given), ``long.*`` (16 frames by overlapping continuation), each as mp4,
-    GIF and frame-strip PNG, plus ``loss.png``, ``report.txt`` and
-    ``checkpoints/last.ckpt``. Returns the report as a dict."""
+               batch_size: int = 8, clips: int = 8, frame_share: float = 0.4) -> dict:
+    """Train two models on moving digits for ``minutes`` together (or ``max_steps`` each): a
+    class-conditional generator (``1 - frame_share`` of the time; 8 frames) and a conditional
+    frame model (:func:`frame_module`, ``frame_share``; 9 frames). Then write to ``out``:
+    ``samples.*`` (the generator, one clip per class, CFG ``guidance_scale``), ``long.*`` (the
+    generator, 16 frames by overlapping continuation), ``predicted.*`` (the frame model on
+    held-out clips: truth row above its continuation of the first 5 frames),
+    ``interpolated.*`` (every 2nd frame given) and ``interpolated4.*`` (every 4th), each as
+    mp4, GIF and frame-strip PNG, plus ``loss.png`` (``frames/loss.png``), ``report.txt``
+    (PSNR/SSIM against the baselines) and the checkpoints ``checkpoints/last.ckpt`` (generator) and
+    ``frames/checkpoints/last.ckpt`` (frame model). Returns the report as a dict."""
     import lightning.pytorch as pl
     import torch
 
@@ -101,16 +106,29 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     from .evaluate import score, task_outputs
     from .tasks import extend
 
+    if not 0.0 < frame_share < 1.0:
+        raise ValueError(f"frame_share must lie in (0, 1) (the frame model's share of the "
+                         f"training time), got {frame_share}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(seed, verbose=False)
     data = demo_data(batch_size=batch_size, seed=0)
     module = video_module(seed)
-    trainer, history = demo_trainer(out, minutes, max_steps, progress)
+    trainer, history = demo_trainer(out, minutes * (1 - frame_share), max_steps, progress)
     t0 = time.perf_counter()
     trainer.fit(module, data)
     train_s = time.perf_counter() - t0
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+
+    pl.seed_everything(seed, verbose=False)
+    frame_data = demo_data(frames=9, batch_size=batch_size, seed=0, labels=False)
+    frames = frame_module(seed)
+    f_trainer, f_history = demo_trainer(out / "frames", minutes * frame_share, max_steps,
+                                        progress)
+    t0 = time.perf_counter()
+    f_trainer.fit(frames, frame_data)
+    frame_s = time.perf_counter() - t0
+    f_trainer.save_checkpoint(out / "frames" / "checkpoints" / "last.ckpt", weights_only=False)
     meta = data.metadata()
     sample = dict(steps=steps, method=method, seed=seed, progress=progress)
 
@@ -119,10 +137,11 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     x = module.sample(10, class_labels=labels, guidance_scale=guidance_scale, **sample)
     files = {"samples": _write_all(module.to_data_units(x), out / "samples",
                                    {**meta, "nrow": 5})}
-    held_out = torch.stack([data.test_set[i]["x"] for i in range(clips)])  # data units
+    held_out = torch.stack([frame_data.test_set[i]["x"] for i in range(clips)])  # data units
     scores = {}
-    for name, task, arg in (("predicted", "predict", 4), ("interpolated", "interpolate", 2)):
-        truth, pred, baselines, missing = task_outputs(module, held_out, task, arg, **sample)
+    for name, task, arg in (("predicted", "predict", 4), ("interpolated", "interpolate", 2),
+                            ("interpolated4", "interpolate", 4)):
+        truth, pred, baselines, missing = task_outputs(frames, held_out, task, arg, **sample)
         files[name] = _write_all(_interleave(truth, pred.clamp(0, 1)), out / name,
                                  {**meta, "nrow": 4})
         scores[f"{task}_{arg}"] = {"model": score(pred, truth, missing),
@@ -132,17 +151,21 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     files["long"] = _write_all(module.to_data_units(long), out / "long", {**meta, "nrow": 4})
     sample_s = time.perf_counter() - t1
     loss_png = plot_losses(history, out / "loss.png")
+    frame_loss_png = plot_losses(f_history, out / "frames" / "loss.png")
 
     report = {
-        "steps": trainer.global_step,
+        "steps": trainer.global_step, "frame_steps": f_trainer.global_step,
         "epochs": round(trainer.global_step * batch_size / len(data.train_set), 1),
-        "train_seconds": round(train_s, 1), "sample_seconds": round(sample_s, 1),
+        "train_seconds": round(train_s, 1), "frame_train_seconds": round(frame_s, 1),
+        "sample_seconds": round(sample_s, 1),
         "train_loss": history.train[-1][1] if history.train else float("nan"),
-        "val_loss": history.val[-1][1] if history.val else float("nan"),
+        "frame_train_loss": f_history.train[-1][1] if f_history.train else float("nan"),
         "params": sum(p.numel() for p in module.net.parameters()),
+        "frame_params": sum(p.numel() for p in frames.net.parameters()),
         "nfe": nfe(method, steps), "scores": scores,
         "files": {k: [str(p) for p in v] for k, v in files.items()},
         "checkpoint": str(out / "checkpoints" / "last.ckpt"),
+        "frame_checkpoint": str(out / "frames" / "checkpoints" / "last.ckpt"),
     }
 
     def line(task: str, base: str) -> str:
@@ -150,27 +173,33 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
         return (f"{task:14s} model PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} | {base} "
                 f"PSNR {b['psnr']:.2f} dB, SSIM {b['ssim']:.3f}")
 
+    threads = torch.get_num_threads()
     lines = [
-        "polydiff demo video: class-conditional moving digits (8 frames of 16x16, "
-        "scikit-learn digits)",
-        f"network:      VideoUNet, {report['params']:,} parameters (per-frame 2-D U-Net + "
-        f"temporal conv/attention), v-prediction, min-SNR, VPCosine, EMA 0.995",
-        f"training:     {report['steps']} steps (batch {batch_size}, ~{report['epochs']} epochs) "
-        f"in {report['train_seconds']} s on {torch.get_num_threads()} CPU thread(s)",
-        f"final loss:   train {report['train_loss']:.4f}, val {report['val_loss']:.4f}",
+        "polydiff demo video: moving digits (16x16 canvas, scikit-learn digits)",
+        f"generator:    class-conditional VideoUNet, {report['params']:,} parameters (per-frame "
+        f"2-D U-Net + temporal conv/attention), v-prediction, min-SNR, VPCosine, EMA 0.995; "
+        f"{report['steps']} steps (batch {batch_size}, ~{report['epochs']} epochs of 8 frames) "
+        f"in {report['train_seconds']} s on {threads} CPU thread(s)",
+        f"frame model:  conditional VideoUNet ([known frames, mask] + temporal first guess "
+        f"in, residual from it out), {report['frame_params']:,} parameters, x0-prediction, "
+        f"imputation training (suffix / every 2nd-4th frame given); "
+        f"{report['frame_steps']} steps in {report['frame_train_seconds']} s (9 frames)",
         f"sampler:      {method}, {steps} steps ({report['nfe']} evaluations), CFG "
         f"{guidance_scale} for generation; {report['sample_seconds']} s for all the clips",
-        f"held-out:     {clips} test clips (digits never seen in training), missing frames only:",
+        f"held-out:     {clips} test clips (digits never seen in training), missing frames only, "
+        f"one sample each:",
         "  " + line("predict_4", "repeat_last"),
         "  " + line("interpolate_2", "linear_blend"),
-        "  " + line("interpolate_2", "repeat_last"),
+        "  " + line("interpolate_4", "linear_blend"),
         f"samples:      {files['samples'][0]} (+ .gif, .png frame strip; one clip per class)",
-        f"predicted:    {files['predicted'][0]} (rows: truth, then the model from 4 frames)",
-        f"interpolated: {files['interpolated'][0]} (rows: truth, then every 2nd frame given)",
+        f"predicted:    {files['predicted'][0]} (rows: truth, then the frame model from 5 "
+        f"frames)",
+        f"interpolated: {files['interpolated'][0]}, {files['interpolated4'][0]} (rows: truth, "
+        f"then every 2nd / 4th frame given)",
         f"long:         {files['long'][0]} (16 frames, windows of 8 overlapping by 4)",
-        f"loss curve:   {loss_png}",
-        f"checkpoint:   {report['checkpoint']} (polydiff sample --checkpoint ... --known "
-        f"clip.mp4)",
+        f"loss curves:  {loss_png} (generator), {frame_loss_png} (frame model)",
+        f"checkpoints:  {report['checkpoint']} (polydiff sample --checkpoint ...), "
+        f"{report['frame_checkpoint']} (polydiff sample --checkpoint ... --known clip.mp4)",
     ]
     write_report(out, lines)
     return report

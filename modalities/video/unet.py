@@ -174,9 +174,10 @@ class VideoUNet(nn.Module):
             raise ValueError(f"VideoUNet: cond must have shape {want} ({what}), got "
                              f"{tuple(cond.shape)}")
         if self.conditional and cond is None:
-            raise ValueError("VideoUNet: this is a conditional frame model (conditional=True): "
-                             "it needs the given frames, cond = [known frames, mask]; use "
-                             "predict() / interpolate(), or sample(known=..., observed=...)")
+            raise ValueError("VideoUNet: this conditional frame model (conditional=True) got "
+                             "no given frames (cond=None); it needs cond = [known frames, mask]: "
+                             "use predict() / interpolate(), sample(known=..., observed=...) "
+                             "or polydiff sample --known FILE")
         if not self.guess:
             return self._run(x, c_noise, class_labels, cond)
         c = self.in_channels
