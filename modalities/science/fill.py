@@ -6,9 +6,10 @@ takes the coarser level's (interpolated) estimate where it has not, so small gap
 from their neighbours and large ones from ever wider surroundings. :func:`relax` then smooths
 the filled values by Jacobi iterations of the discrete Laplace equation with the known values
 fixed (harmonic interpolation; circular on periodic axes). :func:`first_guess` is both; it is
-what a :class:`~polydiff.modalities.science.FieldUNet` imputation model refines. On the
-bundled 5 degree winds with half of the values hidden its RMSE is below scipy's linear
-``griddata`` (docs/science.md).
+what a :class:`~polydiff.modalities.science.FieldUNet` imputation model refines. It is about
+as accurate as scipy's linear ``griddata`` (half of the points hidden: RMSE 1.154 against
+1.151 m/s on the first 12 months of the bundled 5 degree winds, 0.672 against 0.645 on the
+full 2.5 degree field; benchmarks/impute.py) and much faster.
 """
 
 from __future__ import annotations
