@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from ...modality import Modality
+from ...modality import Command, Modality
 
 _HERE = Path(__file__).resolve().parent
 
@@ -48,6 +48,10 @@ MODALITY = Modality(
     readers={"wav": f"{__name__}.io:read_wav"},
     data_modules=(f"{__name__}.AudioFolder", f"{__name__}.LogMelFolder"),
     networks=(f"{__name__}.AudioUNet", "polydiff.nn.UNet"),
+    commands={"fill-gaps": Command(
+        help="fill the gaps (NaN samples, a gap list or a mask) of a recording of any length "
+             "with an audio model",
+        arguments=f"{__name__}.command:add_arguments", run=f"{__name__}.command:run")},
 )
 
 

@@ -21,8 +21,8 @@ from torch import Tensor
 
 from .files import load_audio, resample
 
-__all__ = ["plot_spectrograms", "read_gaps", "read_wav", "save_wav", "write_spectrogram_png",
-           "write_wav"]
+__all__ = ["mask_from", "plot_spectrograms", "read_gaps", "read_recording", "read_wav",
+           "save_wav", "write_spectrogram_png", "write_wav"]
 
 
 def _rate(meta: Mapping[str, Any] | None) -> int:
@@ -139,8 +139,9 @@ def read_gaps(path: str | Path) -> list[tuple[float, float]]:
     return gaps
 
 
-def _mask_from(mask: Path, n: int, rate: int, channels: int, length_s: float) -> Tensor:
-    """``missing (1, T)`` (True = fill in) from a gap file or a mask recording."""
+def mask_from(mask: Path, n: int, rate: int, channels: int, length_s: float) -> Tensor:
+    """``missing (1, n)`` (True = fill in) from a gap file (``.txt``/``.csv``, ``start,end``
+    seconds per line) or a mask recording of ``n`` samples at ``rate`` Hz (non-zero = fill)."""
     missing = torch.zeros(1, n, dtype=torch.bool)
     if mask.suffix.lower() in (".txt", ".csv"):
         for start, end in read_gaps(mask):
@@ -154,6 +155,29 @@ def _mask_from(mask: Path, n: int, rate: int, channels: int, length_s: float) ->
         raise ValueError(f"mask {mask} has {m.shape[-1]} samples at {m_rate} Hz; expected {n} "
                          f"at {rate} Hz like the recording")
     return (m != 0).any(0, keepdim=True)
+
+
+def read_recording(path: str | Path, rate: int, channels: int) -> tuple[Tensor, Tensor]:
+    """A recording for a model of ``channels`` channels at ``rate`` Hz: ``(audio (C, N) at
+    rate, NaN samples set to 0; nan (1, N) bool)``, resampled when the file's rate differs (a
+    resampled sample is missing when its nearest source sample was NaN). Other channel counts
+    or an empty file raise a ``ValueError`` naming the file."""
+    path = Path(path)
+    audio, file_rate = load_audio(path)
+    if audio.shape[0] != channels:
+        kind = {1: "mono", 2: "stereo"}
+        raise ValueError(f"recording {path} has {audio.shape[0]} channel(s) but the model makes "
+                         f"{kind.get(channels, channels)} audio ({channels} channel(s)); convert "
+                         f"it first (e.g. mix stereo down to mono)")
+    if audio.shape[-1] == 0:
+        raise ValueError(f"recording {path} is empty")
+    nan = torch.isnan(audio).any(0, keepdim=True)  # (1, T) at the file's rate
+    audio = torch.nan_to_num(audio, nan=0.0)
+    if file_rate != rate:
+        audio = resample(audio, file_rate, rate)
+        source = (torch.arange(audio.shape[-1]) * file_rate // rate).clamp(max=nan.shape[-1] - 1)
+        nan = nan[:, source]
+    return audio, nan
 
 
 def read_wav(path: str | Path, mask: str | Path | None, sample_shape: Sequence[int],
@@ -174,26 +198,14 @@ def read_wav(path: str | Path, mask: str | Path | None, sample_shape: Sequence[i
     c, t = (int(v) for v in sample_shape)
     rate = _rate(meta)
     path = Path(path)
-    audio, file_rate = load_audio(path)
-    if audio.shape[0] != c:
-        kind = {1: "mono", 2: "stereo"}
-        raise ValueError(f"recording {path} has {audio.shape[0]} channel(s) but the model makes "
-                         f"{kind.get(c, c)} audio ({c} channel(s)); convert it first (e.g. mix "
-                         f"stereo down to mono)")
-    if audio.shape[-1] == 0:
-        raise ValueError(f"recording {path} is empty")
-    nan = torch.isnan(audio).any(0, keepdim=True)  # (1, T) at the file's rate
-    if file_rate != rate:  # resample without NaN; a resampled sample is missing when the
-        audio = resample(torch.nan_to_num(audio, nan=0.0), file_rate, rate)  # nearest was
-        source = (torch.arange(audio.shape[-1]) * file_rate // rate).clamp(max=nan.shape[-1] - 1)
-        nan = nan[:, source]
+    audio, nan = read_recording(path, rate, c)
     n = audio.shape[-1]
     if n > t:
         raise ValueError(f"recording {path} is {n} samples ({n / rate:.3f} s at {rate} Hz) but "
                          f"the model makes {t} ({t / rate:.3f} s); cut it, or use "
                          f"polydiff.modalities.audio.fill_gaps for longer recordings")
     if mask is not None:
-        missing = _mask_from(Path(mask), n, rate, c, n / rate) | nan
+        missing = mask_from(Path(mask), n, rate, c, n / rate) | nan
     else:
         missing = nan
     observed = torch.zeros(1, t, dtype=torch.bool)

@@ -82,3 +82,55 @@ def test_load_audio_model_refuses_other_modalities(checkpoint, tmp_path):
     torch.save(raw, tmp_path / "image.ckpt")
     with pytest.raises(ValueError, match=r"image.ckpt is a image model, not an audio model"):
         load_audio_model(tmp_path / "image.ckpt")
+
+
+def test_fill_gaps_command_repairs_a_long_recording_and_keeps_what_is_known(checkpoint,
+                                                                           tmp_path):
+    speech, rate = sf.read(ASSETS / "speech" / "cards_001.flac", dtype="float32")
+    clip = speech[:8000].copy()  # 0.5 s: several of the model's 1024-sample windows
+    clip[7000:7100] = np.nan  # a dropout marked by NaN, plus two listed gaps
+    sf.write(tmp_path / "long.wav", clip, rate, subtype="FLOAT")
+    (tmp_path / "gaps.txt").write_text("start,end\n0.050,0.060\n0.300,0.310\n")
+    out = tmp_path / "repaired.wav"
+    args = ["fill-gaps", str(tmp_path / "long.wav"), "--checkpoint", str(checkpoint), "--out",
+            str(out), "--gaps", str(tmp_path / "gaps.txt"), "--num", "2", "--steps", "3",
+            "--class-label", "0", "--no-progress"]
+    assert main(args) == 0
+    gap = np.zeros(8000, bool)
+    gap[800:960] = gap[4800:4960] = gap[7000:7100] = True
+    fills = []
+    for k in range(2):
+        data, r = sf.read(tmp_path / f"repaired_{k}.wav", dtype="float32")
+        assert r == rate and data.shape == (8000,)
+        np.testing.assert_allclose(data[~gap], clip[~gap], atol=1 / 16384)  # 16-bit PCM
+        assert np.abs(data[gap]).max() > 0  # the gaps are filled, not left silent
+        fills.append(data[gap])
+    assert not np.allclose(fills[0], fills[1])
+    assert (tmp_path / "repaired.png").is_file()
+    assert main(args + ["--overwrite"]) == 0
+
+
+def test_fill_gaps_command_checks_everything_first(checkpoint, tmp_path, cli_error):
+    speech, rate = sf.read(ASSETS / "speech" / "cards_001.flac", dtype="float32")
+    sf.write(tmp_path / "a.wav", speech[:4000], rate)
+    (tmp_path / "gaps.txt").write_text("0.01,0.02\n")
+    (tmp_path / "long_gap.txt").write_text("0.01,0.2\n")
+    (tmp_path / "late.txt").write_text("0.2,0.3\n")
+    base = ["fill-gaps", tmp_path / "a.wav", "--checkpoint", checkpoint]
+    cli_error([*base, "--out", tmp_path / "o.wav"], r"INPUT .*a.wav: nothing to fill")
+    cli_error([*base, "--out", tmp_path / "o.flac", "--gaps", tmp_path / "gaps.txt"],
+              r"--out .*o.flac: expected a WAV file name ending in .wav")
+    cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "long_gap.txt"],
+              r"--gaps: the gap 0.010-0.200 s \(3040 samples\) is longer than the model's "
+              r"window \(1024 samples")
+    cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "late.txt"],
+              r"ends after the recording \(0.250 s long\)")
+    cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "none.txt"],
+              r"--gaps .*none.txt: no such file")
+    cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "gaps.txt",
+               "--class-label", "9"], r"--class-label 9: the model has classes 0-3")
+    (tmp_path / "taken.wav").write_bytes(b"earlier result")
+    cli_error([*base, "--out", tmp_path / "taken.wav", "--gaps", tmp_path / "gaps.txt"],
+              r"--out .*taken.wav already exists; choose a new name or pass --overwrite")
+    assert (tmp_path / "taken.wav").read_bytes() == b"earlier result"
+    assert not (tmp_path / "o.wav").exists()
