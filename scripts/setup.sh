@@ -26,6 +26,18 @@ if [ "${1:-}" = "--bench" ]; then
     # requirements would pull another torch and unused extras; only their networks are used
     "${PIP[@]}" --no-deps audio-diffusion-pytorch a-unet video-diffusion-pytorch einops-exts \
         rotary-embedding-torch "torchvision==0.29.1"   # 0.29.1 matches torch 2.14.1
+    # the Debian data packages the benchmarks read (held-out voices for benchmarks/audio.py,
+    # the full NOAA fields for benchmarks/impute.py); not needed by the tests or demos
+    DATA=(klettres-data ferret-datasets)
+    if ! dpkg -s "${DATA[@]}" >/dev/null 2>&1; then
+        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            apt-get update -qq
+            apt-get install -y -qq --no-install-recommends "${DATA[@]}"
+        else
+            echo "benchmarks need the Debian packages ${DATA[*]}: install them as root with" \
+                 "apt-get install --no-install-recommends ${DATA[*]}" >&2
+        fi
+    fi
 fi
 
 .venv/bin/python -c "import torch, torchaudio, lightning, polydiff; \
