@@ -76,4 +76,20 @@ def test_impute_checks_everything_first(trained, tmp_path, cli_error):
     kelvin.to_netcdf(tmp_path / "kelvin.nc", engine="scipy")
     cli_error(["impute", tmp_path / "kelvin.nc", *base, "--out", tmp_path / "a.nc"],
               r"units differ from the model's: SST: 'K' \(trained on 'degC'\)")
+    other = make_field(n_time=3, n_lat=10, n_lon=16).rename({"SST": "sst", "AIRT": "airt"})
+    other.to_netcdf(tmp_path / "other.nc", engine="scipy")
+    cli_error(["impute", tmp_path / "other.nc", *base, "--out", tmp_path / "a.nc"],
+              r"has no variable\(s\) \['(SST|AIRT)'.*(sst|airt)")
+    empty = make_field(n_time=3, n_lat=10, n_lon=16)
+    empty["AIRT"][:] = np.nan
+    empty.to_netcdf(tmp_path / "empty.nc", engine="scipy")
+    cli_error(["impute", tmp_path / "empty.nc", *base, "--out", tmp_path / "a.nc"],
+              r"\['AIRT'\] hold no finite value \(all NaN\)")
+    flat = make_field(n_time=3, n_lat=10, n_lon=16, lat_name="row", lon_name="col")
+    for name in ("row", "col"):
+        flat[name].attrs = {"units": "1"}
+    flat.to_netcdf(tmp_path / "flat.nc", engine="scipy")
+    cli_error(["impute", tmp_path / "flat.nc", *base, "--out", tmp_path / "a.nc"],
+              r"no recognisable latitude and longitude coordinate: found dimensions "
+              r"\['time', 'row', 'col'\]")
     assert not (tmp_path / "a.nc").exists()
