@@ -118,6 +118,10 @@ def _known(a: argparse.Namespace, model: Model):
                 raise UserError(f"{flag} needs --known FILE")
         if a.reader != "auto":
             raise UserError(f"--reader {a.reader} needs --known FILE")
+        if model.conditional:
+            raise UserError("--known: none given, but this model was trained for imputation "
+                            "(the known values are one of its inputs); pass --known FILE "
+                            "(and --mask where the file does not say what is known)")
         return None, None
     try:
         read = reader_for(model.data_info, a.reader)

@@ -96,7 +96,7 @@ def toy1d():
     unregister_modality("toy1d")
 
 
-def test_imputation_model_trains_on_gaps_and_fills_them(tmp_path, toy1d):
+def test_imputation_model_trains_on_gaps_and_fills_them(tmp_path, toy1d, cli_error):
     pl.seed_everything(0)
     module = DiffusionModule(COND_NET, ema_decay=None, seed=1,
                              imputation={"kinds": ["random", "blocks", "suffix"],
@@ -127,6 +127,8 @@ def test_imputation_model_trains_on_gaps_and_fills_them(tmp_path, toy1d):
         assert main(["sample", "--checkpoint", str(src), "--num", "2", "--steps", "3",
                      "--out", str(tmp_path / name), "--known", str(tmp_path / "gappy.pt")]) == 0
         outs.append(torch.load(tmp_path / name / "samples.pt", weights_only=True))
+    cli_error(["sample", "--checkpoint", ckpt, "--num", "1", "--out", tmp_path / "none"],
+              r"--known: none given, but this model was trained for imputation")
     keep = ~torch.isnan(known)
     torch.testing.assert_close(outs[0][:, keep], known[keep].expand(2, -1), rtol=0, atol=1e-4)
     torch.testing.assert_close(outs[0], outs[1])

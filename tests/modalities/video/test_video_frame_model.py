@@ -125,7 +125,8 @@ def test_lightning_trains_and_predicts_with_the_frame_model(tmp_path, cli_error)
     torch.testing.assert_close(x[:, :, :2], known[:, :, :2].expand(2, -1, -1, -1, -1),
                                rtol=0, atol=1e-6)
     cli_error(["sample", "--checkpoint", ckpt, "--num", "1", "--steps", "1", "--out",
-               tmp_path / "o"], r"got no given frames \(cond=None\).*--known FILE")
+               tmp_path / "o"], r"--known: none given, but this model was trained for "
+                                r"imputation .*pass --known FILE")
 
 
 def test_shipped_frame_config_is_valid():
