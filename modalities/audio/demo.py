@@ -82,7 +82,7 @@ def audio_demo(out: str | Path = "polydiff-demo-audio", minutes: float = 2.0,
 
     from ...samplers import nfe
     from ...training import DiffusionModule
-    from ...training.demo import demo_trainer, plot_losses, write_report
+    from ...training.demo import fit_demo, plot_losses, write_report
     from . import baselines, metrics
     from .data import AudioFolder
     from .io import plot_spectrograms, save_wav
@@ -99,11 +99,7 @@ def audio_demo(out: str | Path = "polydiff-demo-audio", minutes: float = 2.0,
         data.setup()
         module = DiffusionModule(DEMO_NET, prediction="v", weighting="min_snr", lr=2e-3,
                                  warmup_steps=50, ema_decay=0.995, cond_dropout=0.1, seed=seed)
-        trainer, history = demo_trainer(out, minutes, max_steps, progress)
-        t0 = time.perf_counter()
-        trainer.fit(module, data)
-        train_s = time.perf_counter() - t0
-        trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+        trainer, history, train_s = fit_demo(module, data, out, minutes, max_steps, progress)
         train_crops = torch.stack([data.train_set[i]["x"] for i in range(len(data.train_set))])
         train_labels = [data.train_set.clips[k].label for k, _ in data.train_set.index]
     classes = data.classes

@@ -38,7 +38,7 @@ def image_demo(out: str | Path = "polydiff-demo-image", minutes: float = 2.0,
     import torch
 
     from ...samplers import nfe
-    from ...training.demo import demo_trainer, plot_losses, write_report
+    from ...training.demo import fit_demo, plot_losses, write_report
     from .data import DigitsDataModule
     from .io import write_png
 
@@ -47,11 +47,7 @@ def image_demo(out: str | Path = "polydiff-demo-image", minutes: float = 2.0,
     pl.seed_everything(seed, verbose=False)
     module = image_module(seed)
     data = DigitsDataModule(batch_size=batch_size, size=16, seed=0)
-    trainer, history = demo_trainer(out, minutes, max_steps, progress)
-    t0 = time.perf_counter()
-    trainer.fit(module, data)
-    train_s = time.perf_counter() - t0
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+    trainer, history, train_s = fit_demo(module, data, out, minutes, max_steps, progress)
 
     t1 = time.perf_counter()
     labels = torch.arange(100) % 10

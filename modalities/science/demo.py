@@ -66,7 +66,7 @@ def science_demo(out: str | Path = "polydiff-demo-science", minutes: float = 2.0
 
     from polydiff import metrics
     from polydiff.training import DiffusionModule
-    from polydiff.training.demo import demo_trainer, plot_losses, write_report
+    from polydiff.training.demo import fit_demo, plot_losses, write_report
 
     from .data import FieldData
     from .gapfill import impute
@@ -82,11 +82,7 @@ def science_demo(out: str | Path = "polydiff-demo-science", minutes: float = 2.0
     module = DiffusionModule(DEMO_NET, prediction="v", weighting="min_snr", lr=1e-3,
                              warmup_steps=50, ema_decay=0.99, seed=seed,
                              imputation={"kinds": ["random", "blocks"], "missing": [0.05, 0.5]})
-    trainer, history = demo_trainer(out, minutes, max_steps, progress)
-    t0 = time.perf_counter()
-    trainer.fit(module, data)
-    train_s = time.perf_counter() - t0
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+    trainer, history, train_s = fit_demo(module, data, out, minutes, max_steps, progress)
 
     t1 = time.perf_counter()
     sea = np.isfinite(truth["SST"].values).any(0)

@@ -102,7 +102,7 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     import torch
 
     from ...samplers import nfe
-    from ...training.demo import demo_trainer, plot_losses, write_report
+    from ...training.demo import fit_demo, plot_losses, write_report
     from .evaluate import score, task_outputs
     from .tasks import extend
 
@@ -114,21 +114,14 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     pl.seed_everything(seed, verbose=False)
     data = demo_data(batch_size=batch_size, seed=0)
     module = video_module(seed)
-    trainer, history = demo_trainer(out, minutes * (1 - frame_share), max_steps, progress)
-    t0 = time.perf_counter()
-    trainer.fit(module, data)
-    train_s = time.perf_counter() - t0
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+    trainer, history, train_s = fit_demo(module, data, out, minutes * (1 - frame_share),
+                                         max_steps, progress)
 
     pl.seed_everything(seed, verbose=False)
     frame_data = demo_data(frames=9, batch_size=batch_size, seed=0, labels=False)
     frames = frame_module(seed)
-    f_trainer, f_history = demo_trainer(out / "frames", minutes * frame_share, max_steps,
-                                        progress)
-    t0 = time.perf_counter()
-    f_trainer.fit(frames, frame_data)
-    frame_s = time.perf_counter() - t0
-    f_trainer.save_checkpoint(out / "frames" / "checkpoints" / "last.ckpt", weights_only=False)
+    f_trainer, f_history, frame_s = fit_demo(frames, frame_data, out / "frames",
+                                             minutes * frame_share, max_steps, progress)
     meta = data.metadata()
     sample = dict(steps=steps, method=method, seed=seed, progress=progress)
 

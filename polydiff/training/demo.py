@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["demo_trainer", "plot_losses", "write_report"]
+__all__ = ["demo_trainer", "fit_demo", "plot_losses", "write_report"]
 
 
 def plot_losses(history, path: Path) -> Path:
@@ -62,6 +62,20 @@ def demo_trainer(out: Path, minutes: float, max_steps: int | None, progress: boo
         default_root_dir=out,
     )
     return trainer, history
+
+
+def fit_demo(module, data, out: Path, minutes: float, max_steps: int | None,
+             progress: bool, callbacks: Sequence = ()):
+    """Train ``module`` on ``data`` with :func:`demo_trainer` and save
+    ``out/checkpoints/last.ckpt`` at the end: ``(trainer, history, training seconds)``."""
+    import time
+
+    trainer, history = demo_trainer(out, minutes, max_steps, progress, callbacks)
+    t0 = time.perf_counter()
+    trainer.fit(module, data)
+    seconds = time.perf_counter() - t0
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
+    return trainer, history, seconds
 
 
 def write_report(out: Path, lines: Sequence[str]) -> Path:
