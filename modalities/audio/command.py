@@ -61,7 +61,7 @@ def run(a: argparse.Namespace) -> int:
     from polydiff.cli.checks import check_out_file
 
     from .io import mask_from, read_recording, save_wav, write_spectrogram_png
-    from .tasks import audio_meta, fill_gaps, load_audio_model
+    from .tasks import audio_meta, check_gap_lengths, fill_gaps, load_audio_model
 
     out = Path(a.out)
     if out.suffix.lower() != ".wav":
@@ -87,13 +87,10 @@ def run(a: argparse.Namespace) -> int:
     n = audio.shape[-1]
     if a.gaps is not None:
         missing = missing | mask_from(Path(a.gaps), n, rate, channels, n / rate)
-    from .gaps import gap_runs
-
-    for start, end in gap_runs(missing[0]):
-        if end - start > window:
-            raise ValueError(f"--gaps: the gap {start / rate:.3f}-{end / rate:.3f} s "
-                             f"({end - start} samples) is longer than the model's window "
-                             f"({window} samples, {window / rate:.3f} s)")
+    try:
+        check_gap_lengths(missing[0], window, rate)
+    except ValueError as err:
+        raise ValueError(f"--gaps: the {err}") from None
     if not missing.any():
         raise ValueError(f"INPUT {a.input}: nothing to fill (no NaN samples); give --gaps")
     if missing.all():

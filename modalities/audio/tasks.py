@@ -137,6 +137,18 @@ def _check_audio(audio: Tensor, channels: int, what: str) -> Tensor:
     return audio.float()
 
 
+def check_gap_lengths(missing: Tensor, window: int, rate: int) -> list[tuple[int, int]]:
+    """The gaps ``[(start, end), ...]`` (samples) of ``missing (N,)`` bool; a gap longer than
+    the model's ``window`` samples raises a ``ValueError`` naming it."""
+    runs = gap_runs(missing)
+    for a, b in runs:
+        if b - a > window:
+            raise ValueError(f"gap {a / rate:.3f}-{b / rate:.3f} s ({b - a} samples) is longer "
+                             f"than the model's window ({window} samples, "
+                             f"{window / rate:.3f} s)")
+    return runs
+
+
 def fill_gaps(module: Any, audio: Tensor, gaps: Sequence[tuple[float, float]] | None = None,
               *, missing: Tensor | None = None, num: int = 1, class_label=None,
               guidance_scale: float = 1.0, steps: int = 20, method: str = "dpmpp_2m",
@@ -169,12 +181,10 @@ def fill_gaps(module: Any, audio: Tensor, gaps: Sequence[tuple[float, float]] | 
     out = torch.where(hole, 0.0, audio).expand(num, c, n).clone()
     todo = hole.any(0)  # (N,) positions still to fill
     rate = meta["sample_rate"]
-    for k, (a, b) in enumerate(gap_runs(todo)):
+    runs = check_gap_lengths(todo, t, rate)  # every gap, before any sampling
+    for k, (a, b) in enumerate(runs):
         if not todo[a:b].any():
             continue  # filled with an earlier window
-        if b - a > t:
-            raise ValueError(f"gap {a / rate:.3f}-{b / rate:.3f} s ({b - a} samples) is longer "
-                             f"than the model's window ({t} samples, {t / rate:.3f} s)")
         s = max(0, min(max(n - t, 0), (a + b) // 2 - t // 2))
         e = min(n, s + t)
         known = torch.zeros(num, c, t)
