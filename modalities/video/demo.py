@@ -62,11 +62,13 @@ def frame_net(net: dict | None = None) -> dict:
 def frame_module(seed: int = 0, net: dict | None = None, masks: dict | None = None):
     """A conditional frame model for prediction and interpolation: :func:`frame_net` of
     ``net`` trained with the core's imputation training (targets :data:`FRAME_MASKS` or
-    ``masks``), x0-prediction, min-SNR, VPCosine, EMA 0.995, lr 2e-3 with 50 warm-up steps.
+    ``masks``), x0-prediction, uniform weighting (the highest noise levels, where the
+    conditional mean is learned, count as much as the others; min-SNR gives them almost no
+    weight), VPCosine, EMA 0.995, lr 2e-3 with 50 warm-up steps.
     :func:`~.tasks.predict` / :func:`~.tasks.interpolate` give it the known frames."""
     from ...training import DiffusionModule
 
-    return DiffusionModule(frame_net(net), prediction="x0", weighting="min_snr", lr=2e-3,
+    return DiffusionModule(frame_net(net), prediction="x0", weighting="uniform", lr=2e-3,
                            warmup_steps=50, ema_decay=0.995, seed=seed,
                            imputation=dict(masks or FRAME_MASKS))
 
@@ -104,6 +106,7 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     from ...samplers import nfe
     from ...training.demo import fit_demo, plot_losses, write_report
     from .evaluate import score, task_outputs
+    from .io import write_strip
     from .tasks import extend
 
     if not 0.0 < frame_share < 1.0:
@@ -137,7 +140,12 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
         truth, pred, baselines, missing = task_outputs(frames, held_out, task, arg, **sample)
         files[name] = _write_all(_interleave(truth, pred.clamp(0, 1)), out / name,
                                  {**meta, "nrow": 4})
+        _, mean, _, _ = task_outputs(frames, held_out, task, arg, estimate="mean", draws=8,
+                                     seed=seed)
+        files[f"{name}_mean"] = [write_strip(_interleave(truth, mean.clamp(0, 1)),
+                                             out / f"{name}_mean", {**meta, "nrow": 4})]
         scores[f"{task}_{arg}"] = {"model": score(pred, truth, missing),
+                                   "model_posterior_mean": score(mean, truth, missing),
                                    **{b: score(v, truth, missing) for b, v in baselines.items()}}
     long = extend(module, total=16, overlap=4, num=4, class_labels=[0, 3, 6, 9],
                   guidance_scale=guidance_scale, **sample)
@@ -162,9 +170,10 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     }
 
     def line(task: str, base: str) -> str:
-        m, b = scores[task]["model"], scores[task][base]
-        return (f"{task:14s} model PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} | {base} "
-                f"PSNR {b['psnr']:.2f} dB, SSIM {b['ssim']:.3f}")
+        m, pm, b = (scores[task][k] for k in ("model", "model_posterior_mean", base))
+        return (f"{task:14s} sample PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} | posterior "
+                f"mean {pm['psnr']:.2f} dB, {pm['ssim']:.3f} | {base} {b['psnr']:.2f} dB, "
+                f"{b['ssim']:.3f}")
 
     threads = torch.get_num_threads()
     lines = [
@@ -175,12 +184,14 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
         f"in {report['train_seconds']} s on {threads} CPU thread(s)",
         f"frame model:  conditional VideoUNet ([known frames, mask] + temporal first guess "
         f"in, residual from it out), {report['frame_params']:,} parameters, x0-prediction, "
+        f"uniform weighting, "
         f"imputation training (suffix / every 2nd-4th frame given); "
         f"{report['frame_steps']} steps in {report['frame_train_seconds']} s (9 frames)",
         f"sampler:      {method}, {steps} steps ({report['nfe']} evaluations), CFG "
         f"{guidance_scale} for generation; {report['sample_seconds']} s for all the clips",
-        f"held-out:     {clips} test clips (digits never seen in training), missing frames only, "
-        f"one sample each:",
+        f"held-out:     {clips} test clips (digits never seen in training), missing frames only: "
+        f"one sample each, and the posterior mean (the frame model at the highest noise "
+        f"level, averaged over 8 draws; *_mean.png):",
         "  " + line("predict_4", "repeat_last"),
         "  " + line("interpolate_2", "linear_blend"),
         "  " + line("interpolate_4", "linear_blend"),

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["prediction_mask", "interpolation_mask", "predict", "interpolate", "extend"]
+__all__ = ["ESTIMATES", "prediction_mask", "interpolation_mask", "predict", "interpolate", "extend"]
 
 
 def prediction_mask(frames: int, given: int) -> Tensor:
@@ -49,8 +49,18 @@ def _check_video(x: Tensor, name: str) -> Tensor:
     return x.float()
 
 
-def _sample(module, known: Tensor, observed: Tensor, **kwargs: Any) -> Tensor:
+ESTIMATES = ("sample", "mean")
+
+
+def _sample(module, known: Tensor, observed: Tensor, estimate: str = "sample",
+            **kwargs: Any) -> Tensor:
     n = known.shape[0]
+    if estimate == "mean":
+        opts = {k: kwargs[k] for k in ("draws", "seed", "ema", "batch_size") if k in kwargs}
+        return module.posterior_mean(known, observed.expand(n, *observed.shape[1:]), **opts)
+    if estimate != "sample":
+        raise ValueError(f"estimate must be one of {list(ESTIMATES)}, got {estimate!r}")
+    kwargs.pop("draws", None)
     return module.sample(n, shape=list(known.shape[1:]), known=known, observed=observed,
                          **kwargs)
 
@@ -61,7 +71,9 @@ def predict(module, context: Tensor, frames: int | None = None, **kwargs: Any) -
 
     ``module`` is a trained :class:`~polydiff.training.DiffusionModule`; ``frames`` defaults
     to its sample length. ``kwargs`` go to ``module.sample`` (``steps``, ``method``,
-    ``class_labels``, ``guidance_scale``, ``seed``, ``resample``, ...).
+    ``class_labels``, ``guidance_scale``, ``seed``, ``resample``, ...); with
+    ``estimate="mean"`` a conditional frame model returns its posterior mean instead of a
+    sample (``module.posterior_mean``: ``draws``, ``seed``), the point estimate for PSNR/SSIM.
     """
     context = _check_video(context, "context")
     frames = frames or int(module.sample_shape[1])

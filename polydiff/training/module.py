@@ -448,6 +448,29 @@ class DiffusionModule(pl.LightningModule):
         return getattr(self.net, "null_class", None)
 
     @torch.no_grad()
+    def posterior_mean(self, known: Tensor, observed: Tensor, draws: int = 8, seed: int = 0,
+                       ema: bool = True, batch_size: int = 256) -> Tensor:
+        """``E[x0 | known]`` in model units, ``(N, *sample_shape)``, for an imputation model
+        (``imputation=...``): the denoiser at the highest noise level averaged over ``draws``
+        noise draws (:func:`~polydiff.training.sampling.posterior_mean_with`); ``known`` is
+        exact where ``observed``. The point estimate that PSNR/RMSE reward; ``sample`` draws
+        from the distribution around it."""
+        from .sampling import posterior_mean_with
+
+        if self.imputation is None:
+            raise ValueError("posterior_mean needs an imputation model (DiffusionModule("
+                             "imputation=...)): an unconditional network does not see the "
+                             "known values at the highest noise level; average samples instead")
+        was_training = self.training
+        self.eval()
+        try:
+            return posterior_mean_with(self.denoiser(ema=ema), self.schedule, known, observed,
+                                       draws=draws, seed=seed, device=self.device,
+                                       batch_size=batch_size)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
     def sample(self, num: int, steps: int = 20, method: str = "dpmpp_2m", grid: str = "log_snr",
                guidance_scale: float = 1.0, class_labels: Tensor | Sequence[int] | None = None,
                seed: int = 0, ema: bool = True, progress: bool = False,

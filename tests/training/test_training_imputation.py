@@ -140,3 +140,43 @@ def test_imputation_model_trains_on_gaps_and_fills_them(tmp_path, toy1d, cli_err
                  str(tmp_path / "c"), "--known", str(tmp_path / "shifted.pt")]) == 0
     other = torch.load(tmp_path / "c" / "samples.pt", weights_only=True)
     assert not torch.allclose(other[:, ~keep], outs[0][:, ~keep])
+
+
+def test_posterior_mean_with_averages_the_denoiser_at_t_max():
+    """E[x0 | known] = the mean over x_t ~ N(0, sigma_max^2) of D(x_t, t_max): with a denoiser
+    linear in x_t the average of many draws tends to the x_t = 0 value; known entries exact."""
+    from polydiff.schedules import VPCosine
+    from polydiff.training.sampling import posterior_mean_with
+
+    seen = []
+
+    def den(x, t, cond):
+        seen.append((x, t))
+        known, mask = cond.chunk(2, dim=1)
+        return 3.0 + 0.5 * x + known.sum(dim=(1, 2), keepdim=True)  # sees the known values
+
+    sch = VPCosine()
+    known = torch.randn(3, 1, 6)
+    observed = torch.zeros(3, 1, 6, dtype=torch.bool)
+    observed[:, :, :2] = True
+    out = posterior_mean_with(den, sch, known, observed, draws=400, seed=1)
+    assert torch.equal(out[observed], known[observed])
+    given_sum = torch.where(observed, known, 0).sum(dim=(1, 2), keepdim=True)
+    expected = (3.0 + given_sum).expand_as(out)
+    # 0.5 x the mean of 400 N(0, 1) draws: sd 0.025
+    torch.testing.assert_close(out[~observed], expected[~observed], rtol=0, atol=0.1)
+    assert len(seen) == 400 and all(torch.all(t == sch.t_max) for _, t in seen)
+    sigma = float(sch.alpha_sigma(torch.tensor(sch.t_max))[1])
+    assert abs(torch.stack([x for x, _ in seen]).std().item() - sigma) < 0.02
+    # batching does not change the draws
+    again = posterior_mean_with(den, sch, known, observed, draws=3, seed=1, batch_size=1)
+    torch.testing.assert_close(again, posterior_mean_with(den, sch, known, observed, draws=3,
+                                                          seed=1), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="need draws and batch_size >= 1, got 0, 256"):
+        posterior_mean_with(den, sch, known, observed, draws=0)
+
+
+def test_posterior_mean_needs_an_imputation_model():
+    module = DiffusionModule(NET1D, sample_shape=[2, 16])
+    with pytest.raises(ValueError, match="posterior_mean needs an imputation model"):
+        module.posterior_mean(torch.zeros(1, 2, 16), torch.ones(1, 2, 16, dtype=torch.bool))

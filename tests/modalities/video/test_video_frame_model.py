@@ -68,6 +68,26 @@ def test_untrained_residual_model_returns_the_baselines():
                                linear_blend(x[:, :, ::4], 4), rtol=0, atol=1e-5)
     torch.testing.assert_close(predict(fresh, x[:, :, :5], 9, steps=3),
                                repeat_last(x[:, :, :5], 9), rtol=0, atol=1e-5)
+    # the posterior mean too: the residual from the first guess starts at zero
+    torch.testing.assert_close(predict(fresh, x[:, :, :5], 9, estimate="mean", draws=2),
+                               repeat_last(x[:, :, :5], 9), rtol=0, atol=1e-5)
+    torch.testing.assert_close(interpolate(fresh, x[:, :, ::2], 2, estimate="mean"),
+                               linear_blend(x[:, :, ::2], 2), rtol=0, atol=1e-5)
+
+
+@settings(max_examples=4, deadline=None)
+@given(k=st.integers(1, 4), draws=st.integers(1, 3), seed=st.integers(0, 9))
+def test_posterior_mean_keeps_the_given_frames_and_averages_the_draws(module, k, draws, seed):
+    context = torch.randn(2, 1, k, 8, 8, generator=torch.Generator().manual_seed(seed))
+    out = predict(module, context, estimate="mean", draws=draws, seed=seed)
+    assert out.shape == (2, 1, 5, 8, 8) and torch.equal(out[:, :, :k], context)
+    again = predict(module, context, estimate="mean", draws=draws, seed=seed)
+    assert torch.equal(out, again)  # seeded
+    other = predict(module, context, estimate="mean", draws=draws, seed=seed + 1)
+    assert not torch.equal(other[:, :, k:], out[:, :, k:])  # the draws matter
+    with pytest.raises(ValueError, match=r"estimate must be one of \['sample', 'mean'\], "
+                                         r"got 'median'"):
+        predict(module, context, estimate="median")
 
 
 def test_frame_model_bad_input_is_named(module):
