@@ -180,7 +180,8 @@ def _targets(scores: dict, tasks=("predict_4", "interpolate_2", "interpolate_4")
 SAMPLE = {"steps": 20, "method": "dpmpp_2m", "seed": 0}
 
 
-MODEL = "conditional frame model (imputation training, temporal first guess, residual, x0)"
+MODEL = ("conditional frame model (imputation training, temporal first guess, residual, x0, "
+         "uniform weighting)")
 
 
 def digits(a: argparse.Namespace) -> dict:
@@ -267,6 +268,10 @@ def main() -> None:
                          "torch": torch.__version__}
         if old is not None:
             results[part]["unconditional_inpaint"] = old
+        if prev.get("model", MODEL) != MODEL and prev.get("model", "").startswith("conditional"):
+            # the same frame model with min-SNR weighting (before uniform), kept for comparison
+            results[part]["min_snr_weighting"] = {k: v for k, v in prev.items()
+                                                  if k != "unconditional_inpaint"}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {RESULTS}")
