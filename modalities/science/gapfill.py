@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from polydiff.conformal import inflate, spread_factor
+
 from .data import Field
 from .files import select_variables
 from .io import check_units
@@ -31,7 +33,7 @@ from .model import FieldModel
 from .tiles import Blender
 from .windows import Windows
 
-__all__ = ["GUIDANCE", "impute"]
+__all__ = ["GUIDANCE", "held_out", "impute"]
 
 GUIDANCE = ("inpaint", "repaint", "dps")
 
@@ -115,7 +117,7 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
            quantiles: Sequence[float] = (0.05, 0.5, 0.95), return_samples: bool = False,
            domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
            seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
-           progress: bool = True):
+           progress: bool = True, calibrate: bool = False, calibrate_level: float = 0.9):
     """Fill the NaN gaps of ``data`` with ``model``; returns an ``xr.Dataset``.
 
     Args:
@@ -137,6 +139,12 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
             of the window).
         batch_size: network batch (windows x members) per sampler call.
         seed: seeds the noise of every window (results do not depend on ``batch_size``).
+        calibrate: widen the ensemble so its central ``calibrate_level`` intervals cover that
+            share of held-out known values (:func:`held_out`: the known values where another
+            time step has its gaps, hidden and filled first, like the real gaps); the
+            members' deviations from their mean are scaled by the conformal factor
+            (:func:`polydiff.conformal.spread_factor`, in the ``polydiff_spread_factor``
+            attribute). The mean is unchanged; it doubles the run time.
 
     Returns an ``xr.Dataset`` with, per variable ``v``: ``v`` (the ensemble mean; observed
     entries exactly the input's), ``v_std`` (ensemble standard deviation, 0 where observed),
@@ -154,6 +162,9 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     levels = [float(q) for q in quantiles]
     if any(not 0.0 < q < 1.0 for q in levels):
         raise ValueError(f"quantiles must lie in (0, 1), got {levels}")
+    if calibrate and (n_samples < 2 or not 0.0 < calibrate_level < 1.0):
+        raise ValueError(f"calibrate=True needs n_samples >= 2 and calibrate_level in (0, 1), "
+                         f"got n_samples={n_samples}, calibrate_level={calibrate_level}")
     if guidance == "repaint":
         resample = tuple(resample or (1, 4))
     elif resample is not None:
@@ -176,13 +187,60 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     inside = _domain(field, domain)
     raw = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X), data units
     observed_all = np.isfinite(raw)
+    run = dict(fm=fm, windows=windows, ov=ov, inside=inside, n_samples=n_samples,
+               method=method, steps=steps, guidance=guidance, resample=resample,
+               dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
+               progress=progress)
+    factor = None
+    if calibrate:
+        held = held_out(observed_all, inside)
+        if not held.any():
+            raise ValueError("calibrate=True needs known values where the gaps of another time "
+                             "step (or a longitude-shifted copy of the gaps) fall; this field "
+                             "has none to hold out")
+        trial = _members(field, np.where(held, np.nan, raw), **run, desc="impute: calibration")
+        factor = spread_factor(torch.from_numpy(trial.astype(np.float64)),
+                               torch.from_numpy(np.nan_to_num(raw).astype(np.float64)),
+                               where=torch.from_numpy(held), level=calibrate_level)
+    samples = _members(field, raw, **run)
+    if factor is not None:
+        samples = np.where(observed_all[None], samples,
+                           inflate(torch.from_numpy(samples), factor).numpy())
+    samples = np.where(inside[None, None, None] | observed_all[None], samples, np.nan)
+    return _dataset(ds, field, names, samples, observed_all, levels, return_samples,
+                    dict(source=fm.source, method=method, steps=steps, n_samples=n_samples,
+                         guidance=guidance, seed=seed, conditional=int(fm.conditional),
+                         windows=len(windows.positions()), window=list(windows.size),
+                         overlap=ov, spread_factor=("none (not calibrated)" if factor is None
+                                                    else round(factor, 4))))
+
+
+def held_out(observed: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``(C, T, Y, X)`` bool: known values to hide for calibrating the spread, shaped like
+    the real gaps: at time ``t`` those missing at ``t + 1`` (cyclically); with one time step,
+    those missing after a shift by a quarter of the longitudes (wrapped). Only inside the
+    domain."""
+    missing = ~observed & inside[None, None]
+    if observed.shape[1] > 1:
+        moved = np.roll(missing, -1, axis=1)
+    else:
+        moved = np.roll(missing, max(1, observed.shape[3] // 4), axis=3)
+    return moved & observed & inside[None, None]
+
+
+def _members(field: Field, raw: np.ndarray, *, fm: FieldModel, windows: Windows, ov: list,
+             inside: np.ndarray, n_samples: int, method: str, steps: int, guidance: str,
+             resample, dps_step: float, batch_size: int, seed: int, device,
+             progress: bool, desc: str = "impute: windows") -> np.ndarray:
+    """The ensemble ``(S, C, T, Y, X)`` in data units filling the NaN of ``raw (C, T, Y, X)``
+    window by window (blended where windows overlap)."""
     norm = fm.normalizer
     values = norm.normalize(torch.from_numpy(raw)[None])[0].numpy()  # model units, NaN kept
     validity = inside[None].astype(np.float32)
     positions = windows.positions()
-    blend = Blender(windows, n_samples, len(names), ov)
+    blend = Blender(windows, n_samples, raw.shape[0], ov)
     per_call = max(1, batch_size // n_samples)
-    bar = _progress(len(positions), progress)
+    bar = _progress(len(positions), progress, desc)
     dev = torch.device(device)
     for start in range(0, len(positions), per_call):
         chunk = list(enumerate(positions))[start:start + per_call]
@@ -218,18 +276,13 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
             blend.add(member if fm.time_axis else member[:, :, None], t0, y0, x0)
         bar.update(len(chunk))
     bar.close()
-    samples = blend.result()  # (S, C, T, Y, X)
-    samples = np.where(inside[None, None, None] | observed_all[None], samples, np.nan)
-    return _dataset(ds, field, names, samples, observed_all, levels, return_samples,
-                    dict(source=fm.source, method=method, steps=steps, n_samples=n_samples,
-                         guidance=guidance, seed=seed, conditional=int(fm.conditional),
-                         windows=len(positions), window=list(windows.size), overlap=ov))
+    return blend.result()
 
 
-def _progress(total: int, show: bool):
+def _progress(total: int, show: bool, desc: str = "impute: windows"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="impute: windows", unit="window", disable=not show)
+    return tqdm(total=total, desc=desc, unit="window", disable=not show)
 
 
 def _dataset(ds, field: Field, names: list[str], samples: np.ndarray, observed: np.ndarray,

@@ -52,6 +52,11 @@ def test_impute_writes_the_restored_file(trained, tmp_path, cli_error):
     assert main(["impute", str(path), "--checkpoint", str(exported), "--out",
                  str(tmp_path / "from_export.nc"), "--samples", "2", "--steps", "1",
                  "--no-progress"]) == 0
+    assert main(["impute", str(path), "--checkpoint", str(exported), "--out",
+                 str(tmp_path / "calibrated.nc"), "--samples", "3", "--steps", "1",
+                 "--no-progress", "--calibrate"]) == 0
+    with xr.open_dataset(tmp_path / "calibrated.nc") as got:
+        assert float(got.attrs["polydiff_spread_factor"]) > 0
 
 
 def test_impute_checks_everything_first(trained, tmp_path, cli_error):
@@ -70,6 +75,8 @@ def test_impute_checks_everything_first(trained, tmp_path, cli_error):
               r"--method: .*magic")
     cli_error(["impute", path, *base, "--out", tmp_path / "a.nc", "--resample", "1", "2"],
               r"--resample applies to --guidance repaint only")
+    cli_error(["impute", path, "--checkpoint", ckpt, "--samples", "1", "--calibrate",
+               "--out", tmp_path / "a.nc"], r"--calibrate needs --samples >= 2 .*got 1")
     cli_error(["impute", path, "--checkpoint", tmp_path / "none.ckpt", "--out",
                tmp_path / "a.nc"], r"--checkpoint: checkpoint .*none.ckpt does not exist")
     kelvin = make_field(n_time=3, n_lat=10, n_lon=16, units="K")

@@ -182,3 +182,68 @@ def test_bad_input_is_named(gappy, tmp_path):
         impute(ds, tmp_path / "absent.ckpt", progress=False)
     with pytest.raises(ValueError, match="data must be an xr.DataArray or xr.Dataset"):
         impute(ds["SST"].values, model, progress=False)
+
+
+@settings(max_examples=10, deadline=None)
+@given(t=st.integers(1, 4), seed=st.integers(0, 999))
+def test_held_out_values_are_known_and_shaped_like_the_gaps(t, seed):
+    from polydiff.modalities.science.gapfill import held_out
+
+    g = np.random.default_rng(seed)
+    observed = g.random((2, t, 5, 8)) > 0.4
+    inside = g.random((5, 8)) > 0.2
+    held = held_out(observed, inside)
+    assert not (held & ~observed).any() and not (held & ~inside[None, None]).any()
+    missing = ~observed & inside[None, None]
+    moved = np.roll(missing, -1, axis=1) if t > 1 else np.roll(missing, 2, axis=3)
+    np.testing.assert_array_equal(held, moved & observed & inside[None, None])
+
+
+def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(gappy):
+    """A random network's ensemble is far too narrow for the truth; calibrated, its 90%
+    intervals cover about 90% of known values hidden like the gaps (the same mean)."""
+    from polydiff import metrics
+    from polydiff.modalities.science.gapfill import held_out
+
+    ds = make_field(n_time=4, n_lat=10, n_lon=16, gaps=0.3, seed=3)
+    model = _model(gappy, conditional=True)
+    kw = dict(n_samples=6, steps=2, seed=0, domain="all", progress=False, return_samples=True)
+    plain = impute(ds, model, **kw)
+    cal = impute(ds, model, calibrate=True, **kw)
+    factor = cal.attrs["polydiff_spread_factor"]
+    assert plain.attrs["polydiff_spread_factor"] == "none (not calibrated)"
+    assert factor > 1
+    for v in ("SST", "AIRT"):
+        np.testing.assert_allclose(cal[v].values, plain[v].values, rtol=1e-5, atol=1e-4)
+        gaps = ~np.isfinite(ds[v].values)
+        np.testing.assert_allclose(cal[f"{v}_std"].values[gaps],
+                                   factor * plain[f"{v}_std"].values[gaps], rtol=1e-3)
+    # the factor makes the held-out values covered: refill them as calibrate did and score
+    raw = np.stack([ds[v].values for v in ("SST", "AIRT")])
+    held = held_out(np.isfinite(raw), np.ones(raw.shape[2:], bool))
+    hidden = ds.copy(deep=True)
+    for i, v in enumerate(("SST", "AIRT")):
+        hidden[v].values[held[i]] = np.nan
+    trial = impute(hidden, model, **kw)
+    ens = torch.from_numpy(np.stack([trial[f"{v}_samples"].values for v in ("SST", "AIRT")], 1))
+    truth = torch.from_numpy(raw)
+    where = torch.from_numpy(held)
+    before = metrics.interval_coverage(ens, truth, 0.9, where).item()
+    from polydiff.conformal import inflate
+    after = metrics.interval_coverage(inflate(ens, factor), truth, 0.9, where).item()
+    assert before < 0.5 and 0.9 <= after < 0.95
+
+
+def test_calibration_bad_input_is_named(gappy, cli_error, tmp_path):
+    ds = xr.open_dataset(gappy)
+    model = _model(gappy)
+    with pytest.raises(ValueError, match="calibrate=True needs n_samples >= 2"):
+        impute(ds, model, n_samples=1, calibrate=True, progress=False)
+    full = make_field(n_time=1, gaps=0.0)
+    full["SST"].values[0, 0, 0] = np.nan  # a gap whose shifted copy ...
+    full["SST"].values[0, 0, 4] = np.nan  # ... falls on another gap: nothing to hold out
+    full["SST"].values[0, 0, 8] = np.nan
+    full["SST"].values[0, 0, 12] = np.nan
+    full["AIRT"].values[:] = full["SST"].values
+    with pytest.raises(ValueError, match="calibrate=True needs known values where the gaps"):
+        impute(full, _model(gappy), n_samples=2, calibrate=True, domain="all", progress=False)
