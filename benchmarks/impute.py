@@ -173,7 +173,7 @@ def train(path: Path, conditional: bool, time_window: int | None, minutes: float
                     base_channels=a.base_channels, residual=residual,
                     prediction=a.prediction)
     imputation = ({"kinds": mask_kinds, "missing": list(a.missing)} if conditional else None)
-    module = DiffusionModule(net, prediction=a.prediction, weighting="min_snr", lr=a.lr,
+    module = DiffusionModule(net, prediction=a.prediction, weighting=a.weighting, lr=a.lr,
                              warmup_steps=50, lr_decay=a.lr_decay, ema_decay=a.ema,
                              seed=seed, imputation=imputation)
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_time={"minutes": minutes},
@@ -184,16 +184,23 @@ def train(path: Path, conditional: bool, time_window: int | None, minutes: float
     return module, trainer.global_step
 
 
-def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance):
-    """``(samples (M, V, K, Y, X), seconds)``."""
+def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance,
+                 calibrate: bool = False):
+    """``(samples (M, V, K, Y, X), seconds, spread factors)`` (one factor per ``impute``
+    call with ``calibrate``, else none)."""
     from polydiff.modalities.science import impute
 
     t0 = time.perf_counter()
     kwargs = dict(n_samples=a.samples, steps=a.steps, return_samples=True, domain="all",
-                  guidance=guidance, seed=a.seed, progress=False, batch_size=64)
+                  guidance=guidance, seed=a.seed, progress=False, batch_size=64,
+                  calibrate=calibrate)
+    factors = []
     if time_window is None:
+        # impute calibrates on the maps it is given: each month's known values where
+        # the next scored month has its gaps
         out = impute(gappy_ds.isel(TIME=months), module, **kwargs)
         samples = np.stack([out[f"{v}_samples"].values for v in VARS], axis=1)
+        factors.append(out.attrs["polydiff_spread_factor"])
     else:
         half = time_window // 2
         parts = []
@@ -201,8 +208,16 @@ def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, 
             lo = int(min(max(0, m - half), gappy_ds.sizes["TIME"] - time_window))
             out = impute(gappy_ds.isel(TIME=slice(lo, lo + time_window)), module, **kwargs)
             parts.append(np.stack([out[f"{v}_samples"].values[:, m - lo] for v in VARS], 1))
+            factors.append(out.attrs["polydiff_spread_factor"])
         samples = np.stack(parts, axis=2)
-    return samples, time.perf_counter() - t0
+    return samples, time.perf_counter() - t0, factors if calibrate else []
+
+
+def inflate_back(samples: np.ndarray, factor: float) -> np.ndarray:
+    """Undo ``impute(calibrate=True)``'s widening of ``samples (M, ...)`` by ``factor``."""
+    from polydiff.conformal import inflate
+
+    return inflate(torch.from_numpy(samples), 1.0 / factor).numpy()
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -222,7 +237,13 @@ def main() -> None:
     p.add_argument("--patch", type=int, nargs=2, default=[32, 64], help="training patch")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--base-channels", type=int, default=16)
-    p.add_argument("--prediction", default="v")
+    p.add_argument("--prediction", default="x0")
+    p.add_argument("--weighting", default="uniform",
+                   help="loss weighting (uniform: the highest noise levels, where the "
+                        "conditional mean is learned, count fully)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="conditional model: impute(calibrate=True), spread calibrated on "
+                        "held-out known values (the uncalibrated scores are kept too)")
     p.add_argument("--residual", action="store_true",
                    help="conditional model denoises the residual from its first guess")
     p.add_argument("--missing", type=float, nargs=2, default=[0.05, 0.6],
@@ -280,11 +301,24 @@ def main() -> None:
                 module, n_steps = train(path, conditional, window, minutes, a.seed,
                                         Path(tmp), kinds, a)
                 train_s = time.perf_counter() - t0
-                samples, infer_s = run_polydiff(module, gappy_ds, months, window, a, guidance)
+                calibrate = a.calibrate and conditional
+                samples, infer_s, factors = run_polydiff(module, gappy_ds, months, window, a,
+                                                         guidance, calibrate)
                 rows[name] = {**score(y, where, lat, samples.mean(0), ensemble=samples),
                               "seconds": train_s + infer_s, "train_seconds": train_s,
                               "train_steps": n_steps, "infer_seconds": infer_s}
+                if calibrate:
+                    rows[name]["spread_factors"] = factors
                 print(f"   {name:22s} {rows[name]}", flush=True)
+                if calibrate:  # the same ensemble before calibration (its factor undone)
+                    plain = np.concatenate([
+                        inflate_back(samples[:, :, [j]], f) for j, f in enumerate(
+                            factors if len(factors) == len(months) else factors * len(months))],
+                        axis=2)
+                    rows[f"{name}_uncalibrated"] = score(y, where, lat, plain.mean(0),
+                                                         ensemble=plain)
+                    print(f"   {name + '_uncalibrated':22s} {rows[f'{name}_uncalibrated']}",
+                          flush=True)
         results[kind] = {"hidden_fraction": float(hidden.mean()),
                          "eval_months": months.tolist(), "methods": rows,
                          "targets": targets(rows)}
