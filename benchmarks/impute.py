@@ -315,8 +315,9 @@ def main() -> None:
                         inflate_back(samples[:, :, [j]], f) for j, f in enumerate(
                             factors if len(factors) == len(months) else factors * len(months))],
                         axis=2)
-                    rows[f"{name}_uncalibrated"] = score(y, where, lat, plain.mean(0),
-                                                         ensemble=plain)
+                    rows[f"{name}_uncalibrated"] = {
+                        **score(y, where, lat, plain.mean(0), ensemble=plain),
+                        "seconds": rows[name]["seconds"]}
                     print(f"   {name + '_uncalibrated':22s} {rows[f'{name}_uncalibrated']}",
                           flush=True)
         results[kind] = {"hidden_fraction": float(hidden.mean()),
