@@ -185,7 +185,7 @@ def train(path: Path, conditional: bool, time_window: int | None, minutes: float
 
 
 def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance,
-                 calibrate: bool = False):
+                 calibrate: bool = False, mean: str = "ensemble"):
     """``(samples (M, V, K, Y, X), seconds, spread factors)`` (one factor per ``impute``
     call with ``calibrate``, else none)."""
     from polydiff.modalities.science import impute
@@ -193,7 +193,7 @@ def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, 
     t0 = time.perf_counter()
     kwargs = dict(n_samples=a.samples, steps=a.steps, return_samples=True, domain="all",
                   guidance=guidance, seed=a.seed, progress=False, batch_size=64,
-                  calibrate=calibrate)
+                  calibrate=calibrate, mean=mean)
     factors = []
     if time_window is None:
         # impute calibrates on the maps it is given: each month's known values where
@@ -241,6 +241,9 @@ def main() -> None:
     p.add_argument("--weighting", default="uniform",
                    help="loss weighting (uniform: the highest noise levels, where the "
                         "conditional mean is learned, count fully)")
+    p.add_argument("--mean", default="ensemble", choices=["ensemble", "posterior"],
+                   help="conditional model: the ensemble centred on its own mean or on the "
+                        "posterior mean (impute(mean=...))")
     p.add_argument("--calibrate", action="store_true",
                    help="conditional model: impute(calibrate=True), spread calibrated on "
                         "held-out known values (the uncalibrated scores are kept too)")
@@ -302,8 +305,9 @@ def main() -> None:
                                         Path(tmp), kinds, a)
                 train_s = time.perf_counter() - t0
                 calibrate = a.calibrate and conditional
-                samples, infer_s, factors = run_polydiff(module, gappy_ds, months, window, a,
-                                                         guidance, calibrate)
+                samples, infer_s, factors = run_polydiff(
+                    module, gappy_ds, months, window, a, guidance, calibrate,
+                    a.mean if conditional else "ensemble")
                 rows[name] = {**score(y, where, lat, samples.mean(0), ensemble=samples),
                               "seconds": train_s + infer_s, "train_seconds": train_s,
                               "train_steps": n_steps, "infer_seconds": infer_s}

@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--mean", default="ensemble", choices=["ensemble", "posterior"],
+                   help="centre of the ensemble: its own mean, or (conditional models) the "
+                        "posterior mean from the denoiser at the highest noise level")
     p.add_argument("--calibrate", action="store_true",
                    help="widen the ensemble so its 90%% intervals cover 90%% of held-out known "
                         "values (filled like the gaps first; doubles the run time)")
@@ -109,7 +112,7 @@ def run(a: argparse.Namespace) -> int:
                     else tuple(a.resample), dps_step=a.dps_step, quantiles=a.quantiles,
                     return_samples=a.save_samples, domain=a.domain, batch_size=a.batch_size,
                     seed=a.seed, device=device, ema=not a.no_ema, progress=not a.no_progress,
-                    calibrate=a.calibrate)
+                    calibrate=a.calibrate, mean=a.mean)
     result.attrs["polydiff_input"] = str(Path(a.input))
     out.parent.mkdir(parents=True, exist_ok=True)
     encoding = {v: {"zlib": True, "complevel": 4} for v in result.data_vars}

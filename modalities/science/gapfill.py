@@ -33,9 +33,11 @@ from .model import FieldModel
 from .tiles import Blender
 from .windows import Windows
 
-__all__ = ["GUIDANCE", "held_out", "impute"]
+__all__ = ["GUIDANCE", "MEANS", "held_out", "impute"]
 
 GUIDANCE = ("inpaint", "repaint", "dps")
+#: the ensemble's centre: its own mean, or the model's posterior mean
+MEANS = ("ensemble", "posterior")
 
 
 def _seed(*keys: int) -> int:
@@ -88,9 +90,11 @@ def _operator(mask: torch.Tensor):
 
 def _draw(fm: FieldModel, known: torch.Tensor, observed: torch.Tensor, extra: dict,
           noise: torch.Tensor, method: str, steps: int, guidance: str,
-          resample: tuple[int, int] | None, dps_step: float, generator) -> torch.Tensor:
+          resample: tuple[int, int] | None, dps_step: float, generator,
+          point: bool = False) -> torch.Tensor:
     """Samples of one batch of windows, in model units: ``known``/``observed``/``noise``
-    ``(N, C, ...)``; ``extra``: the network's ``vector`` / validity ``cond``."""
+    ``(N, C, ...)``; ``extra``: the network's ``vector`` / validity ``cond``. ``point``: the
+    denoiser at ``t_max`` on the scaled noise instead (one term of the posterior mean)."""
     from polydiff import guidance as guide
     from polydiff import samplers
     from polydiff.training.imputation import imputation_cond
@@ -101,6 +105,11 @@ def _draw(fm: FieldModel, known: torch.Tensor, observed: torch.Tensor, extra: di
         parts.append(cond.pop("validity"))
     if parts:
         cond["cond"] = torch.cat(parts, dim=1)
+    if point:
+        t_max = fm.schedule.t_max
+        sigma = float(fm.schedule.alpha_sigma(torch.tensor(t_max, dtype=torch.float64))[1])
+        t = torch.full((noise.shape[0],), t_max, device=noise.device)
+        return guide.inpaint(fm.denoiser, known, observed)(sigma * noise, t, **cond)
     if guidance == "dps":
         mask = observed.to(known.dtype)
         den = guide.dps(fm.denoiser, _operator(mask), known * mask, dps_step, fm.schedule)
@@ -117,7 +126,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
            quantiles: Sequence[float] = (0.05, 0.5, 0.95), return_samples: bool = False,
            domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
            seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
-           progress: bool = True, calibrate: bool = False, calibrate_level: float = 0.9):
+           progress: bool = True, calibrate: bool = False, calibrate_level: float = 0.9,
+           mean: str = "ensemble"):
     """Fill the NaN gaps of ``data`` with ``model``; returns an ``xr.Dataset``.
 
     Args:
@@ -145,6 +155,11 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
             members' deviations from their mean are scaled by the conformal factor
             (:func:`polydiff.conformal.spread_factor`, in the ``polydiff_spread_factor``
             attribute). The mean is unchanged; it doubles the run time.
+        mean: ``"ensemble"`` (the members as sampled) or ``"posterior"`` (conditional models:
+            the members moved onto the posterior mean ``E[x | known]`` = the denoiser at the
+            highest noise level averaged over ``n_samples`` draws, the minimum-MSE estimate
+            when the model was trained with weight on high noise levels; one network call
+            per member more).
 
     Returns an ``xr.Dataset`` with, per variable ``v``: ``v`` (the ensemble mean; observed
     entries exactly the input's), ``v_std`` (ensemble standard deviation, 0 where observed),
@@ -162,6 +177,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     levels = [float(q) for q in quantiles]
     if any(not 0.0 < q < 1.0 for q in levels):
         raise ValueError(f"quantiles must lie in (0, 1), got {levels}")
+    if mean not in MEANS:
+        raise ValueError(f"mean must be one of {list(MEANS)}, got {mean!r}")
     if calibrate and (n_samples < 2 or not 0.0 < calibrate_level < 1.0):
         raise ValueError(f"calibrate=True needs n_samples >= 2 and calibrate_level in (0, 1), "
                          f"got n_samples={n_samples}, calibrate_level={calibrate_level}")
@@ -170,6 +187,9 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     elif resample is not None:
         raise ValueError("resample applies to guidance='repaint' only")
     fm = FieldModel.load(model, device=device, ema=ema)
+    if mean == "posterior" and not fm.conditional:
+        raise ValueError("mean='posterior' needs a conditional imputation model (it sees the "
+                         "known values at the highest noise level); this one is unconditional")
     if not isinstance(data, (xr.DataArray, xr.Dataset)):
         raise ValueError(f"data must be an xr.DataArray or xr.Dataset, got "
                          f"{type(data).__name__}")
@@ -198,11 +218,12 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
             raise ValueError("calibrate=True needs known values where the gaps of another time "
                              "step (or a longitude-shifted copy of the gaps) fall; this field "
                              "has none to hold out")
-        trial = _members(field, np.where(held, np.nan, raw), **run, desc="impute: calibration")
+        trial = _ensemble(field, np.where(held, np.nan, raw), run, mean,
+                          "impute: calibration")
         factor = spread_factor(torch.from_numpy(trial.astype(np.float64)),
                                torch.from_numpy(np.nan_to_num(raw).astype(np.float64)),
                                where=torch.from_numpy(held), level=calibrate_level)
-    samples = _members(field, raw, **run)
+    samples = _ensemble(field, raw, run, mean, "impute: windows")
     if factor is not None:
         samples = np.where(observed_all[None], samples,
                            inflate(torch.from_numpy(samples), factor).numpy())
@@ -211,8 +232,20 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                     dict(source=fm.source, method=method, steps=steps, n_samples=n_samples,
                          guidance=guidance, seed=seed, conditional=int(fm.conditional),
                          windows=len(windows.positions()), window=list(windows.size),
-                         overlap=ov, spread_factor=("none (not calibrated)" if factor is None
+                         overlap=ov, mean=mean,
+                         spread_factor=("none (not calibrated)" if factor is None
                                                     else round(factor, 4))))
+
+
+def _ensemble(field: Field, raw: np.ndarray, run: dict, mean: str, desc: str) -> np.ndarray:
+    """:func:`_members` of ``raw``; with ``mean="posterior"`` moved onto the posterior mean
+    (the members' deviations from their mean, added to the denoiser at ``t_max`` averaged
+    over as many draws)."""
+    members = _members(field, raw, **run, desc=desc)
+    if mean == "posterior":
+        post = _members(field, raw, **run, desc=f"{desc} (posterior mean)", point=True).mean(0)
+        members = members - members.mean(0, keepdims=True) + post[None]
+    return members
 
 
 def held_out(observed: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -231,7 +264,7 @@ def held_out(observed: np.ndarray, inside: np.ndarray) -> np.ndarray:
 def _members(field: Field, raw: np.ndarray, *, fm: FieldModel, windows: Windows, ov: list,
              inside: np.ndarray, n_samples: int, method: str, steps: int, guidance: str,
              resample, dps_step: float, batch_size: int, seed: int, device,
-             progress: bool, desc: str = "impute: windows") -> np.ndarray:
+             progress: bool, desc: str = "impute: windows", point: bool = False) -> np.ndarray:
     """The ensemble ``(S, C, T, Y, X)`` in data units filling the NaN of ``raw (C, T, Y, X)``
     window by window (blended where windows overlap)."""
     norm = fm.normalizer
@@ -269,7 +302,7 @@ def _members(field: Field, raw: np.ndarray, *, fm: FieldModel, windows: Windows,
         gen = torch.Generator(device=dev).manual_seed(_seed(seed, start, 1))
         with torch.no_grad():
             x = _draw(fm, known_t.to(dev), observed.to(dev), extra, torch.cat(noise).to(dev),
-                      method, steps, guidance, resample, dps_step, gen)
+                      method, steps, guidance, resample, dps_step, gen, point)
         x = norm.denormalize(x.float().cpu()).numpy()
         for k, (_, (t0, y0, x0)) in enumerate(chunk):
             member = x[k * n_samples:(k + 1) * n_samples]

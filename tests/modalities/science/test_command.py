@@ -57,6 +57,10 @@ def test_impute_writes_the_restored_file(trained, tmp_path, cli_error):
                  "--no-progress", "--calibrate"]) == 0
     with xr.open_dataset(tmp_path / "calibrated.nc") as got:
         assert float(got.attrs["polydiff_spread_factor"]) > 0
+        assert got.attrs["polydiff_mean"] == "ensemble"
+    cli_error(["impute", path, "--checkpoint", exported, "--out", tmp_path / "p.nc",
+               "--samples", "2", "--steps", "1", "--no-progress", "--mean", "posterior"],
+              r"mean='posterior' needs a conditional imputation model .* unconditional")
 
 
 def test_impute_checks_everything_first(trained, tmp_path, cli_error):

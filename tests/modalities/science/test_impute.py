@@ -247,3 +247,49 @@ def test_calibration_bad_input_is_named(gappy, cli_error, tmp_path):
     full["AIRT"].values[:] = full["SST"].values
     with pytest.raises(ValueError, match="calibrate=True needs known values where the gaps"):
         impute(full, _model(gappy), n_samples=2, calibrate=True, domain="all", progress=False)
+
+
+def test_posterior_mean_recentres_the_members(gappy):
+    ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=0.3, seed=4)
+    model = _model(gappy, conditional=True)
+    kw = dict(n_samples=3, steps=2, seed=1, domain="all", progress=False, return_samples=True)
+    ens = impute(ds, model, **kw)
+    post = impute(ds, model, mean="posterior", **kw)
+    assert post.attrs["polydiff_mean"] == "posterior" and ens.attrs["polydiff_mean"] == "ensemble"
+    for v in ("SST", "AIRT"):
+        obs = np.isfinite(ds[v].values)
+        np.testing.assert_array_equal(post[v].values[obs], ds[v].values[obs])
+        assert np.isfinite(post[v].values).all()
+        assert not np.allclose(post[v].values[~obs], ens[v].values[~obs])  # another centre
+        np.testing.assert_allclose(post[f"{v}_std"].values, ens[f"{v}_std"].values, rtol=1e-4,
+                                   atol=1e-5)  # the same spread about it
+        np.testing.assert_allclose(post[f"{v}_samples"].values.mean(0), post[v].values,
+                                   rtol=1e-5, atol=1e-4)
+
+
+def test_untrained_residual_model_posterior_mean_is_its_first_guess(gappy):
+    """x0-prediction on the residual from the first guess: a fresh network adds nothing, so
+    the posterior mean does not depend on the draws and equals every sampled member."""
+    data = FieldData(str(gappy), patch=[8, 8], min_observed=0)
+    net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
+                    base_channels=8, channel_mult=(1, 2), attention_heads=2)
+    den = Denoiser(net, schedules.VPCosine(), "x0").eval()
+    model = FieldModel(den, den.schedule, list(data.sample_shape), data.data_info(), True,
+                       "fresh")
+    ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=0.3, seed=5)
+    kw = dict(n_samples=2, steps=2, domain="all", progress=False)
+    a = impute(ds, model, mean="posterior", seed=0, **kw)
+    b = impute(ds, model, mean="posterior", seed=7, **kw)
+    c = impute(ds, model, mean="ensemble", seed=0, **kw)
+    for v in ("SST", "AIRT"):
+        np.testing.assert_allclose(a[v].values, b[v].values, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a[v].values, c[v].values, rtol=0, atol=1e-4)
+
+
+def test_posterior_mean_bad_input_is_named(gappy):
+    ds = xr.open_dataset(gappy)
+    with pytest.raises(ValueError, match=r"mean must be one of \['ensemble', 'posterior'\], "
+                                         r"got 'median'"):
+        impute(ds, _model(gappy), mean="median", progress=False)
+    with pytest.raises(ValueError, match="mean='posterior' needs a conditional imputation model"):
+        impute(ds, _model(gappy, conditional=False), mean="posterior", progress=False)
