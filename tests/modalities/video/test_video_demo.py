@@ -27,6 +27,9 @@ def test_demo_writes_clips_report_and_checkpoint(tmp_path, monkeypatch):
     report = (out / "report.txt").read_text()
     assert "VideoUNet" in report and "predict_4" in report and "linear_blend" in report
     assert "frame model" in report and "interpolate_4" in report
+    assert "posterior mean" in report and "uniform weighting" in report
+    for name in ("predicted_mean", "interpolated_mean", "interpolated4_mean"):
+        assert (out / f"{name}.png").is_file(), name
     assert (out / "loss.png").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["polydiff"]["data"]["modality"] == "video"
