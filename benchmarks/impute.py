@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from polydiff.modalities.science.gapfill import MEANS
+
 ROOT = Path(__file__).resolve().parents[1]
 FERRET = Path("/usr/share/ferret-vis/data/monthly_navy_winds.cdf")
 VARS = ("UWND", "VWND")
@@ -237,11 +239,11 @@ def main() -> None:
     p.add_argument("--patch", type=int, nargs=2, default=[32, 64], help="training patch")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--base-channels", type=int, default=16)
-    p.add_argument("--prediction", default="x0")
+    p.add_argument("--prediction", default="v")
     p.add_argument("--weighting", default="uniform",
                    help="loss weighting (uniform: the highest noise levels, where the "
                         "conditional mean is learned, count fully)")
-    p.add_argument("--mean", default="ensemble", choices=["ensemble", "posterior"],
+    p.add_argument("--mean", default="ensemble", choices=list(MEANS),
                    help="conditional model: the ensemble centred on its own mean or on the "
                         "posterior mean (impute(mean=...))")
     p.add_argument("--calibrate", action="store_true",
