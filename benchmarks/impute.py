@@ -2,7 +2,8 @@
 
     flock /tmp/polydiff-heavy.lock .venv/bin/python benchmarks/impute.py \
         [--minutes 5] [--minutes-training-free M] [--samples 8] [--steps 10]
-        [--eval-months 6] [--masks ...] [--residual] [--no-training-free]
+        [--eval-months 6] [--masks ...] [--prediction v] [--weighting uniform] [--residual]
+        [--calibrate] [--mean ensemble|posterior] [--no-training-free]
 
 The field is ``monthly_navy_winds.cdf`` of the Debian package ferret-datasets (UWND and
 VWND, 132 months x 73 x 144 at 2.5 deg, complete), so every hidden value has a truth. For each
@@ -19,7 +20,9 @@ taken at the hidden entries of ``--eval-months`` months (spread over the record;
 estimates), coverage of the central 90 % interval, and the wall time (training included).
 
 Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a
-2-D model, with a 3-month time window for ``steps``), polydiff training-free (an
+2-D model, with a 3-month time window for ``steps``; ``--residual``: it denoises the residual
+from its first guess; ``--calibrate``: spread calibrated on held-out known values, the
+uncalibrated scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``), polydiff training-free (an
 unconditional model trained on the observed values, ``guidance.inpaint``), scipy griddata
 (linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear interpolation in
 time, DINEOF (iterative truncated SVD) and space-time optimal interpolation / kriging with a
