@@ -22,8 +22,8 @@ estimates), coverage of the central 90 % interval, and the wall time (training i
 Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a
 2-D model, with a 3-month time window for ``steps``; ``--residual``: it denoises the residual
 from its first guess; ``--calibrate``: spread calibrated on held-out known values, the
-uncalibrated scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``), polydiff training-free (an
-unconditional model trained on the observed values, ``guidance.inpaint``), scipy griddata
+uncalibrated scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``),
+polydiff training-free (an unconditional model trained on the observed values, ``guidance.inpaint``), scipy griddata
 (linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear interpolation in
 time, DINEOF (iterative truncated SVD) and space-time optimal interpolation / kriging with a
 covariance fitted by maximum likelihood (the strongest classical method, with a predictive
