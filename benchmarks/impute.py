@@ -24,8 +24,8 @@ Methods: polydiff conditional (CSDI-style imputation model trained on the masked
 from its first guess; ``--calibrate``: spread calibrated on held-out known values, the
 uncalibrated scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``),
 polydiff training-free (an unconditional model trained on the observed values,
-``guidance.inpaint``), scipy griddata (linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear interpolation in
-time, DINEOF (iterative truncated SVD) and space-time optimal interpolation / kriging with a
+``guidance.inpaint``), scipy griddata (linear, cubic), RBFInterpolator (thin-plate spline
+on the sphere), linear interpolation in time, DINEOF (iterative truncated SVD) and space-time optimal interpolation / kriging with a
 covariance fitted by maximum likelihood (the strongest classical method, with a predictive
 distribution). Map-by-map methods cannot fill months with no data: "n/a" for ``steps``.
 
