@@ -19,15 +19,16 @@ taken at the hidden entries of ``--eval-months`` months (spread over the record;
 (m/s), CRPS (fair ensemble estimator; closed form for kriging's Gaussian; MAE for point
 estimates), coverage of the central 90 % interval, and the wall time (training included).
 
-Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a
-2-D model, with a 3-month time window for ``steps``; ``--residual``: it denoises the residual
-from its first guess; ``--calibrate``: spread calibrated on held-out known values, the
-uncalibrated scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``),
-polydiff training-free (an unconditional model trained on the observed values,
-``guidance.inpaint``), scipy griddata (linear, cubic), RBFInterpolator (thin-plate spline
-on the sphere), linear interpolation in time, DINEOF (iterative truncated SVD) and space-time optimal interpolation / kriging with a
-covariance fitted by maximum likelihood (the strongest classical method, with a predictive
-distribution). Map-by-map methods cannot fill months with no data: "n/a" for ``steps``.
+Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a 2-D
+model, with a 3-month time window for ``steps``; ``--residual``: it denoises the residual from
+its first guess; ``--calibrate``: spread calibrated on held-out known values, the uncalibrated
+scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``), polydiff training-
+free (an unconditional model trained on the observed values, ``guidance.inpaint``), scipy
+griddata (linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear
+interpolation in time, DINEOF (iterative truncated SVD) and space-time optimal interpolation /
+kriging with a covariance fitted by maximum likelihood (the strongest classical method, with a
+predictive distribution). Map-by-map methods cannot fill months with no data: "n/a" for
+``steps``.
 
 Prints a table, writes ``benchmarks/results/impute.json``; it asserts nothing. The targets of
 the issue (RMSE <= 0.8 x the best classical, 90 % coverage in 85-95 %, CRPS below the best
