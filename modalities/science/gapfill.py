@@ -98,6 +98,7 @@ def _draw(fm: FieldModel, known: torch.Tensor, observed: torch.Tensor, extra: di
     from polydiff import guidance as guide
     from polydiff import samplers
     from polydiff.training.imputation import imputation_cond
+    from polydiff.training.sampling import denoise_at_t_max
 
     cond = dict(extra)
     parts = [imputation_cond(known, observed)] if fm.conditional else []
@@ -106,10 +107,8 @@ def _draw(fm: FieldModel, known: torch.Tensor, observed: torch.Tensor, extra: di
     if parts:
         cond["cond"] = torch.cat(parts, dim=1)
     if point:
-        t_max = fm.schedule.t_max
-        sigma = float(fm.schedule.alpha_sigma(torch.tensor(t_max, dtype=torch.float64))[1])
-        t = torch.full((noise.shape[0],), t_max, device=noise.device)
-        return guide.inpaint(fm.denoiser, known, observed)(sigma * noise, t, **cond)
+        return denoise_at_t_max(guide.inpaint(fm.denoiser, known, observed), fm.schedule,
+                                noise, **cond)
     if guidance == "dps":
         mask = observed.to(known.dtype)
         den = guide.dps(fm.denoiser, _operator(mask), known * mask, dps_step, fm.schedule)

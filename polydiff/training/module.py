@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import lightning.pytorch as pl
@@ -447,6 +448,16 @@ class DiffusionModule(pl.LightningModule):
         """Number of classes of a class-conditional network (``None`` otherwise)."""
         return getattr(self.net, "null_class", None)
 
+    @contextmanager
+    def _evaluating(self):
+        """Eval mode inside, the previous mode restored after."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
     @torch.no_grad()
     def posterior_mean(self, known: Tensor, observed: Tensor, draws: int = 8, seed: int = 0,
                        ema: bool = True, batch_size: int = 256) -> Tensor:
@@ -461,14 +472,10 @@ class DiffusionModule(pl.LightningModule):
             raise ValueError("posterior_mean needs an imputation model (DiffusionModule("
                              "imputation=...)): an unconditional network does not see the "
                              "known values at the highest noise level; average samples instead")
-        was_training = self.training
-        self.eval()
-        try:
+        with self._evaluating():
             return posterior_mean_with(self.denoiser(ema=ema), self.schedule, known, observed,
                                        draws=draws, seed=seed, device=self.device,
                                        batch_size=batch_size)
-        finally:
-            self.train(was_training)
 
     @torch.no_grad()
     def sample(self, num: int, steps: int = 20, method: str = "dpmpp_2m", grid: str = "log_snr",
@@ -492,9 +499,7 @@ class DiffusionModule(pl.LightningModule):
         shape = list(shape or self.sample_shape or [])
         if not shape:
             raise ValueError("sample: unknown sample shape; pass shape=(C, *axes) or train first")
-        was_training = self.training
-        self.eval()
-        try:
+        with self._evaluating():
             return sample_with(self.denoiser(ema=ema), self.schedule, num, shape, steps=steps,
                                method=method, grid=grid, guidance_scale=guidance_scale,
                                class_labels=class_labels, null_class=self.num_classes,
@@ -502,5 +507,3 @@ class DiffusionModule(pl.LightningModule):
                                batch_size=batch_size, known=known, observed=observed,
                                resample=resample, conditional=self.imputation is not None,
                                vector=vector)
-        finally:
-            self.train(was_training)

@@ -11,7 +11,8 @@ from torch import Tensor
 from ..schedules import Schedule
 from .imputation import imputation_cond
 
-__all__ = ["calibrate_with", "default_labels", "posterior_mean_with", "sample_with"]
+__all__ = ["calibrate_with", "default_labels", "denoise_at_t_max", "posterior_mean_with",
+           "sample_with"]
 
 
 def default_labels(num: int, num_classes: int | None) -> Tensor | None:
@@ -154,8 +155,6 @@ def posterior_mean_with(denoiser, schedule: Schedule, known: Tensor, observed: T
     gives those levels almost no weight). Only a network that sees the known values
     (``cond = [known, observed]``) can give a conditional mean.
     """
-    from .. import guidance
-
     if draws < 1 or batch_size < 1:
         raise ValueError(f"need draws and batch_size >= 1, got {draws}, {batch_size}")
     if not isinstance(known, Tensor) or known.ndim < 2:
@@ -163,20 +162,26 @@ def posterior_mean_with(denoiser, schedule: Schedule, known: Tensor, observed: T
     num, shape = known.shape[0], tuple(known.shape[1:])
     known, observed = _check_known(known, observed, num, shape)
     observed = observed.expand(num, *shape) if observed.shape[0] == 1 else observed
-    t_max = schedule.t_max
-    _, sigma = schedule.alpha_sigma(torch.tensor(t_max, dtype=torch.float64))
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(num, *shape)
     for _ in range(draws):
-        noise = float(sigma) * torch.randn((num, *shape), generator=gen)
+        noise = torch.randn((num, *shape), generator=gen)
         for start in range(0, num, batch_size):
             sl = slice(start, start + batch_size)
             k, o = known[sl].to(device), observed[sl].to(device)
-            den = guidance.inpaint(denoiser, k, o)
-            t = torch.full((k.shape[0],), t_max, device=device)
-            x0 = den(noise[sl].to(device), t, cond=imputation_cond(k, o))
+            x0 = denoise_at_t_max(denoiser, schedule, noise[sl].to(device),
+                                  cond=imputation_cond(k, o))
             total[sl] += x0.float().cpu()
     return torch.where(observed, known, total / draws)
+
+
+def denoise_at_t_max(denoiser, schedule: Schedule, noise: Tensor, **cond) -> Tensor:
+    """``D(sigma(t_max) noise, t_max, **cond)``: one term of :func:`posterior_mean_with`
+    for standard normal ``noise (B, ...)`` (the sampler's starting point)."""
+    t_max = schedule.t_max
+    sigma = float(schedule.alpha_sigma(torch.tensor(t_max, dtype=torch.float64))[1])
+    t = torch.full((noise.shape[0],), t_max, device=noise.device)
+    return denoiser(sigma * noise, t, **cond)
 
 
 def calibrate_with(denoiser, schedule: Schedule, num: int, shape: Sequence[int], steps: int,
