@@ -208,11 +208,13 @@ def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, 
         samples = np.stack([out[f"{v}_samples"].values for v in VARS], axis=1)
         factors.append(out.attrs["polydiff_spread_factor"])
     else:
-        half = time_window // 2
+        # the scored month with two more either side (two time windows): calibration can
+        # then hold out a month that is not next to the gap, as the real gap is not
+        span = time_window + 2
         parts = []
         for m in months:
-            lo = int(min(max(0, m - half), gappy_ds.sizes["TIME"] - time_window))
-            out = impute(gappy_ds.isel(TIME=slice(lo, lo + time_window)), module, **kwargs)
+            lo = int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
+            out = impute(gappy_ds.isel(TIME=slice(lo, lo + span)), module, **kwargs)
             parts.append(np.stack([out[f"{v}_samples"].values[:, m - lo] for v in VARS], 1))
             factors.append(out.attrs["polydiff_spread_factor"])
         samples = np.stack(parts, axis=2)
@@ -247,7 +249,7 @@ def main() -> None:
     p.add_argument("--weighting", default="uniform",
                    help="loss weighting (uniform: the highest noise levels, where the "
                         "conditional mean is learned, count fully)")
-    p.add_argument("--mean", default="ensemble", choices=list(MEANS),
+    p.add_argument("--mean", default="posterior", choices=list(MEANS),
                    help="conditional model: the ensemble centred on its own mean or on the "
                         "posterior mean (impute(mean=...))")
     p.add_argument("--calibrate", action="store_true",

@@ -62,9 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--mean", default="ensemble", choices=["ensemble", "posterior"],
+    p.add_argument("--mean", default="auto", choices=["auto", "ensemble", "posterior"],
                    help="centre of the ensemble: its own mean, or (conditional models) the "
-                        "posterior mean from the denoiser at the highest noise level")
+                        "posterior mean from the denoiser at the highest noise level; auto: "
+                        "posterior for conditional models (default auto)")
     p.add_argument("--calibrate", action="store_true",
                    help="widen the ensemble so its 90%% intervals cover 90%% of held-out known "
                         "values (filled like the gaps first; doubles the run time)")
@@ -123,6 +124,7 @@ def run(a: argparse.Namespace) -> int:
     factor = result.attrs["polydiff_spread_factor"]
     calibrated = f", spread x {factor} (calibrated)" if a.calibrate else ""
     print(f"filled {filled} values of {', '.join(model.variables)} with {a.samples} samples "
-          f"({a.method}, {a.steps} steps, {a.guidance}{calibrated}) in "
+          f"({a.method}, {a.steps} steps, {a.guidance}, {result.attrs['polydiff_mean']} mean"
+          f"{calibrated}) in "
           f"{time.perf_counter() - t0:.1f} s; wrote {out}")
     return 0

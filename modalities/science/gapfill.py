@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from polydiff.conformal import inflate, spread_factor
 
@@ -126,7 +127,7 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
            domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
            seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
            progress: bool = True, calibrate: bool = False, calibrate_level: float = 0.9,
-           mean: str = "ensemble"):
+           calibrate_share: float | None = 0.1, mean: str = "auto"):
     """Fill the NaN gaps of ``data`` with ``model``; returns an ``xr.Dataset``.
 
     Args:
@@ -149,16 +150,17 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
         batch_size: network batch (windows x members) per sampler call.
         seed: seeds the noise of every window (results do not depend on ``batch_size``).
         calibrate: widen the ensemble so its central ``calibrate_level`` intervals cover that
-            share of held-out known values (:func:`held_out`: the known values where another
-            time step has its gaps, hidden and filled first, like the real gaps); the
-            members' deviations from their mean are scaled by the conformal factor
-            (:func:`polydiff.conformal.spread_factor`, in the ``polydiff_spread_factor``
-            attribute). The mean is unchanged; it doubles the run time.
-        mean: ``"ensemble"`` (the members as sampled) or ``"posterior"`` (conditional models:
+            share of held-out known values (:func:`held_out`: known values where another
+            time step has its gaps, at most ``calibrate_share`` of the known values, hidden
+            and filled first, like the real gaps); the members' deviations from their mean
+            are scaled by the conformal factor (:func:`polydiff.conformal.spread_factor`, in
+            the ``polydiff_spread_factor`` attribute). The mean is unchanged; it doubles the
+            run time.
+        mean: ``"ensemble"`` (the members as sampled), ``"posterior"`` (conditional models:
             the members moved onto the posterior mean ``E[x | known]`` = the denoiser at the
             highest noise level averaged over ``n_samples`` draws, the minimum-MSE estimate
             when the model was trained with weight on high noise levels; one network call
-            per member more).
+            per member more) or ``"auto"``: posterior for conditional models, else ensemble.
 
     Returns an ``xr.Dataset`` with, per variable ``v``: ``v`` (the ensemble mean; observed
     entries exactly the input's), ``v_std`` (ensemble standard deviation, 0 where observed),
@@ -176,8 +178,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     levels = [float(q) for q in quantiles]
     if any(not 0.0 < q < 1.0 for q in levels):
         raise ValueError(f"quantiles must lie in (0, 1), got {levels}")
-    if mean not in MEANS:
-        raise ValueError(f"mean must be one of {list(MEANS)}, got {mean!r}")
+    if mean not in (*MEANS, "auto"):
+        raise ValueError(f"mean must be one of {[*MEANS, 'auto']}, got {mean!r}")
     if calibrate and (n_samples < 2 or not 0.0 < calibrate_level < 1.0):
         raise ValueError(f"calibrate=True needs n_samples >= 2 and calibrate_level in (0, 1), "
                          f"got n_samples={n_samples}, calibrate_level={calibrate_level}")
@@ -186,6 +188,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     elif resample is not None:
         raise ValueError("resample applies to guidance='repaint' only")
     fm = FieldModel.load(model, device=device, ema=ema)
+    if mean == "auto":
+        mean = "posterior" if fm.conditional else "ensemble"
     if mean == "posterior" and not fm.conditional:
         raise ValueError("mean='posterior' needs a conditional imputation model (it sees the "
                          "known values at the highest noise level); this one is unconditional")
@@ -212,7 +216,7 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                progress=progress)
     factor = None
     if calibrate:
-        held = held_out(observed_all, inside)
+        held = held_out(observed_all, inside, calibrate_share, seed)
         if not held.any():
             raise ValueError("calibrate=True needs known values where the gaps of another time "
                              "step (or a longitude-shifted copy of the gaps) fall; this field "
@@ -247,17 +251,66 @@ def _ensemble(field: Field, raw: np.ndarray, run: dict, mean: str, desc: str) ->
     return members
 
 
-def held_out(observed: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def _time_neighbours_missing(missing: np.ndarray, where: np.ndarray) -> float:
+    """The share of missing values among the time neighbours (t - 1, t + 1) of the entries
+    ``where`` (both ``(C, T, Y, X)``); NaN for an empty ``where``."""
+    prev = np.zeros_like(missing)
+    prev[:, 1:] = missing[:, :-1]
+    nxt = np.zeros_like(missing)
+    nxt[:, :-1] = missing[:, 1:]
+    t = missing.shape[1]
+    n_prev = where[:, 1:].sum() if t > 1 else 0
+    n_next = where[:, :-1].sum() if t > 1 else 0
+    total = n_prev + n_next
+    return float((prev & where).sum() + (nxt & where).sum()) / total if total else float("nan")
+
+
+def _gap_pattern(observed: np.ndarray, inside: np.ndarray, max_lag: int = 12) -> np.ndarray:
+    """Known values where another time step has its gaps: the gaps ``lag`` steps later
+    (cyclically), with ``lag`` the smallest shift whose hidden values have missing time
+    neighbours about as often as the real gaps (so values next to a missing month are not
+    taken for a whole missing month); with one time step, the gaps moved by a quarter of the
+    longitudes (wrapped)."""
+    domain = inside[None, None]
+    missing = ~observed & domain
+    t = observed.shape[1]
+    if t == 1:
+        return np.roll(missing, max(1, observed.shape[3] // 4), axis=3) & observed & domain
+    real = _time_neighbours_missing(missing, missing)
+    best, best_gap = None, np.inf
+    for lag in range(1, min(t - 1, max_lag) + 1):
+        moved = np.roll(missing, -lag, axis=1) & observed & domain
+        if not moved.any():
+            continue
+        gap = abs(_time_neighbours_missing(missing, moved) - real)
+        if gap < best_gap - 0.02:  # a later lag only when clearly closer
+            best, best_gap = moved, gap
+    return best if best is not None else np.zeros_like(observed)
+
+
+def held_out(observed: np.ndarray, inside: np.ndarray, share: float | None = 0.1,
+             seed: int = 0) -> np.ndarray:
     """``(C, T, Y, X)`` bool: known values to hide for calibrating the spread, shaped like
-    the real gaps: at time ``t`` those missing at ``t + 1`` (cyclically); with one time step,
-    those missing after a shift by a quarter of the longitudes (wrapped). Only inside the
-    domain."""
-    missing = ~observed & inside[None, None]
-    if observed.shape[1] > 1:
-        moved = np.roll(missing, -1, axis=1)
-    else:
-        moved = np.roll(missing, max(1, observed.shape[3] // 4), axis=3)
-    return moved & observed & inside[None, None]
+    the real gaps and only inside the domain: :func:`_gap_pattern` (the gaps of another time
+    step, or of the map moved in longitude), thinned to a random subset of its pieces
+    (connected within a map, all variables together) holding at most ``share`` of the known
+    values (at least one piece; ``None``: all), so the values left stay about as dense as in
+    the real task."""
+    pattern = _gap_pattern(observed, inside)
+    if share is None or not pattern.any():
+        return pattern
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must lie in (0, 1], got {share}")
+    within_map = np.zeros((3, 3, 3), dtype=bool)
+    within_map[1] = ndimage.generate_binary_structure(2, 1)
+    labels, n = ndimage.label(pattern.any(0), structure=within_map)
+    sizes = np.bincount(labels.ravel(), weights=pattern.sum(0).ravel(), minlength=n + 1)[1:]
+    order = np.random.default_rng(seed).permutation(n)
+    budget = share * (observed & inside[None, None]).sum()
+    keep = order[: max(1, int(np.searchsorted(np.cumsum(sizes[order]), budget, "right")))]
+    chosen = np.zeros(n + 1, dtype=bool)
+    chosen[keep + 1] = True
+    return pattern & chosen[labels][None]
 
 
 def _members(field: Field, raw: np.ndarray, *, fm: FieldModel, windows: Windows, ov: list,

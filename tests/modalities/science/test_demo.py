@@ -24,6 +24,7 @@ def test_demo_writes_the_restored_file_maps_and_report(tmp_path):
     assert "griddata" in text and "guidance scale 2.0 not used" in text
     assert f"spread calibrated on known values hidden like the gaps (x {report['spread_factor']})" \
         in text and report["spread_factor"] > 0
+    assert report["mean"] == "posterior" and "centred on the posterior mean" in text
     with xr.open_dataset(tmp_path / "gappy.nc", decode_times=False) as gappy, \
             xr.open_dataset(tmp_path / "restored.nc", decode_times=False) as out, \
             xr.open_dataset(ASSETS / "coads_2deg.nc", decode_times=False) as truth:

@@ -187,16 +187,73 @@ def test_bad_input_is_named(gappy, tmp_path):
 @settings(max_examples=10, deadline=None)
 @given(t=st.integers(1, 4), seed=st.integers(0, 999))
 def test_held_out_values_are_known_and_shaped_like_the_gaps(t, seed):
+    """With share=None: exactly the known values where the next time step (or the map moved
+    by a quarter of the longitudes) has its gaps, when random gaps make every lag alike."""
     from polydiff.modalities.science.gapfill import held_out
 
     g = np.random.default_rng(seed)
     observed = g.random((2, t, 5, 8)) > 0.4
     inside = g.random((5, 8)) > 0.2
-    held = held_out(observed, inside)
+    held = held_out(observed, inside, share=None)
     assert not (held & ~observed).any() and not (held & ~inside[None, None]).any()
     missing = ~observed & inside[None, None]
     moved = np.roll(missing, -1, axis=1) if t > 1 else np.roll(missing, 2, axis=3)
-    np.testing.assert_array_equal(held, moved & observed & inside[None, None])
+    if t <= 2:  # one candidate lag; with more, another may match the neighbours better
+        np.testing.assert_array_equal(held, moved & observed & inside[None, None])
+    else:
+        lags = [np.roll(missing, -k, axis=1) & observed & inside[None, None]
+                for k in range(1, t)]
+        assert any((held == m).all() for m in lags)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 999), share=st.floats(0.02, 0.5))
+def test_held_out_share_keeps_whole_pieces_within_the_budget(seed, share):
+    """Thinned: a subset of the pattern made of whole pieces (connected within a map, all
+    variables together), holding at most ``share`` of the known values (at least one piece);
+    the same seed gives the same subset."""
+    from scipy import ndimage
+
+    from polydiff.modalities.science import gaps
+    from polydiff.modalities.science.gapfill import held_out
+
+    g = np.random.default_rng(seed)
+    hidden = gaps.cloud_gaps((3, 12, 16), 0.4, g, scale=1.5)
+    observed = np.repeat(~hidden[None], 2, axis=0)
+    inside = np.ones((12, 16), bool)
+    full = held_out(observed, inside, share=None)
+    part = held_out(observed, inside, share=share, seed=seed)
+    np.testing.assert_array_equal(part, held_out(observed, inside, share=share, seed=seed))
+    assert part.any() and not (part & ~full).any()
+    assert (part[0] == part[1]).all()  # the same entries in both variables
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = ndimage.generate_binary_structure(2, 1)
+    labels, _ = ndimage.label(full[0], structure=structure)
+    for k in np.unique(labels[part[0]]):  # a chosen piece is taken whole
+        assert part[0][labels == k].all()
+    assert part.sum() <= share * observed.sum() or len(np.unique(labels[part[0]])) == 1
+
+
+def test_held_out_avoids_the_steps_next_to_a_missing_month():
+    """Whole missing months: the held-out months are not next to a missing one (lag 1 would
+    hide the month before each gap, a harder task than the real one)."""
+    from polydiff.modalities.science.gapfill import held_out
+
+    observed = np.ones((1, 40, 4, 6), bool)
+    gone = [5, 13, 22, 30]
+    observed[:, gone] = False
+    held = held_out(observed, np.ones((4, 6), bool), share=None)
+    months = np.flatnonzero(held[0].any((1, 2)))
+    assert len(months) == len(gone)
+    assert not set(months) & {m + d for m in gone for d in (-1, 1)}
+
+
+def test_held_out_bad_share_is_named():
+    from polydiff.modalities.science.gapfill import held_out
+
+    observed = np.random.default_rng(0).random((1, 3, 4, 6)) > 0.5
+    with pytest.raises(ValueError, match=r"share must lie in \(0, 1\], got 1.5"):
+        held_out(observed, np.ones((4, 6), bool), share=1.5)
 
 
 def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(gappy):
@@ -220,12 +277,13 @@ def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(g
                                    factor * plain[f"{v}_std"].values[gaps], rtol=1e-3)
     # the factor makes the held-out values covered: refill them as calibrate did and score
     raw = np.stack([ds[v].values for v in ("SST", "AIRT")])
-    held = held_out(np.isfinite(raw), np.ones(raw.shape[2:], bool))
+    held = held_out(np.isfinite(raw), np.ones(raw.shape[2:], bool), seed=0)
     hidden = ds.copy(deep=True)
     for i, v in enumerate(("SST", "AIRT")):
         hidden[v].values[held[i]] = np.nan
     trial = impute(hidden, model, **kw)
-    ens = torch.from_numpy(np.stack([trial[f"{v}_samples"].values for v in ("SST", "AIRT")], 1))
+    ens = torch.from_numpy(np.stack([trial[f"{v}_samples"].values for v in ("SST", "AIRT")],
+                                    1).astype(np.float64))  # as calibrate scores it
     truth = torch.from_numpy(raw)
     where = torch.from_numpy(held)
     before = metrics.interval_coverage(ens, truth, 0.9, where).item()
@@ -253,9 +311,12 @@ def test_posterior_mean_recentres_the_members(gappy):
     ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=0.3, seed=4)
     model = _model(gappy, conditional=True)
     kw = dict(n_samples=3, steps=2, seed=1, domain="all", progress=False, return_samples=True)
-    ens = impute(ds, model, **kw)
+    ens = impute(ds, model, mean="ensemble", **kw)
     post = impute(ds, model, mean="posterior", **kw)
     assert post.attrs["polydiff_mean"] == "posterior" and ens.attrs["polydiff_mean"] == "ensemble"
+    auto = impute(ds, model, **kw)  # the default for a conditional model
+    assert auto.attrs["polydiff_mean"] == "posterior"
+    np.testing.assert_array_equal(auto["SST"].values, post["SST"].values)
     for v in ("SST", "AIRT"):
         obs = np.isfinite(ds[v].values)
         np.testing.assert_array_equal(post[v].values[obs], ds[v].values[obs])
@@ -288,8 +349,8 @@ def test_untrained_residual_model_posterior_mean_is_its_first_guess(gappy):
 
 def test_posterior_mean_bad_input_is_named(gappy):
     ds = xr.open_dataset(gappy)
-    with pytest.raises(ValueError, match=r"mean must be one of \['ensemble', 'posterior'\], "
-                                         r"got 'median'"):
+    with pytest.raises(ValueError, match=r"mean must be one of \['ensemble', 'posterior', "
+                                         r"'auto'\], got 'median'"):
         impute(ds, _model(gappy), mean="median", progress=False)
     with pytest.raises(ValueError, match="mean='posterior' needs a conditional imputation model"):
         impute(ds, _model(gappy, conditional=False), mean="posterior", progress=False)
