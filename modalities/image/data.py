@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..._checks import check_choice
+from ...augment import random_flip
 from ...normalize import Normalizer
 from ...training.datamodule import DiffusionDataModule
 
@@ -39,13 +40,6 @@ CROP_MODES = ("center", "random")
 
 def _check_resize(resize: str) -> str:
     return check_choice(resize, RESIZE_MODES, "resize")
-
-
-def _random_hflip(x: Tensor, hflip: bool) -> Tensor:
-    """``x`` flipped along its last axis with probability 1/2 (torch's global RNG) if ``hflip``."""
-    if hflip and torch.rand(()) < 0.5:
-        return x.flip(-1)
-    return x
 
 
 def _item(x: Tensor, label: Tensor | int | None) -> dict[str, Tensor]:
@@ -90,7 +84,7 @@ class _TensorImages(Dataset):
         return self.x.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return _item(_random_hflip(self.x[i], self.hflip), None if self.y is None else self.y[i])
+        return _item(random_flip(self.x[i], -1, self.hflip), None if self.y is None else self.y[i])
 
 
 class _ImageDataModule(DiffusionDataModule):
@@ -264,7 +258,7 @@ class _FolderImages(Dataset):
         if arr.ndim == 2:
             arr = arr[..., None]
         x = torch.from_numpy(arr.copy()).permute(2, 0, 1) / 255.0
-        x = _random_hflip(x, self.hflip)
+        x = random_flip(x, -1, self.hflip)
         return _item(x.contiguous(), None if self.labels is None else self.labels[i])
 
 

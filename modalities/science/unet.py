@@ -18,8 +18,8 @@
   carries), so they work for conditional and unconditional models alike;
 - ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data);
 - ``fill=True`` (conditional models): a first guess of the missing values (push-pull and
-  relaxation, :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel
-  per variable, for the network to refine;
+  relaxation, harmonic or biharmonic, :func:`~polydiff.modalities.science.fill.first_guess`)
+  is one more input channel per variable, for the network to refine;
 - ``residual=True`` (with ``fill``): the U-Net denoises the residual ``x0 - first guess``
   instead of ``x0``: it sees ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes
   ``out_r + p(alpha, sigma) g`` for a prediction ``out = p x0 + q eps`` (exact for every
@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from polydiff.nn import GuessResidual, UNet
 
-from .fill import first_guess
+from .fill import FILL_METHODS, first_guess
 
 __all__ = ["COORD_CHANNELS", "FieldUNet", "coord_channels"]
 
@@ -79,6 +79,10 @@ class FieldUNet(nn.Module):
         coords: sin/cos latitude and longitude input channels from ``vector``.
         validity: ``cond`` ends with a validity (land/sea) channel.
         fill: (conditional) the push-pull first guess as ``variables`` more input channels.
+        fill_method: that guess: ``"harmonic"`` (Laplace relaxation) or ``"biharmonic"``
+            (then the bending-energy minimum, a thin-plate spline on the grid: much closer
+            for scattered points and blobs, worse for whole missing time steps;
+            :mod:`~polydiff.modalities.science.fill`).
         residual: (conditional, with ``fill``) denoise the residual from the first guess;
             ``prediction`` and ``schedule`` must be the module's (``c_noise="1000t"``).
         periodic_lon: circular padding along longitude (global grids); ``False`` for regional
@@ -95,7 +99,7 @@ class FieldUNet(nn.Module):
 
     def __init__(self, variables: int = 1, time_axis: bool = False, conditional: bool = False,
                  coords: bool = True, validity: bool = False, fill: bool = True,
-                 residual: bool = False, prediction: str = "v",
+                 fill_method: str = "harmonic", residual: bool = False, prediction: str = "v",
                  schedule: str = "vp_cosine", periodic_lon: bool = True,
                  base_channels: int = 16, channel_mult: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
@@ -109,6 +113,10 @@ class FieldUNet(nn.Module):
         self.conditional, self.coords = bool(conditional), bool(coords)
         self.validity = bool(validity)
         self.fill = bool(fill) and self.conditional
+        if fill_method not in FILL_METHODS:
+            raise ValueError(f"FieldUNet: fill_method must be one of {list(FILL_METHODS)}, got "
+                             f"{fill_method!r}")
+        self.fill_method = fill_method
         if residual and not self.fill:
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
                              "(the output adds the first guess of the known values)")
@@ -169,7 +177,7 @@ class FieldUNet(nn.Module):
         if self.fill:
             c = self.variables
             guess = first_guess(parts[0][:, :c], parts[0][:, c:2 * c], self.periodic,
-                                levels=self.levels)
+                                levels=self.levels, method=self.fill_method)
             parts.append(guess)
         if self.coords:
             if vector is None:

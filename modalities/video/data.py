@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..._checks import check_choice
+from ...augment import random_crop, random_flip
 from ...normalize import Normalizer
 from ...training.datamodule import DiffusionDataModule
 from .decode import VIDEO_EXTENSIONS, decode_video, size2
@@ -190,13 +191,16 @@ def scan_video_folder(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENS
 
 class _Clips(Dataset):
     """Clips of ``frames`` frames from decoded videos (uint8 ``(T, C, H, W)`` each):
-    ``clips_per_video`` items per video; random starts (torch's global RNG) when ``random``,
-    else evenly spaced ones."""
+    ``clips_per_video`` items per video. Training (``random``): random starts and ``crop``
+    offsets (torch's global RNG), random horizontal flips (``hflip``) and time reversal
+    (``reverse``); else evenly spaced starts and centred crops."""
 
     def __init__(self, videos: list[Tensor], labels: list[int] | None, frames: int,
-                 clips_per_video: int, random: bool):
+                 clips_per_video: int, random: bool, crop: tuple[int, int] | None = None,
+                 hflip: bool = False, reverse: bool = False):
         self.videos, self.labels, self.frames = videos, labels, frames
         self.per, self.random = clips_per_video, random
+        self.crop, self.hflip, self.reverse = crop, hflip and random, reverse and random
 
     def __len__(self) -> int:
         return len(self.videos) * self.per
@@ -209,8 +213,11 @@ class _Clips(Dataset):
             start = int(torch.randint(room + 1, ()))
         else:
             start = round(j * room / (self.per - 1)) if self.per > 1 else room // 2
-        clip = video[start:start + self.frames].float() / 255.0  # (F, C, H, W)
-        item = {"x": clip.transpose(0, 1).contiguous()}
+        clip = video[start:start + self.frames]  # (F, C, H, W) uint8
+        if self.crop is not None:
+            clip = random_crop(clip, self.crop, self.random)
+        clip = random_flip(random_flip(clip, -1, self.hflip), 0, self.reverse)
+        item = {"x": (clip.float() / 255.0).transpose(0, 1).contiguous()}
         if self.labels is not None:
             item["class_labels"] = torch.tensor(self.labels[v], dtype=torch.long)
         return item
@@ -235,6 +242,12 @@ class VideoFolder(_VideoModule):
         channels: 3 (RGB) or 1 (grey).
         clips_per_video: training items per video and epoch (random temporal crops);
             validation clips are evenly spaced.
+        crop: ``(h, w)`` (int = square) windows of the frames: at random offsets for
+            training, centred for validation (``None``: whole frames). The network is
+            convolutional, so a model trained on crops fills whole frames.
+        hflip: training clips mirrored left-right with probability 1/2.
+        reverse: training clips played backwards with probability 1/2 (motion looks alike
+            both ways; frame prediction then also learns from the past).
         split: ``"videos"`` (a seeded split of the files) or ``"time"`` (the last
             ``val_fraction`` of every video's frames is held out: for a few long clips).
         max_frames: decode at most this many frames (after subsampling) per file.
@@ -247,7 +260,9 @@ class VideoFolder(_VideoModule):
     def __init__(self, root: str | Path | Sequence[str | Path], frames: int = 8,
                  size: int | Sequence[int] | None = 32, frame_step: int = 1,
                  fps: float | None = None, channels: int = 3, clips_per_video: int = 1,
-                 split: str = "videos", max_frames: int | None = None, batch_size: int = 8,
+                 split: str = "videos", max_frames: int | None = None,
+                 crop: int | Sequence[int] | None = None, hflip: bool = False,
+                 reverse: bool = False, batch_size: int = 8,
                  val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0):
         super().__init__(batch_size, val_fraction, seed, num_workers)
         if frames < 1 or frame_step < 1 or clips_per_video < 1:
@@ -256,6 +271,11 @@ class VideoFolder(_VideoModule):
         if channels not in (1, 3):
             raise ValueError(f"VideoFolder: channels must be 1 (grey) or 3 (RGB), got {channels}")
         self.split_mode = check_choice(split, SPLITS, "VideoFolder split")
+        self.crop = size2(crop, "crop")
+        if self.crop is not None and size is not None and any(
+                c > s for c, s in zip(self.crop, size2(size), strict=True)):
+            raise ValueError(f"VideoFolder: crop {crop!r} must fit in the frame size {size!r}")
+        self.hflip, self.reverse = bool(hflip), bool(reverse)
         self.save_hyperparameters()
         self.root = root
         self.frames, self.size = frames, size2(size)
@@ -311,6 +331,11 @@ class VideoFolder(_VideoModule):
             raise ValueError(f"VideoFolder: {self.root} holds no decodable video with at least "
                              f"{need} frames ({len(paths)} file(s) tried, all skipped)")
         self.fps = statistics.median(rates)
+        (h, w), first = videos[0].shape[2:], next(iter(sizes.values()))
+        if self.crop is not None and (self.crop[0] > h or self.crop[1] > w):
+            raise ValueError(f"VideoFolder: crop {self.crop[0]}x{self.crop[1]} (HxW) does not "
+                             f"fit in the frames of {first} ({h}x{w}); pass a smaller crop or "
+                             f"a size")
         return videos, (kept_labels if labels is not None else None)
 
     def build(self) -> dict[str, Dataset]:
@@ -318,6 +343,7 @@ class VideoFolder(_VideoModule):
         videos, labels = self._decode(paths, labels)
         self._labelled = labels is not None
         per = self.clips_per_video
+        aug = (self.crop, self.hflip, self.reverse)
         if self.split_mode == "time":
             cut = [max(self.frames, round(v.shape[0] * (1 - self.val_fraction))) for v in videos]
             train = [v[:c] for v, c in zip(videos, cut, strict=True)]
@@ -326,15 +352,15 @@ class VideoFolder(_VideoModule):
             val_labels = None if labels is None else [
                 y for v, c, y in zip(videos, cut, labels, strict=True)
                 if v.shape[0] - c >= self.frames]
-            return {"train": _Clips(train, labels, self.frames, per, True),
-                    "val": _Clips(val, val_labels, self.frames, per, False)}
+            return {"train": _Clips(train, labels, self.frames, per, True, *aug),
+                    "val": _Clips(val, val_labels, self.frames, per, False, self.crop)}
         if len(videos) == 1 or self.val_fraction == 0:
-            return {"train": _Clips(videos, labels, self.frames, per, True)}
+            return {"train": _Clips(videos, labels, self.frames, per, True, *aug)}
         tr, va = self.split(len(videos), self.val_fraction)
 
         def pick(idx):
             vids = [videos[i] for i in idx.tolist()]
             return vids, None if labels is None else [labels[i] for i in idx.tolist()]
 
-        return {"train": _Clips(*pick(tr), self.frames, per, True),
-                "val": _Clips(*pick(va), self.frames, per, False)}
+        return {"train": _Clips(*pick(tr), self.frames, per, True, *aug),
+                "val": _Clips(*pick(va), self.frames, per, False, self.crop)}

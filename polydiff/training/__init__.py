@@ -10,7 +10,8 @@
   :func:`load_checkpoint`: a Lightning checkpoint read with ``weights_only=True``.
 - :func:`build_net` / :func:`register_net`: networks described by allow-listed JSON specs.
 - :func:`train_loader` (:class:`EpochShuffleSampler` + :class:`ResumableLoader`): training order
-  fixed by ``(seed, epoch)``, resumable mid-epoch.
+  fixed by ``(seed, epoch)``, resumable mid-epoch; :class:`MixedBatchSampler`: whole batches
+  from one part at a time, for items of different shapes in one run.
 """
 
 from .callbacks import LossHistory, SampleCallback
@@ -18,6 +19,7 @@ from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, re
 from .data import EpochShuffleSampler, ResumableLoader, train_loader
 from .datamodule import BatchCollate, DiffusionDataModule, split_indices
 from .export import export, load_export_config, load_exported
+from .mixed import MixedBatchSampler
 from .module import DiffusionModule, NonFiniteLossError
 from .outputs import write_samples
 from .spec import build_net, instantiate_net, net_spec, register_net
@@ -29,6 +31,7 @@ __all__ = [
     "DiffusionModule",
     "EpochShuffleSampler",
     "LossHistory",
+    "MixedBatchSampler",
     "NonFiniteLossError",
     "SampleCallback",
     "build_net",

@@ -101,6 +101,8 @@ class ResumableLoader(DataLoader):
     def _start_pass(self) -> int:
         """Called at the first batch of a pass: the number of batches to skip."""
         epoch = getattr(self.sampler, "epoch", None)
+        if epoch is None:  # a batch sampler that holds the epoch (MixedBatchSampler)
+            epoch = getattr(getattr(self.batch_sampler, "sampler", None), "epoch", None)
         skip = 0
         if self._resume is not None:
             saved_epoch, batches = self._resume

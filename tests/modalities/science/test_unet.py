@@ -32,11 +32,13 @@ def _tiny(**kw) -> FieldUNet:
 
 @settings(max_examples=8)
 @given(cells=st.integers(1, 3), time_axis=st.booleans(), conditional=st.booleans(),
-       validity=st.booleans(), seed=st.integers(0, 100))
+       validity=st.booleans(), seed=st.integers(0, 100),
+       fill_method=st.sampled_from(["harmonic", "biharmonic"]))
 def test_periodic_model_commutes_with_a_longitude_roll(cells, time_axis, conditional,
-                                                       validity, seed):
+                                                       validity, seed, fill_method):
     net = _random_weights(_tiny(variables=2, time_axis=time_axis, conditional=conditional,
-                                validity=validity), seed).double().eval()
+                                validity=validity, fill_method=fill_method),
+                          seed).double().eval()
     g = torch.Generator().manual_seed(seed)
     axes = ((3,) if time_axis else ()) + (8, 16)
     x = torch.randn(2, 2, *axes, generator=g, dtype=torch.float64)
@@ -166,3 +168,6 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
         torch.testing.assert_close(fresh(x_t, t, cond=cond, vector=vec), guess)
     with pytest.raises(ValueError, match="residual=True needs conditional=True"):
         FieldUNet(variables=1, residual=True)
+    with pytest.raises(ValueError, match=r"fill_method must be one of \['harmonic', "
+                                         r"'biharmonic'\], got 'cubic'"):
+        FieldUNet(variables=1, conditional=True, fill_method="cubic")

