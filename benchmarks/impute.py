@@ -21,9 +21,12 @@ taken at the hidden entries of ``--eval-months`` months (spread over the record;
 estimates), coverage of the central 90 % interval, and the wall time (training included).
 
 Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a 2-D
-model, with a 3-month time window for ``steps``; ``--residual``: it denoises the residual from
-its first guess; ``--calibrate``: spread calibrated on held-out known values, the uncalibrated
-scores of the same ensemble kept as ``polydiff_conditional_uncalibrated``), polydiff training-
+model, with a 3-month time window for ``steps``, filled on 5-month stretches around each
+scored month; ``--residual``: it denoises the residual from its first guess, ``--fill-method``
+biharmonic or harmonic for the 2-D models, harmonic for ``steps``; ``--mean posterior``
+(default): the members centred on the posterior mean; ``--calibrate``: spread calibrated on
+held-out known values, the uncalibrated scores of the same ensemble kept as
+``polydiff_conditional_uncalibrated``), polydiff training-
 free (an unconditional model trained on the observed values, ``guidance.inpaint``), scipy
 griddata (linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear
 interpolation in time, DINEOF (iterative truncated SVD) and space-time optimal interpolation /

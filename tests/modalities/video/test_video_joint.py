@@ -88,3 +88,24 @@ def test_the_docs_example_trains(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(code, "docs/video.md", "exec"), scope)
     assert scope["trainer"].global_step == 2 and len(scope["data"].train_set) > 1437
+
+
+def test_shipped_joint_config_trains_through_the_cli(tmp_path):
+    """`polydiff fit --config configs/joint.yaml` builds the nested data modules and trains
+    (two steps of a small network)."""
+    import yaml
+
+    from polydiff.cli import main
+    from polydiff.cli.lightning import check_config
+    from polydiff.modalities.video import MODALITY
+
+    path = MODALITY.configs["moving_digits_joint"]
+    check_config(yaml.safe_load(path.read_text()))
+    assert main(["fit", "--config", str(path), "--trainer.max_steps=2",
+                 "--trainer.accelerator=cpu", f"--trainer.default_root_dir={tmp_path}",
+                 "--trainer.enable_progress_bar=false", "--trainer.logger=false",
+                 "--model.net.init_args.base_channels=8",
+                 "--data.init_args.videos.init_args.train_videos=8",
+                 "--data.init_args.videos.init_args.batch_size=2",
+                 "--data.init_args.image_batch_size=4"]) == 0
+    assert list(tmp_path.rglob("last.ckpt"))
