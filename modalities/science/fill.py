@@ -89,13 +89,9 @@ def _laplacian(u: Tensor, wrap: tuple[bool, ...]) -> Tensor:
     symmetric graph Laplacian of the grid; ``wrap`` axes circular)."""
     total = torch.zeros_like(u)
     for axis, w in enumerate(wrap):
-        d = axis + 2
-        if w:
-            total = total + u.roll(1, d) + u.roll(-1, d)
-        else:
-            n = u.shape[d]
-            total = total + torch.cat([u.narrow(d, 0, 1), u.narrow(d, 0, n - 1)], d)
-            total = total + torch.cat([u.narrow(d, 1, n - 1), u.narrow(d, n - 1, 1)], d)
+        d, n = axis + 2, u.shape[axis + 2]
+        padded = _pad1(u, d, w)
+        total = total + padded.narrow(d, 0, n) + padded.narrow(d, 2, n)
     return total / (2 * len(wrap)) - u
 
 

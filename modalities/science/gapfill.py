@@ -251,18 +251,15 @@ def _ensemble(field: Field, raw: np.ndarray, run: dict, mean: str, desc: str) ->
     return members
 
 
-def _time_neighbours_missing(missing: np.ndarray, where: np.ndarray) -> float:
-    """The share of missing values among the time neighbours (t - 1, t + 1) of the entries
-    ``where`` (both ``(C, T, Y, X)``); NaN for an empty ``where``."""
-    prev = np.zeros_like(missing)
-    prev[:, 1:] = missing[:, :-1]
-    nxt = np.zeros_like(missing)
-    nxt[:, :-1] = missing[:, 1:]
-    t = missing.shape[1]
-    n_prev = where[:, 1:].sum() if t > 1 else 0
-    n_next = where[:, :-1].sum() if t > 1 else 0
-    total = n_prev + n_next
-    return float((prev & where).sum() + (nxt & where).sum()) / total if total else float("nan")
+def _time_neighbours(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry of ``missing (C, T, Y, X)``: how many of its time neighbours (t - 1, t + 1)
+    are missing, and how many it has (2, or 1 at the ends)."""
+    gone = np.zeros(missing.shape, dtype=np.int8)
+    gone[:, 1:] += missing[:, :-1]
+    gone[:, :-1] += missing[:, 1:]
+    have = np.full(missing.shape, 2, dtype=np.int8)
+    have[:, [0, -1]] -= 1
+    return gone, have
 
 
 def _gap_pattern(observed: np.ndarray, inside: np.ndarray, max_lag: int = 12) -> np.ndarray:
@@ -276,13 +273,20 @@ def _gap_pattern(observed: np.ndarray, inside: np.ndarray, max_lag: int = 12) ->
     t = observed.shape[1]
     if t == 1:
         return np.roll(missing, max(1, observed.shape[3] // 4), axis=3) & observed & domain
-    real = _time_neighbours_missing(missing, missing)
+    if not missing.any():
+        return np.zeros_like(observed)
+    gone, have = _time_neighbours(missing)
+
+    def share_missing(where: np.ndarray) -> float:
+        return float(gone[where].sum()) / float(have[where].sum())
+
+    real = share_missing(missing)
     best, best_gap = None, np.inf
     for lag in range(1, min(t - 1, max_lag) + 1):
         moved = np.roll(missing, -lag, axis=1) & observed & domain
         if not moved.any():
             continue
-        gap = abs(_time_neighbours_missing(missing, moved) - real)
+        gap = abs(share_missing(moved) - real)
         if gap < best_gap - 0.02:  # a later lag only when clearly closer
             best, best_gap = moved, gap
     return best if best is not None else np.zeros_like(observed)

@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -131,6 +132,9 @@ class FieldUNet(nn.Module):
         #: pyramid depth of the first guess: the network's, so a roll by a multiple of
         #: ``size_multiple`` commutes with the whole model
         self.levels = len(tuple(channel_mult)) - 1
+        #: (weak reference to the last ``cond``, its version, its guess): a sampler passes the
+        #: same ``cond`` tensor at every step, so the guess is computed once per run
+        self._guess_cache: tuple | None = None
         self.unet = UNet(
             dims=dims, in_channels=variables,
             cond_channels=(self.cond_channels + COORD_CHANNELS * self.coords
@@ -160,6 +164,18 @@ class FieldUNet(nn.Module):
         """Fields are not class-conditional."""
         return None
 
+    def _first_guess(self, cond: Tensor) -> Tensor:
+        """The first guess from ``cond``'s ``[known, mask]`` channels; reused while the same,
+        unmodified ``cond`` tensor comes back (the steps of one sampling run)."""
+        cached = self._guess_cache
+        if cached is not None and cached[0]() is cond and cached[1] == cond._version:
+            return cached[2]
+        c = self.variables
+        guess = first_guess(cond[:, :c], cond[:, c:2 * c], self.periodic, levels=self.levels,
+                            method=self.fill_method)
+        self._guess_cache = (weakref.ref(cond), cond._version, guess)
+        return guess
+
     def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None,
                 vector: Tensor | None = None, class_labels: Tensor | None = None) -> Tensor:
         """``x (B, variables, [time,] lat, lon)``, ``c_noise (B,)`` -> like ``x``."""
@@ -173,11 +189,8 @@ class FieldUNet(nn.Module):
                              f"{int(self.validity)} channels), got {tuple(cond.shape)}")
         parts = [] if not self.cond_channels else [
             cond if cond is not None else x.new_zeros(want)]
-        guess = None
-        if self.fill:
-            c = self.variables
-            guess = first_guess(parts[0][:, :c], parts[0][:, c:2 * c], self.periodic,
-                                levels=self.levels, method=self.fill_method)
+        guess = self._first_guess(parts[0]) if self.fill else None
+        if guess is not None:
             parts.append(guess)
         if self.coords:
             if vector is None:

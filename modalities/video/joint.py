@@ -64,10 +64,6 @@ class JointImageVideo(_VideoModule):
         self.image_batch_size = image_batch_size
 
     @property
-    def fps(self) -> float:
-        return float(self.videos.metadata().get("fps", 8.0))
-
-    @property
     def num_classes(self) -> int | None:
         return self.videos.num_classes
 
@@ -75,7 +71,7 @@ class JointImageVideo(_VideoModule):
         v, i = self.videos, self.images
         v.setup()
         i.setup()
-        c, frames, h, w = v.sample_shape
+        c, _, h, w = v.sample_shape
         shape = tuple(i.sample_shape)
         if shape != (c, h, w):
             raise ValueError(f"JointImageVideo: the images are {list(shape)} (C, H, W) but the "
@@ -84,8 +80,6 @@ class JointImageVideo(_VideoModule):
         if i.num_classes != v.num_classes:
             raise ValueError(f"JointImageVideo: the clips have num_classes={v.num_classes} but "
                              f"the images {i.num_classes}; label both alike or neither")
-        if self.image_batch_size is None:
-            self.image_batch_size = v.batch_size * frames
         sets: dict[str, Dataset] = {"train": ConcatDataset([v.train_set, _OneFrame(i.train_set)])}
         for name in ("val", "test"):
             part = getattr(v, f"{name}_set")
@@ -99,8 +93,10 @@ class JointImageVideo(_VideoModule):
     def train_dataloader(self) -> ResumableLoader:
         self.setup()
         clips, images = self.train_set.datasets  # type: ignore[attr-defined]
-        sampler = MixedBatchSampler([len(clips), len(images)],
-                                    [self.batch_size, int(self.image_batch_size)], self.seed)
+        frames = self.videos.sample_shape[1]
+        image_batch = self.image_batch_size or self.batch_size * frames
+        sampler = MixedBatchSampler([len(clips), len(images)], [self.batch_size, image_batch],
+                                    self.seed)
         return ResumableLoader(self.train_set, batch_sampler=sampler,
                                num_workers=self.num_workers, collate_fn=self.collate(),
                                persistent_workers=self.num_workers > 0)

@@ -58,7 +58,10 @@ def test_periodic_model_commutes_with_a_longitude_roll(cells, time_axis, conditi
         out = net(x, c, cond=cond, vector=vector)
         rolled = net(roll(x), c, cond=roll(cond), vector=moved)
     assert out.abs().max() > 1e-3  # the test is not trivially about zeros
-    torch.testing.assert_close(rolled, roll(out), rtol=1e-9, atol=1e-9)
+    # the biharmonic guess's conjugate gradients sum over the whole map, in another order
+    # after a roll: equal up to rounding amplified by 100 steps (seen: 3e-9), not bit for bit
+    tol = 1e-9 if fill_method == "harmonic" or not conditional else 1e-6
+    torch.testing.assert_close(rolled, roll(out), rtol=tol, atol=tol)
 
 
 def test_coordinate_channels_follow_the_corners():
@@ -171,3 +174,42 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     with pytest.raises(ValueError, match=r"fill_method must be one of \['harmonic', "
                                          r"'biharmonic'\], got 'cubic'"):
         FieldUNet(variables=1, conditional=True, fill_method="cubic")
+
+
+def test_the_first_guess_is_computed_once_per_sampling_run(monkeypatch):
+    """A sampler passes the same cond at every step: the guess is reused, and recomputed for
+    another cond or after cond changed in place; results are those of a fresh computation."""
+    from polydiff import samplers
+    from polydiff.modalities.science import unet as unet_module
+
+    calls = []
+    real = unet_module.first_guess
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(unet_module, "first_guess", counting)
+    net = _random_weights(_tiny(variables=1, conditional=True, residual=True,
+                                fill_method="biharmonic"), 0).double().eval()
+    den = Denoiser(net, schedules.VPCosine(), "v")
+    g = torch.Generator().manual_seed(0)
+    known = torch.randn(2, 1, 8, 16, generator=g, dtype=torch.float64)
+    mask = (torch.rand(2, 1, 8, 16, generator=g) > 0.5).double()
+    cond = torch.cat([known * mask, mask], 1)
+    vec = torch.tensor([[-70.0, 70.0, 0.0, 337.5]], dtype=torch.float64).expand(2, 4)
+    noise = torch.randn(2, 1, 8, 16, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        out = samplers.sample(den, noise, den.schedule, steps=4, method="euler", cond=cond,
+                              vector=vec)
+        assert len(calls) == 1
+        t = torch.full((2,), 0.5, dtype=torch.float64)
+        first = den(noise, t, cond=cond, vector=vec)
+        assert len(calls) == 1
+        fresh = den(noise, t, cond=cond.clone(), vector=vec)  # another tensor: recomputed
+        assert len(calls) == 2
+        torch.testing.assert_close(first, fresh, rtol=0, atol=0)
+        cond[:, 0] += 1.0  # changed in place: recomputed
+        changed = den(noise, t, cond=cond, vector=vec)
+        assert len(calls) == 3 and not torch.allclose(changed, first)
+    assert torch.isfinite(out).all()
