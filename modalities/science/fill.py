@@ -8,14 +8,18 @@ the filled values by Jacobi iterations of the discrete Laplace equation with the
 fixed (harmonic interpolation; circular on periodic axes). :func:`biharmonic` goes on to the
 minimum of the bending energy ``sum (Laplacian u)^2`` over the missing entries by conjugate
 gradients: a thin-plate spline on the grid. :func:`first_guess` chains them; it is what a
-:class:`~polydiff.modalities.science.FieldUNet` imputation model refines.
+:class:`~polydiff.modalities.science.FieldUNet` imputation model refines. Its ``"temporal"``
+method (fields with a time axis) interpolates linearly in time wherever a cell has a known
+value at another time step (:func:`polydiff.interpolate.linear_along`, the classical "linear
+in time" fill) and takes the harmonic guess where it has none.
 
 On the full 2.5 degree navy winds (benchmarks/impute.py, 4 scored months, RMSE m/s) the
 harmonic guess is about as accurate as scipy's linear ``griddata`` (half of the points
 hidden: 0.672 against 0.645) and the biharmonic one as the thin-plate RBF (0.517 against
 0.506; 90 % hidden: 1.064 against 1.060; cloud-like blobs: 1.60 against 1.70), at a fraction of
 the cost. For whole missing time steps (3-D) the harmonic guess is better (1.772 against 1.844:
-the bending energy mixes time and space alike and overshoots in time).
+the bending energy mixes time and space alike and overshoots in time), and linear in time
+better still (1.747).
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from polydiff.interpolate import linear_along
+
 __all__ = ["FILL_METHODS", "biharmonic", "first_guess", "push_pull", "relax"]
 
-#: first guesses: push-pull + Laplace relaxation, or then the bending-energy minimum
-FILL_METHODS = ("harmonic", "biharmonic")
+#: first guesses: push-pull + Laplace relaxation, or then the bending-energy minimum, or
+#: linear in time (time-axis fields; harmonic where a cell has no known time step)
+FILL_METHODS = ("harmonic", "biharmonic", "temporal")
 
 _POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 #: a coarse cell keeps its own average once 1/16 of it is known (else the coarser estimate)
@@ -147,13 +154,22 @@ def first_guess(values: Tensor, mask: Tensor, periodic: tuple[bool, ...] | bool 
                 bend_iterations: int = 100) -> Tensor:
     """:func:`push_pull` (``levels``) then :func:`relax` (``iterations``), and for
     ``method="biharmonic"`` then :func:`biharmonic` (``bend_iterations``): ``(B, C, *axes)``,
-    known entries unchanged."""
+    known entries unchanged. ``method="temporal"`` needs ``(B, C, time, lat, lon)``: linear
+    in time (axis 2) where the cell has a known value at some time step, the harmonic guess
+    elsewhere."""
     if method not in FILL_METHODS:
         raise ValueError(f"first guess method must be one of {list(FILL_METHODS)}, got "
                          f"{method!r}")
+    if method == "temporal" and values.ndim != 5:
+        raise ValueError(f"first guess method 'temporal' needs a time axis: values (B, C, "
+                         f"time, lat, lon), got shape {tuple(values.shape)}")
     mask = mask.to(values.dtype)
     guess = relax(push_pull(values, mask, levels, periodic), values, mask, iterations,
                   periodic)
     if method == "biharmonic":
         guess = biharmonic(guess, values, mask, bend_iterations, periodic)
+    elif method == "temporal":
+        known = mask > 0
+        in_time = linear_along(values, known, dim=2)
+        guess = torch.where(known.any(dim=2, keepdim=True), in_time, guess)
     return guess

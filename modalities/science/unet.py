@@ -18,8 +18,9 @@
   carries), so they work for conditional and unconditional models alike;
 - ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data);
 - ``fill=True`` (conditional models): a first guess of the missing values (push-pull and
-  relaxation, harmonic or biharmonic, :func:`~polydiff.modalities.science.fill.first_guess`)
-  is one more input channel per variable, for the network to refine;
+  relaxation, harmonic or biharmonic, or linear in time,
+  :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel per
+  variable, for the network to refine;
 - ``residual=True`` (with ``fill``): the U-Net denoises the residual ``x0 - first guess``
   instead of ``x0``: it sees ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes
   ``out_r + p(alpha, sigma) g`` for a prediction ``out = p x0 + q eps`` (exact for every
@@ -80,9 +81,11 @@ class FieldUNet(nn.Module):
         coords: sin/cos latitude and longitude input channels from ``vector``.
         validity: ``cond`` ends with a validity (land/sea) channel.
         fill: (conditional) the push-pull first guess as ``variables`` more input channels.
-        fill_method: that guess: ``"harmonic"`` (Laplace relaxation) or ``"biharmonic"``
+        fill_method: that guess: ``"harmonic"`` (Laplace relaxation), ``"biharmonic"``
             (then the bending-energy minimum, a thin-plate spline on the grid: much closer
-            for scattered points and blobs, worse for whole missing time steps;
+            for scattered points and blobs, worse for whole missing time steps) or
+            ``"temporal"`` (``time_axis`` only: linear in time where a cell has a known time
+            step, harmonic elsewhere; best for whole missing time steps;
             :mod:`~polydiff.modalities.science.fill`).
         residual: (conditional, with ``fill``) denoise the residual from the first guess;
             ``prediction`` and ``schedule`` must be the module's (``c_noise="1000t"``).
@@ -117,6 +120,9 @@ class FieldUNet(nn.Module):
         if fill_method not in FILL_METHODS:
             raise ValueError(f"FieldUNet: fill_method must be one of {list(FILL_METHODS)}, got "
                              f"{fill_method!r}")
+        if fill_method == "temporal" and not time_axis:
+            raise ValueError("FieldUNet: fill_method='temporal' (linear in time) needs "
+                             "time_axis=True; use 'harmonic' or 'biharmonic' for maps")
         self.fill_method = fill_method
         if residual and not self.fill:
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "

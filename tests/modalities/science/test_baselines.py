@@ -194,7 +194,32 @@ def test_biharmonic_is_closer_than_harmonic_for_a_smooth_field_and_commutes_with
     torch.testing.assert_close(out[1:], out[:1].roll(5, -1), atol=1e-6, rtol=0)
 
 
+def test_temporal_guess_is_linear_in_time_and_harmonic_where_no_step_is_known():
+    """A whole missing step between known ones: their distance-weighted blend; the last step
+    missing: the one before held; a cell never known: the harmonic guess of its neighbours."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 2, 5, 6, 8, generator=g, dtype=torch.float64)
+    known = torch.ones_like(x, dtype=torch.bool)
+    known[:, :, 1:3] = False  # steps 1 and 2 between steps 0 and 3
+    known[:, :, 4] = False  # the last step
+    known[:, :, :, 2, 3] = False  # one cell never known (land)
+    out = first_guess(torch.where(known, x, 0.0), known, (False, False, True),
+                      method="temporal")
+    assert torch.equal(out[known], x[known])
+    sea = torch.ones(6, 8, dtype=torch.bool)
+    sea[2, 3] = False
+    first, last = x[:, :, 0], x[:, :, 3]
+    torch.testing.assert_close(out[:, :, 1][..., sea], ((2 * first + last) / 3)[..., sea])
+    torch.testing.assert_close(out[:, :, 2][..., sea], ((first + 2 * last) / 3)[..., sea])
+    torch.testing.assert_close(out[:, :, 4][..., sea], last[..., sea])
+    harmonic = first_guess(torch.where(known, x, 0.0), known, (False, False, True))
+    torch.testing.assert_close(out[..., 2, 3], harmonic[..., 2, 3])
+
+
 def test_first_guess_bad_method_is_named():
-    with pytest.raises(ValueError, match=r"method must be one of \['harmonic', 'biharmonic'\], "
-                                         r"got 'spline'"):
+    with pytest.raises(ValueError, match=r"method must be one of \['harmonic', 'biharmonic', "
+                                         r"'temporal'\], got 'spline'"):
         first_guess(torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4), method="spline")
+    with pytest.raises(ValueError, match=r"'temporal' needs a time axis: values \(B, C, time, "
+                                         r"lat, lon\), got shape \(1, 1, 4, 4\)"):
+        first_guess(torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4), method="temporal")

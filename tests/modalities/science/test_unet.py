@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_field
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from polydiff import Denoiser, schedules
@@ -33,9 +33,10 @@ def _tiny(**kw) -> FieldUNet:
 @settings(max_examples=8)
 @given(cells=st.integers(1, 3), time_axis=st.booleans(), conditional=st.booleans(),
        validity=st.booleans(), seed=st.integers(0, 100),
-       fill_method=st.sampled_from(["harmonic", "biharmonic"]))
+       fill_method=st.sampled_from(["harmonic", "biharmonic", "temporal"]))
 def test_periodic_model_commutes_with_a_longitude_roll(cells, time_axis, conditional,
                                                        validity, seed, fill_method):
+    assume(time_axis or fill_method != "temporal")  # linear in time needs a time axis
     net = _random_weights(_tiny(variables=2, time_axis=time_axis, conditional=conditional,
                                 validity=validity, fill_method=fill_method),
                           seed).double().eval()
@@ -172,8 +173,11 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     with pytest.raises(ValueError, match="residual=True needs conditional=True"):
         FieldUNet(variables=1, residual=True)
     with pytest.raises(ValueError, match=r"fill_method must be one of \['harmonic', "
-                                         r"'biharmonic'\], got 'cubic'"):
+                                         r"'biharmonic', 'temporal'\], got 'cubic'"):
         FieldUNet(variables=1, conditional=True, fill_method="cubic")
+    with pytest.raises(ValueError, match=r"fill_method='temporal' \(linear in time\) needs "
+                                         r"time_axis=True"):
+        FieldUNet(variables=1, conditional=True, fill_method="temporal")
 
 
 def test_the_first_guess_is_computed_once_per_sampling_run(monkeypatch):
