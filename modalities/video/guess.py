@@ -15,7 +15,6 @@ denoise only the residual from it.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from polydiff.interpolate import linear_along
@@ -31,8 +30,6 @@ def temporal_guess(known: Tensor, given: Tensor) -> Tensor:
         raise ValueError(f"temporal_guess: known must be (B, C, F, ...), got shape "
                          f"{tuple(known.shape)}")
     try:
-        given = given.to(torch.bool).expand_as(known)
-    except RuntimeError:
-        raise ValueError(f"temporal_guess: the mask (given) must broadcast to known's shape "
-                         f"{tuple(known.shape)}, got {tuple(given.shape)}") from None
-    return linear_along(known, given, dim=2)
+        return linear_along(known, given, dim=2)
+    except ValueError as e:  # name the function the caller called
+        raise ValueError(f"temporal_guess: {e}") from None

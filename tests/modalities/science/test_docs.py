@@ -35,7 +35,7 @@ def _blocks() -> list[tuple[str, str]]:
 
 def test_every_command_and_snippet_of_the_science_doc_runs(tmp_path):
     blocks = _blocks()
-    assert [lang for lang, _ in blocks] == ["bash", "bash", "python"]
+    assert [lang for lang, _ in blocks] == ["bash", "bash", "bash", "python"]
     (tmp_path / "modalities").symlink_to(ROOT / "modalities")
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -47,3 +47,5 @@ def test_every_command_and_snippet_of_the_science_doc_runs(tmp_path):
         r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert r.returncode == 0, f"{code}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     assert (tmp_path / "my_sst_filled.nc").is_file()
+    # the time-axis model of the second command trained and saved its checkpoint
+    assert (tmp_path / "runs/science/lightning_logs/version_1/checkpoints/last.ckpt").is_file()

@@ -59,8 +59,9 @@ def test_guess_is_the_linear_blend_and_the_last_frame_hold(keys, every, given_fr
 
 
 def test_bad_masks_are_named():
-    with pytest.raises(ValueError, match=r"the mask \(given\) must broadcast to known's shape "
-                                         r"\(1, 1, 5, 4, 4\), got \(1, 1, 4, 1, 1\)"):
+    with pytest.raises(ValueError, match=r"temporal_guess: linear_along: given must broadcast "
+                                         r"to known's shape \(1, 1, 5, 4, 4\), got "
+                                         r"\(1, 1, 4, 1, 1\)"):
         temporal_guess(torch.zeros(1, 1, 5, 4, 4), torch.ones(1, 1, 4, 1, 1, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"known must be \(B, C, F, \.\.\.\), got shape \(5,\)"):
         temporal_guess(torch.zeros(5), torch.ones(5, dtype=torch.bool))
