@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import xarray as xr
+
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "science.md"
 #: the documented settings -> small ones (training steps, network, members, sampler steps)
@@ -47,5 +49,8 @@ def test_every_command_and_snippet_of_the_science_doc_runs(tmp_path):
         r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert r.returncode == 0, f"{code}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     assert (tmp_path / "my_sst_filled.nc").is_file()
-    # the time-axis model of the second command trained and saved its checkpoint
+    # the time-axis model of the third block trained, and filled the file
     assert (tmp_path / "runs/science/lightning_logs/version_1/checkpoints/last.ckpt").is_file()
+    with xr.open_dataset(tmp_path / "my_sst_filled_3d.nc", decode_times=False) as filled:
+        assert dict(filled["SST"].sizes) == {"time": 12, "lat": 90, "lon": 180}
+        assert int(filled["SST_imputed"].sum()) > 0
