@@ -369,16 +369,15 @@ def main() -> None:
                          "eval_months": months.tolist(), "methods": rows,
                          "targets": targets(rows)}
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+    args = recorded_args(a)
     runs = {k: {"date": date, "args": args} for k in results}
     if earlier is not None:  # the other masks as an earlier run left them
-        old = earlier
-        for k in old.get("table", {}):
+        for k in earlier.get("table", {}):
             if k not in results:
-                results[k] = {**old["masks"][k], "methods": old["table"][k],
-                              "targets": old["target"][k]}
-                runs[k] = old.get("runs", {}).get(k, {"date": old["date"],
-                                                      "args": old["args"]})
+                results[k] = {**earlier["masks"][k], "methods": earlier["table"][k],
+                              "targets": earlier["target"][k]}
+                runs[k] = earlier.get("runs", {}).get(
+                    k, {"date": earlier["date"], "args": earlier["args"]})
     results = {k: results[k] for k in MASKS if k in results}
     runs = {k: runs[k] for k in results}
     record = {"date": date, "args": args, "runs": runs,
@@ -395,6 +394,11 @@ def main() -> None:
     a.out.write_text(json.dumps(record, indent=1))
     table(results)
     print(f"wrote {a.out}")
+
+
+def recorded_args(a) -> dict:
+    """The command line as the JSON records it (paths as strings)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
 
 
 #: arguments that must agree for results of two runs to share one table
@@ -414,7 +418,7 @@ def merge_source(a) -> dict | None:
     except (ValueError, KeyError, TypeError) as e:
         raise SystemExit(f"--merge: {a.out} is not a complete impute.py record ({e!r}); "
                          f"write to another --out") from None
-    now = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+    now = recorded_args(a)
     differ = {k: (args.get(k), now[k]) for k in COMPARABLE if args.get(k) != now[k]}
     if differ:
         raise SystemExit(f"--merge: {a.out} was scored with other settings (earlier, now): "

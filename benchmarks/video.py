@@ -173,7 +173,6 @@ def _tracer(every: int, sets: dict, draws: int = 4):
     class Trace(pl.Callback):
         def __init__(self) -> None:
             self.rows: list[dict] = []
-            self.t0 = time.perf_counter()
 
         def _row(self, trainer, module, seconds: float) -> None:
             module.eval()

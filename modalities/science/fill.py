@@ -164,12 +164,16 @@ def first_guess(values: Tensor, mask: Tensor, periodic: tuple[bool, ...] | bool 
         raise ValueError(f"first guess method 'temporal' needs a time axis: values (B, C, "
                          f"time, lat, lon), got shape {tuple(values.shape)}")
     mask = mask.to(values.dtype)
+    if method == "temporal":
+        known = mask > 0
+        in_time = linear_along(values, known, dim=2)
+        reached = known.any(dim=2, keepdim=True)
+        if bool(reached.all()):  # every cell known at some step: no spatial guess needed
+            return in_time
     guess = relax(push_pull(values, mask, levels, periodic), values, mask, iterations,
                   periodic)
     if method == "biharmonic":
         guess = biharmonic(guess, values, mask, bend_iterations, periodic)
     elif method == "temporal":
-        known = mask > 0
-        in_time = linear_along(values, known, dim=2)
-        guess = torch.where(known.any(dim=2, keepdim=True), in_time, guess)
+        guess = torch.where(reached, in_time, guess)
     return guess

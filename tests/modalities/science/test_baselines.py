@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polydiff.interpolate import linear_along
 from polydiff.modalities.science import baselines
 from polydiff.modalities.science.fill import first_guess, push_pull, relax
 
@@ -214,6 +215,11 @@ def test_temporal_guess_is_linear_in_time_and_harmonic_where_no_step_is_known():
     torch.testing.assert_close(out[:, :, 4][..., sea], last[..., sea])
     harmonic = first_guess(torch.where(known, x, 0.0), known, (False, False, True))
     torch.testing.assert_close(out[..., 2, 3], harmonic[..., 2, 3])
+    # no cell without a known step: linear in time everywhere
+    known[:, :, 0, 2, 3] = True
+    out = first_guess(torch.where(known, x, 0.0), known, (False, False, True),
+                      method="temporal")
+    torch.testing.assert_close(out, linear_along(torch.where(known, x, 0.0), known, dim=2))
 
 
 def test_first_guess_bad_method_is_named():
