@@ -4,7 +4,8 @@
         [--minutes 5] [--minutes-training-free M] [--samples 8] [--steps 10]
         [--eval-months 6] [--masks ...] [--prediction v] [--weighting uniform] [--residual]
         [--calibrate] [--mean ensemble|posterior] [--fill-method biharmonic]
-        [--steps-fill-method temporal] [--minutes-steps M] [--merge] [--no-training-free]
+        [--steps-fill-method temporal] [--minutes-steps M] [--background] [--merge]
+        [--no-training-free]
 
 The field is ``monthly_navy_winds.cdf`` of the Debian package ferret-datasets (UWND and
 VWND, 132 months x 73 x 144 at 2.5 deg, complete), so every hidden value has a truth. For each
@@ -24,7 +25,10 @@ Methods: polydiff conditional (CSDI-style imputation model trained on the masked
 model, with a 3-month time window for ``steps``, filled on 5-month stretches around each
 scored month; ``--residual``: it denoises the residual from its first guess, ``--fill-method``
 biharmonic or harmonic for the 2-D models, ``--steps-fill-method`` (linear in time) for
-``steps``, whose 3-D model trains ``--minutes-steps``; ``--mean posterior``
+``steps``, whose 3-D model trains ``--minutes-steps``; ``--background``: both polydiff
+models learn the anomalies from the field's background, ``FieldData(background=True)``, and
+``polydiff_first_guess`` is then the background plus the guess of the anomalies;
+``--mean posterior``
 (default): the members centred on the posterior mean; ``--calibrate``: spread calibrated on
 held-out known values, the uncalibrated scores of the same ensemble kept as
 ``polydiff_conditional_uncalibrated``), polydiff training-
@@ -163,13 +167,19 @@ def fill_method(kind: str, a) -> str:
     return a.steps_fill_method if kind == "steps" else a.fill_method
 
 
-def first_guess_fill(gappy: np.ndarray, months: np.ndarray, kind: str, method: str
-                     ) -> np.ndarray:
+def first_guess_fill(gappy: np.ndarray, months: np.ndarray, kind: str, method: str,
+                     background: bool = False) -> np.ndarray:
     """The deterministic first guess a conditional FieldUNet refines (push-pull, Laplace
     relaxation, and with ``method="biharmonic"`` the bending-energy minimum; periodic in
-    longitude) on whole maps; over (time, lat, lon) for ``steps``."""
+    longitude) on whole maps; over (time, lat, lon) for ``steps``. ``background``: the guess
+    of the anomalies from the field's background, plus the background (what a model trained
+    with ``FieldData(background=True)`` starts from)."""
+    from polydiff.modalities.science.background import time_mean_background
     from polydiff.modalities.science.fill import first_guess
 
+    if background:
+        bg = time_mean_background(gappy, periodic=True).astype(gappy.dtype)[:, None]
+        return bg + first_guess_fill(gappy - bg, months, kind, method)
     x = torch.from_numpy(np.nan_to_num(gappy))[None]  # (1, V, T, Y, X)
     mask = torch.from_numpy(np.isfinite(gappy))[None]
     if kind == "steps":
@@ -187,7 +197,8 @@ def train(path: Path, conditional: bool, time_window: int | None, minutes: float
 
     pl.seed_everything(seed, verbose=False)
     data = FieldData(str(path), patch=a.patch, time_window=time_window,
-                     batch_size=a.batch_size, val_fraction=0.0, seed=seed)
+                     batch_size=a.batch_size, val_fraction=0.0, seed=seed,
+                     background=a.background)
     residual = a.residual and conditional
     net = build_net("polydiff.modalities.science.FieldUNet", variables=len(VARS),
                     conditional=conditional, time_axis=time_window is not None,
@@ -282,6 +293,9 @@ def main() -> None:
     p.add_argument("--merge", action="store_true",
                    help="keep the other masks' results of --out (each mask records the "
                         "arguments and date of its own run)")
+    p.add_argument("--background", action="store_true",
+                   help="the polydiff models learn anomalies from the field's background "
+                        "(FieldData(background=True): per-cell time mean of its filled maps)")
     p.add_argument("--residual", action="store_true",
                    help="conditional model denoises the residual from its first guess")
     p.add_argument("--missing", type=float, nargs=2, default=[0.05, 0.6],
@@ -324,7 +338,7 @@ def main() -> None:
             rows[name] = {**score(y, where, lat, mean, std=std), "seconds": secs}
             print(f"   {name:22s} {rows[name]}", flush=True)
         t0 = time.perf_counter()
-        guess = first_guess_fill(gappy, months, kind, fill_method(kind, a))
+        guess = first_guess_fill(gappy, months, kind, fill_method(kind, a), a.background)
         rows["polydiff_first_guess"] = {**score(y, where, lat, guess),
                                         "seconds": time.perf_counter() - t0}
         print(f"   {'polydiff_first_guess':22s} {rows['polydiff_first_guess']}", flush=True)

@@ -111,6 +111,12 @@ class Modality:
         data_modules: class paths of its ``LightningDataModule``s (listed in help and errors).
         networks: class paths of its backbones (listed in help and errors).
         commands: extra ``polydiff`` sub-commands: name -> :class:`Command`.
+        data_offset: ``fn(meta, shape) -> Tensor | None``: an additive offset in data units
+            (broadcastable to samples of ``shape``) between the normalised model units and
+            the data, beyond the per-channel normaliser, from the recorded metadata, or
+            ``None`` where none applies (science: a field's background, for whole-grid
+            samples of a model trained on anomalies). :func:`polydiff.training.outputs.
+            data_units` adds it, ``model_units`` subtracts it.
     """
 
     name: str
@@ -122,6 +128,7 @@ class Modality:
     data_modules: Sequence[str] = ()
     networks: Sequence[str] = ()
     commands: Mapping[str, Command] = field(default_factory=dict)
+    data_offset: Ref | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -143,6 +150,12 @@ class Modality:
     def reader(self, name: str | None = None) -> Callable[..., Any]:
         """The reader ``name`` (default: the first)."""
         return resolve(self._pick(self.readers, name, "reader"), f"{self.name} reader")
+
+    def offset(self, meta: Mapping[str, Any], shape: Sequence[int]) -> Any:
+        """:attr:`data_offset` for samples of ``shape`` (``None`` without one)."""
+        if self.data_offset is None:
+            return None
+        return resolve(self.data_offset, f"{self.name} data_offset")(meta, tuple(shape))
 
     def config(self, name: str | None = None) -> Path:
         """Path of the fit config ``name`` (default: the first)."""

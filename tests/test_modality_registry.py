@@ -53,6 +53,35 @@ def test_register_refuses_a_second_of_the_same_name():
     assert "mine_test" not in modality_names()
 
 
+def test_data_offset_goes_on_in_data_units_and_off_in_model_units():
+    """``data_units`` = normaliser inverted + the modality's offset; ``model_units`` its
+    inverse; the offset applies only where the modality says (here: 3 channels)."""
+    import torch
+
+    from polydiff.normalize import Normalizer
+    from polydiff.training.outputs import data_units, model_units
+
+    def offset(meta, shape):
+        return None if shape[1] != 3 else torch.tensor(meta["shift"]).view(1, 3, 1)
+
+    mine = Modality(name="offset_test", data_offset=offset)
+    norm = Normalizer.fit([(torch.randn(3, 5) * 2 + 1, None)])
+    info = {"modality": "offset_test", "normalizer": norm.to_dict(),
+            "meta": {"shift": [1.0, -2.0, 10.0]}}
+    try:
+        register_modality(mine)
+        z = torch.randn(2, 3, 5)
+        x = data_units(z, info)
+        torch.testing.assert_close(x, norm.denormalize(z) + torch.tensor(
+            [1.0, -2.0, 10.0]).view(1, 3, 1))
+        torch.testing.assert_close(model_units(x, info), z)
+        w = torch.randn(2, 2, 5)  # no offset for this shape
+        torch.testing.assert_close(data_units(w, {**info, "normalizer": None}), w)
+        assert Modality(name="plain_test").offset({}, (1, 3)) is None
+    finally:
+        reg.unregister_modality("offset_test")
+
+
 def _fake_distribution(root: Path, value: str) -> None:
     """An installed package ``toyep`` whose entry point adds a modality ``spectra``."""
     (root / "toyep_pkg.py").write_text(textwrap.dedent('''

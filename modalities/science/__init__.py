@@ -36,6 +36,7 @@ MODALITY = Modality(
     readers={"netcdf": f"{__name__}.io:read_netcdf"},
     data_modules=(f"{__name__}.FieldData",),
     networks=(f"{__name__}.FieldUNet",),
+    data_offset=f"{__name__}.background:background_offset",
     commands={"impute": Command(
         help="fill the gaps (NaN) of a netCDF/zarr field with a trained science model",
         arguments=f"{__name__}.command:add_arguments", run=f"{__name__}.command:run")},

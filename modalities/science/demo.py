@@ -1,5 +1,6 @@
 """``polydiff demo science``: hide cloud-like blobs in the bundled COADS sea-surface temperature
-(which has its real land mask), train an imputation model on the gappy file itself, restore
+(which has its real land mask), train an imputation model on the gappy file itself (on the
+anomalies from its background, the time mean of its filled months), restore
 one month (members centred on the model's posterior mean, spread calibrated on known
 values hidden like the gaps) and score it against the
 hidden truth and against scipy's linear interpolation.
@@ -85,7 +86,7 @@ def science_demo(out: str | Path = "polydiff-demo-science", minutes: float = 2.0
     truth, gappy, hidden = _gappy_file(out, seed)
     pl.seed_everything(seed, verbose=False)
     data = FieldData(str(out / "gappy.nc"), variables=["SST"], patch=[32, 64],
-                     batch_size=batch_size, val_fraction=0.1, seed=seed)
+                     batch_size=batch_size, val_fraction=0.1, seed=seed, background=True)
     module = DiffusionModule(DEMO_NET, prediction="v", weighting="uniform", lr=1e-3,
                              warmup_steps=50, ema_decay=0.99, seed=seed,
                              imputation={"kinds": ["random", "blocks"], "missing": [0.05, 0.5]})
@@ -149,7 +150,8 @@ def science_demo(out: str | Path = "polydiff-demo-science", minutes: float = 2.0
         f"cloud-like gaps over {CLOUDS:.0%} of the ocean",
         f"network:      FieldUNet, {report['params']:,} parameters, conditional on [known, "
         f"mask] + biharmonic first guess, denoising the residual from it, periodic longitude, "
-        f"v-prediction, uniform weighting",
+        f"v-prediction, uniform weighting; it fills the anomalies from the file's background "
+        f"(time mean of its filled maps)",
         f"training:     {report['steps']} steps on the gappy file itself (CSDI-style targets: "
         f"random points and blocks) in {report['train_seconds']} s on "
         f"{torch.get_num_threads()} CPU thread(s)",

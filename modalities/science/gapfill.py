@@ -27,6 +27,7 @@ from scipy import ndimage
 
 from polydiff.conformal import inflate, spread_factor
 
+from .background import stored_background
 from .data import Field
 from .files import select_variables
 from .io import check_units
@@ -132,7 +133,9 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
 
     Args:
         data: an ``xr.DataArray`` or ``xr.Dataset`` holding the model's variables (same units)
-            on a ``([time,] lat, lon)`` grid of any size; NaN = missing.
+            on a ``([time,] lat, lon)`` grid of any size (a model trained with
+            ``FieldData(background=True)``: its training grid; it fills the anomalies from
+            its stored background, which is added back); NaN = missing.
         model: a ``.ckpt`` path, an export directory, a ``DiffusionModule`` or a
             :class:`~polydiff.modalities.science.model.FieldModel`.
         n_samples: ensemble members per gap (>= 2 for std and quantiles to mean anything).
@@ -210,6 +213,9 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     inside = _domain(field, domain)
     raw = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X), data units
     observed_all = np.isfinite(raw)
+    # a model trained on anomalies fills anomalies; the background goes back on at the end
+    bg = stored_background(fm.meta, field.lat, field.lon, "data")
+    bg = np.zeros((raw.shape[0], 1, 1, 1), np.float32) if bg is None else bg[:, None]
     run = dict(fm=fm, windows=windows, ov=ov, inside=inside, n_samples=n_samples,
                method=method, steps=steps, guidance=guidance, resample=resample,
                dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
@@ -221,12 +227,12 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
             raise ValueError("calibrate=True needs known values where the gaps of another time "
                              "step (or a longitude-shifted copy of the gaps) fall; this field "
                              "has none to hold out")
-        trial = _ensemble(field, np.where(held, np.nan, raw), run, mean,
-                          "impute: calibration")
+        trial = _ensemble(field, np.where(held, np.nan, raw) - bg, run, mean,
+                          "impute: calibration") + bg
         factor = spread_factor(torch.from_numpy(trial.astype(np.float64)),
                                torch.from_numpy(np.nan_to_num(raw).astype(np.float64)),
                                where=torch.from_numpy(held), level=calibrate_level)
-    samples = _ensemble(field, raw, run, mean, "impute: windows")
+    samples = _ensemble(field, raw - bg, run, mean, "impute: windows") + bg
     if factor is not None:
         samples = np.where(observed_all[None], samples,
                            inflate(torch.from_numpy(samples), factor).numpy())
@@ -236,6 +242,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                          guidance=guidance, seed=seed, conditional=int(fm.conditional),
                          windows=len(windows.positions()), window=list(windows.size),
                          overlap=ov, mean=mean,
+                         background=("none" if not fm.meta.get("background")
+                                     else "time mean of the training field"),
                          spread_factor=("none (not calibrated)" if factor is None
                                                     else round(factor, 4))))
 

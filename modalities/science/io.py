@@ -1,10 +1,13 @@
 """netCDF in and out: the modality's writer and reader, and the checks that a file fits a model.
 
 - :func:`write_netcdf` (writer ``"netcdf"``): samples ``(B, C, [T,] lat, lon)`` in data units
-  -> ``PATH.nc`` with one variable per channel (name, units and CF attributes of the training
-  data), dimension ``sample`` first, the training grid's coordinates where they apply.
-- :func:`read_netcdf` (reader ``"netcdf"``): a gappy file -> ``known (1, C, ...)`` and
-  ``observed`` (NaN = missing) for ``polydiff sample --known``.
+  (for a model trained on anomalies, ``data_units`` has added its background to whole-grid
+  samples; patches stay anomalies and the file says so) -> ``PATH.nc`` with one variable
+  per channel (name, units and CF attributes of the training data), dimension ``sample``
+  first, the training grid's coordinates where they apply.
+- :func:`read_netcdf` (reader ``"netcdf"``): a gappy file -> ``known (1, C, ...)`` (data
+  units; ``model_units`` takes a background off) and ``observed`` (NaN = missing) for
+  ``polydiff sample --known``.
 - :func:`check_units`: a file's variables and units against those a model was trained on.
 """
 
@@ -17,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+from .background import background_offset
 
 __all__ = ["check_units", "grid_coords", "read_netcdf", "write_netcdf"]
 
@@ -68,6 +73,9 @@ def write_netcdf(x: Tensor, path: Path, meta: Mapping[str, Any]) -> Path:
     grid = meta.get("grid") or {}
     time_axis = arr.ndim == 5
     lat, lon = grid_coords(meta, arr.shape[-2], arr.shape[-1])
+    # a model trained on anomalies: data_units added its background to whole-grid samples;
+    # patches (their place on the grid unknown) stay anomalies, and the file says so
+    anomalies = bool(meta.get("background")) and background_offset(meta, arr.shape) is None
     lat_name, lon_name = grid.get("lat_name", "lat"), grid.get("lon_name", "lon")
     coords: dict[str, Any] = {"sample": np.arange(arr.shape[0])}
     if lat is not None:
@@ -84,6 +92,10 @@ def write_netcdf(x: Tensor, path: Path, meta: Mapping[str, Any]) -> Path:
                      for i, v in enumerate(names)}, coords=coords)
     ds.attrs = {"title": "polydiff samples", "source": str(meta.get("source", "")),
                 "history": "written by polydiff (science modality writer)"}
+    if anomalies:
+        ds.attrs["polydiff_values"] = ("anomalies from the training field's background: "
+                                       "these samples are patches, whose place on the grid is "
+                                       "unknown, so the background was not added")
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(path)
     return path
@@ -97,6 +109,7 @@ def read_netcdf(path: Path, mask: Path | None, sample_shape: Sequence[int],
     whole-grid model pads rows with missing values); ``mask`` (optional) is a netCDF file whose
     first variable is non-zero where values are known. For files of any size use
     ``polydiff impute``, which tiles."""
+    from .background import stored_background
     from .data import Field
     from .files import open_fields
 
@@ -106,6 +119,7 @@ def read_netcdf(path: Path, mask: Path | None, sample_shape: Sequence[int],
                 str(path))
     field = Field(ds[want], str(path))
     values = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X)
+    stored_background(meta, field.lat, field.lon, str(path))  # anomaly models: their grid
     if mask is not None:
         mds = open_fields(mask, None)
         m = np.asarray(mds[next(iter(mds.data_vars))].values)

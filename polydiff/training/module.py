@@ -297,9 +297,11 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         return None if d is None else Normalizer.from_dict(d)
 
     def to_data_units(self, x: Tensor) -> Tensor:
-        """Samples in model units -> data units (the normaliser inverted)."""
-        norm = self.normalizer
-        return x if norm is None else norm.denormalize(x)
+        """Samples in model units -> data units (the normaliser inverted, plus the modality's
+        data offset where one applies: :func:`polydiff.training.outputs.data_units`)."""
+        from .outputs import data_units
+
+        return data_units(x, self.data_info)
 
     def _generator(self, device: torch.device, *keys: int) -> torch.Generator | None:
         if self.seed is None:

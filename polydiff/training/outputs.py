@@ -3,7 +3,8 @@
 A model's ``data_info`` (written by :meth:`~polydiff.training.DiffusionDataModule.data_info`
 into checkpoints and exports) names its modality, the writer its samples go through, the
 normaliser and the metadata the writer needs. :func:`write_samples` inverts the normaliser
-and calls that writer; ``writer="tensor"`` always writes the raw ``.pt`` tensor.
+(and adds the modality's data offset, if any) and calls that writer; ``writer="tensor"``
+always writes the raw ``.pt`` tensor.
 """
 
 from __future__ import annotations
@@ -66,14 +67,28 @@ def _normalizer(data_info: Mapping[str, Any] | None) -> Normalizer | None:
     return None if d is None else Normalizer.from_dict(d)
 
 
+def _offset(x: Tensor, data_info: Mapping[str, Any] | None) -> Tensor | None:
+    modality = _modality(data_info)
+    if modality is None:
+        return None
+    off = modality.offset((data_info or {}).get("meta") or {}, tuple(x.shape))
+    return None if off is None else off.to(device=x.device, dtype=x.dtype)
+
+
 def data_units(x: Tensor, data_info: Mapping[str, Any] | None) -> Tensor:
-    """Model units -> data units with the recorded normaliser (identity without one)."""
+    """Model units -> data units: the recorded normaliser inverted (identity without one),
+    plus the modality's data offset where one applies (:attr:`polydiff.modality.Modality.
+    data_offset`)."""
     norm = _normalizer(data_info)
-    return x if norm is None else norm.denormalize(x)
+    x = x if norm is None else norm.denormalize(x)
+    off = _offset(x, data_info)
+    return x if off is None else x + off
 
 
 def model_units(x: Tensor, data_info: Mapping[str, Any] | None) -> Tensor:
-    """Data units -> model units with the recorded normaliser (identity without one)."""
+    """Data units -> model units: the inverse of :func:`data_units`."""
+    off = _offset(x, data_info)
+    x = x if off is None else x - off
     norm = _normalizer(data_info)
     return x if norm is None else norm.normalize(x)
 
