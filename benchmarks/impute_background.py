@@ -38,23 +38,17 @@ from polydiff.modalities.science.background import time_mean_background  # noqa:
 OUT = bench.ROOT / "benchmarks" / "results" / "impute_background.json"
 
 
-def rmse(est: np.ndarray, truth: np.ndarray, hidden: np.ndarray, w: np.ndarray) -> float:
-    """``est``, ``truth`` ``(V, K, Y, X)``; ``hidden (K, Y, X)``; ``w (Y, 1)``."""
-    h = np.broadcast_to(hidden[None], est.shape)
-    ww = np.broadcast_to(w, est.shape)
-    return float(np.sqrt((((est - truth) ** 2) * ww)[h].sum() / ww[h].sum()))
+def rmse(est: np.ndarray, truth: np.ndarray, hidden: np.ndarray, lat: np.ndarray) -> float:
+    """``est``, ``truth`` ``(V, K, Y, X)``; ``hidden (K, Y, X)``: the main benchmark's score."""
+    where = np.broadcast_to(hidden[None], est.shape)
+    return bench.score(truth, where, lat, est)["rmse"]
 
 
-def linear_in_time(values: np.ndarray) -> np.ndarray:
-    """``(V, T, Y, X)`` with whole missing maps -> linear in time between the known ones."""
-    t = np.arange(values.shape[1])
-    known = np.isfinite(values).all(axis=(0, 2, 3))
-    flat = values.reshape(values.shape[0], values.shape[1], -1)
-    out = np.empty_like(flat)
-    for v in range(flat.shape[0]):
-        for j in range(flat.shape[2]):
-            out[v, :, j] = np.interp(t, t[known], flat[v, known, j])
-    return out.reshape(values.shape)
+def linear_in_time(values: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """``(V, T, Y, X)`` -> each variable linear in time (the ``temporal_linear`` baseline)."""
+    from polydiff.modalities.science.baselines import temporal_linear
+
+    return np.stack([temporal_linear(v, lat, lon) for v in values])
 
 
 def guess(bg: np.ndarray, gappy: np.ndarray, months: np.ndarray, kind: str) -> np.ndarray:
@@ -67,7 +61,7 @@ def main() -> None:
     torch.set_num_threads(2)
     ds = bench.load_winds(bench.FERRET, None)
     truth = np.stack([ds[v].values.astype(np.float64) for v in bench.VARS])  # (V, T, Y, X)
-    w = np.cos(np.deg2rad(ds["FNOCY"].values))[:, None]
+    lat, lon = ds["FNOCY"].values, ds["FNOCX"].values
     t = np.arange(truth.shape[1])
     rows: dict = {}
     for kind in bench.MASKS:
@@ -77,23 +71,23 @@ def main() -> None:
         y, h = truth[:, months], hidden[months]
         row: dict = {}
         if kind == "steps":
-            row["linear_in_time"] = rmse(linear_in_time(gappy)[:, months], y, h, w)
+            row["linear_in_time"] = rmse(linear_in_time(gappy, lat, lon)[:, months], y, h, lat)
             seen = np.isfinite(gappy).all(axis=(0, 2, 3))
             cal = np.stack([gappy[:, seen & (t % 12 == m)].mean(1) for m in range(12)], 1)
             cal = cal[:, t % 12]
             row["calendar_plus_linear_anomaly"] = rmse(
-                (cal + linear_in_time(gappy - cal))[:, months], y, h, w)
+                (cal + linear_in_time(gappy - cal, lat, lon))[:, months], y, h, lat)
         else:
             row["biharmonic"] = rmse(bench.first_guess_fill(gappy, months, kind,
-                                                            "biharmonic"), y, h, w)
+                                                            "biharmonic"), y, h, lat)
             at = (gappy, months, kind)
-            row["observed_mean"] = rmse(guess(np.nanmean(gappy, axis=1), *at), y, h, w)
+            row["observed_mean"] = rmse(guess(np.nanmean(gappy, axis=1), *at), y, h, lat)
             for passes in (1, 2, 3, 4):
                 row[f"filled_mean_passes_{passes}"] = rmse(
-                    guess(time_mean_background(gappy, True, passes=passes), *at), y, h, w)
+                    guess(time_mean_background(gappy, True, passes=passes), *at), y, h, lat)
             filled = bench.first_guess_fill(gappy, t, kind, "biharmonic")
             cal = np.stack([filled[:, t % 12 == m].mean(1) for m in range(12)], 1)
-            row["calendar_filled_mean"] = rmse(guess(cal[:, t % 12], *at), y, h, w)
+            row["calendar_filled_mean"] = rmse(guess(cal[:, t % 12], *at), y, h, lat)
         rows[kind] = row
         print(kind, {k: round(v, 3) for k, v in row.items()}, flush=True)
     OUT.write_text(json.dumps({

@@ -9,8 +9,9 @@ observed values only: every map is filled with the biharmonic first guess
 grids) and the filled maps are averaged, each weighted by its share of observed cells, so a
 whole missing time step counts for nothing and a sparse map for little; a second pass fills
 the anomalies from that mean instead of the values. It is stored with the
-model (``meta["background"]``, float32 as base64) and added back by ``impute`` and the
-netCDF writer; it ties the model to its training grid.
+model (``meta["background"]``, float32 as base64) and added back by ``impute`` and, for
+whole-grid samples, by ``data_units`` (:func:`background_offset`, the modality's data
+offset); it ties the model to its training grid.
 """
 
 from __future__ import annotations
@@ -80,15 +81,20 @@ def decode_background(entry: Mapping[str, Any]) -> np.ndarray:
     return arr.reshape(shape).astype(np.float32)
 
 
+def _recorded(meta: Mapping[str, Any]) -> np.ndarray | None:
+    """The background recorded in ``meta`` (``None`` for a model without one)."""
+    entry = meta.get("background")
+    return decode_background(entry) if entry else None
+
+
 def stored_background(meta: Mapping[str, Any], lat: np.ndarray, lon: np.ndarray,
                       where: str) -> np.ndarray | None:
     """The model's background ``(C, Y, X)`` for data (named ``where`` in messages) on the grid
     ``lat``, ``lon``, or ``None`` for a model trained without one; a ``ValueError`` when the
     data is on another grid."""
-    entry = meta.get("background")
-    if not entry:
+    bg = _recorded(meta)
+    if bg is None:
         return None
-    bg = decode_background(entry)
     grid = meta.get("grid") or {}
     want_lat, want_lon = grid.get("lat"), grid.get("lon")
     same = bg.shape[1:] == (len(lat), len(lon))
@@ -111,10 +117,9 @@ def whole_grid_background(meta: Mapping[str, Any], n_lat: int, n_lon: int
     """The background ``(C, n_lat, n_lon)`` for samples of a whole-grid model (the recorded
     ``window`` covers the grid; padding rows and columns 0), ``None`` without one or for a
     model of patches of the grid, whose place is unknown."""
-    entry = meta.get("background")
-    if not entry:
+    bg = _recorded(meta)
+    if bg is None:
         return None
-    bg = decode_background(entry)
     y, x = bg.shape[1:]
     window = meta.get("window")
     if n_lat < y or n_lon < x or (window is not None and [n_lat, n_lon] != list(window[1:])):
