@@ -64,19 +64,27 @@ def time_mean_background(values: Any, periodic: bool, passes: int = 2, block: in
     return bg
 
 
-def encode_background(bg: np.ndarray) -> dict[str, Any]:
-    """JSON-able form of a ``(C, Y, X)`` background (float32, base64)."""
-    arr = np.ascontiguousarray(bg, dtype="<f4")
-    return {"shape": list(arr.shape), "dtype": "float32",
+#: stored dtypes of :func:`encode_background`
+_DTYPES = {"float32": "<f4", "float16": "<f2"}
+
+
+def encode_background(bg: np.ndarray, dtype: str = "float32") -> dict[str, Any]:
+    """JSON-able form of an array such as a ``(C, Y, X)`` background (``dtype`` float32 or
+    float16, little-endian, base64)."""
+    arr = np.ascontiguousarray(bg, dtype=_DTYPES[dtype])
+    return {"shape": list(arr.shape), "dtype": dtype,
             "base64": base64.b64encode(arr.tobytes()).decode("ascii")}
 
 
 def decode_background(entry: Mapping[str, Any]) -> np.ndarray:
-    """The ``(C, Y, X)`` array of :func:`encode_background`'s dict."""
+    """The float32 array of :func:`encode_background`'s dict."""
     shape = [int(s) for s in entry["shape"]]
-    arr = np.frombuffer(base64.b64decode(entry["base64"]), dtype="<f4")
+    dtype = str(entry.get("dtype", "float32"))
+    if dtype not in _DTYPES:
+        raise ValueError(f"meta: stored array dtype {dtype!r}; expected one of {list(_DTYPES)}")
+    arr = np.frombuffer(base64.b64decode(entry["base64"]), dtype=_DTYPES[dtype])
     if arr.size != int(np.prod(shape)):
-        raise ValueError(f"meta['background']: {arr.size} stored values, but the recorded "
+        raise ValueError(f"meta: {arr.size} stored values, but the recorded "
                          f"shape {shape} needs {int(np.prod(shape))}")
     return arr.reshape(shape).astype(np.float32)
 

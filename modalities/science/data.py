@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from polydiff.training import DiffusionDataModule
 
 from .background import encode_background, time_mean_background
+from .covariance import encode_table, field_covariance
 from .files import open_fields
 from .grid import find_axes, is_periodic, latitude_weights
 from .windows import Windows
@@ -192,6 +193,12 @@ class FieldData(DiffusionDataModule):
             steps; computed at every ``setup`` (2 passes of the first guess over every map).
             Measured on the navy winds: lower RMSE under every mask of the benchmark
             (docs/science.md).
+        covariance: radius (cells) of the local optimal interpolation a
+            ``FieldUNet(fill_method="covariance")`` refines: the covariance of the anomalies
+            of every cell with every cell up to ``2 radius`` away, estimated from the field's
+            own filled maps (:mod:`~polydiff.modalities.science.covariance`) and stored with
+            the model (float16; ``4 C^2 (4 radius + 1)^2`` bytes per cell); needs
+            ``background=True``; ``None`` (default): none.
         min_observed: windows with a smaller observed fraction are left out.
         chunks, in_memory_mb: dask chunks of the lazy file; fields up to this size are loaded.
         batch_size, val_fraction, seed, num_workers, normalization, normalizer_items: as in
@@ -211,7 +218,7 @@ class FieldData(DiffusionDataModule):
                  chunks: Any = "auto", in_memory_mb: float = 512.0, batch_size: int = 16,
                  val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0,
                  normalization: str = "fit", normalizer_items: int = 4096,
-                 background: bool = False):
+                 background: bool = False, covariance: int | None = None):
         super().__init__(batch_size=batch_size, val_fraction=val_fraction, seed=seed,
                          num_workers=num_workers, normalization=normalization,
                          normalizer_items=normalizer_items)
@@ -232,6 +239,15 @@ class FieldData(DiffusionDataModule):
         self.coords, self.validity = bool(coords), bool(validity)
         self.lat_weight, self.background = bool(lat_weight), bool(background)
         self.background_values: np.ndarray | None = None
+        if covariance is not None and not self.background:
+            raise ValueError(f"covariance={covariance!r} needs background=True (the covariance "
+                             f"is that of the anomalies from the background)")
+        if covariance is not None and (isinstance(covariance, bool)
+                                       or not isinstance(covariance, int) or covariance < 1):
+            raise ValueError(f"covariance must be a radius in cells >= 1 or None, got "
+                             f"{covariance!r}")
+        self.covariance = covariance
+        self.covariance_table: np.ndarray | None = None
         self.min_observed = float(min_observed)
         self.chunks, self.in_memory_mb = chunks, float(in_memory_mb)
         self.field: Field | None = None
@@ -270,6 +286,9 @@ class FieldData(DiffusionDataModule):
                                  f"(the background is their mean); this field has "
                                  f"{field.shape[0]}")
             self.background_values = time_mean_background(field.values, field.periodic)
+        if self.covariance is not None:
+            self.covariance_table = field_covariance(field.values, self.background_values,
+                                                     self.covariance, field.periodic)
         parts = self._split(positions)
         return {k: _Patches(field, windows, v, self.time_window is not None, valid, weight,
                             self.coords, self.background_values)
@@ -326,4 +345,7 @@ class FieldData(DiffusionDataModule):
                 "coords": self.coords, "validity": self.validity,
                 "lat_weight": self.lat_weight,
                 "background": (None if self.background_values is None
-                               else encode_background(self.background_values))}
+                               else encode_background(self.background_values)),
+                "covariance": (None if self.covariance_table is None
+                               else encode_table(self.covariance, self.covariance_table, f.lat,
+                                                 f.lon, f.periodic))}

@@ -21,6 +21,11 @@
   relaxation, harmonic or biharmonic, or linear in time,
   :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel per
   variable, for the network to refine;
+- ``fill_method="covariance"`` (maps only): the biharmonic guess, then optimal
+  interpolation of every gap from the known values within the recorded radius under the
+  field's own local covariance (:mod:`~polydiff.modalities.science.covariance`; train with
+  ``FieldData(background=True, covariance=radius)``: the table comes with the data's
+  description, :meth:`FieldUNet.use_data_info`, and is stored with the model);
 - ``residual=True`` (with ``fill``): the U-Net denoises the residual ``x0 - first guess``
   instead of ``x0``: it sees ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes
   ``out_r + p(alpha, sigma) g`` for a prediction ``out = p x0 + q eps`` (exact for every
@@ -40,9 +45,14 @@ from torch import Tensor, nn
 
 from polydiff.nn import GuessResidual, UNet
 
+from .covariance import decode_table, local_oi
 from .fill import FILL_METHODS, first_guess
 
-__all__ = ["COORD_CHANNELS", "FieldUNet", "coord_channels"]
+__all__ = ["COORD_CHANNELS", "FIELD_FILL_METHODS", "FieldUNet", "coord_channels"]
+
+#: first guesses of a FieldUNet: those of :mod:`~polydiff.modalities.science.fill`, and
+#: ``"covariance"`` (biharmonic, then optimal interpolation with the field's covariance)
+FIELD_FILL_METHODS = (*FILL_METHODS, "covariance")
 
 #: sin/cos latitude, sin/cos longitude
 COORD_CHANNELS = 4
@@ -86,7 +96,11 @@ class FieldUNet(nn.Module):
             for scattered points and blobs, worse for whole missing time steps) or
             ``"temporal"`` (``time_axis`` only: linear in time where a cell has a known time
             step, harmonic elsewhere; best for whole missing time steps;
-            :mod:`~polydiff.modalities.science.fill`).
+            :mod:`~polydiff.modalities.science.fill`) or ``"covariance"`` (maps only: the
+            biharmonic guess, then local optimal interpolation with the field's covariance,
+            which the data's description brings: ``FieldData(covariance=radius)``).
+        oi_ridge: (``"covariance"``) the nugget of the interpolation, as a share of each
+            known value's variance.
         residual: (conditional, with ``fill``) denoise the residual from the first guess;
             ``prediction`` and ``schedule`` must be the module's (``c_noise="1000t"``).
         periodic_lon: circular padding along longitude (global grids); ``False`` for regional
@@ -103,7 +117,8 @@ class FieldUNet(nn.Module):
 
     def __init__(self, variables: int = 1, time_axis: bool = False, conditional: bool = False,
                  coords: bool = True, validity: bool = False, fill: bool = True,
-                 fill_method: str = "harmonic", residual: bool = False, prediction: str = "v",
+                 fill_method: str = "harmonic", oi_ridge: float = 0.01,
+                 residual: bool = False, prediction: str = "v",
                  schedule: str = "vp_cosine", periodic_lon: bool = True,
                  base_channels: int = 16, channel_mult: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
@@ -117,13 +132,20 @@ class FieldUNet(nn.Module):
         self.conditional, self.coords = bool(conditional), bool(coords)
         self.validity = bool(validity)
         self.fill = bool(fill) and self.conditional
-        if fill_method not in FILL_METHODS:
-            raise ValueError(f"FieldUNet: fill_method must be one of {list(FILL_METHODS)}, got "
-                             f"{fill_method!r}")
+        if fill_method not in FIELD_FILL_METHODS:
+            raise ValueError(f"FieldUNet: fill_method must be one of {list(FIELD_FILL_METHODS)}, "
+                             f"got {fill_method!r}")
         if fill_method == "temporal" and not time_axis:
             raise ValueError("FieldUNet: fill_method='temporal' (linear in time) needs "
                              "time_axis=True; use 'harmonic' or 'biharmonic' for maps")
-        self.fill_method = fill_method
+        if fill_method == "covariance" and time_axis:
+            raise ValueError("FieldUNet: fill_method='covariance' interpolates maps; with "
+                             "time_axis=True use 'temporal', 'harmonic' or 'biharmonic'")
+        if not oi_ridge >= 0:
+            raise ValueError(f"FieldUNet: oi_ridge must be >= 0, got {oi_ridge}")
+        self.fill_method, self.oi_ridge = fill_method, float(oi_ridge)
+        #: (``"covariance"``) the field's covariance table and grid, from :meth:`use_data_info`
+        self._oi: dict | None = None
         if residual and not self.fill:
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
                              "(the output adds the first guess of the known values)")
@@ -170,15 +192,77 @@ class FieldUNet(nn.Module):
         """Fields are not class-conditional."""
         return None
 
-    def _first_guess(self, cond: Tensor) -> Tensor:
+    def use_data_info(self, info: dict | None) -> None:
+        """Take what this network needs from the data's description (called by
+        :class:`~polydiff.training.DiffusionModule` and export loading whenever it is set): for
+        ``fill_method="covariance"`` the recorded covariance table, its grid and the
+        normaliser (the interpolation works on anomalies in data units)."""
+        if self.fill_method != "covariance" or not self.fill:
+            return
+        meta = (info or {}).get("meta") or {}
+        entry = meta.get("covariance")
+        if not entry:
+            self._oi = None
+            return
+        table = torch.from_numpy(decode_table(entry))
+        if table.shape[0] != self.variables:
+            raise ValueError(f"FieldUNet: the recorded covariance is of {table.shape[0]} "
+                             f"variable(s), but the network has {self.variables}")
+        norm = (info or {}).get("normalizer") or {}
+        shift = torch.tensor(norm.get("shift", [0.0] * self.variables), dtype=torch.float32)
+        scale = torch.tensor(norm.get("scale", [1.0] * self.variables), dtype=torch.float32)
+        self._oi = {"table": table, "radius": int(entry["radius"]),
+                    "periodic": bool(entry["periodic"]), "shift": shift, "scale": scale,
+                    "origin": (float(entry["lat0"]), float(entry["lon0"])),
+                    "step": (float(entry["dlat"]), float(entry["dlon"]))}
+        self._guess_cache = None
+
+    def _oi_guess(self, cond: Tensor, guess: Tensor, vector: Tensor | None) -> Tensor:
+        """``guess`` improved by local optimal interpolation (``fill_method="covariance"``)."""
+        oi = self._oi
+        if oi is None:
+            raise ValueError("FieldUNet(fill_method='covariance') has no covariance table: train "
+                             "it with FieldData(background=True, covariance=radius), whose "
+                             "description brings the table (a model loaded from such a "
+                             "checkpoint has it)")
+        if vector is None:
+            raise ValueError("FieldUNet(fill_method='covariance') needs vector = [lat_first, "
+                             "lat_last, lon_first, lon_last] (FieldData(coords=True)) to find "
+                             "each patch on the grid")
+        dev = cond.device
+        if oi["table"].device != dev:
+            oi.update({k: oi[k].to(dev) for k in ("table", "shift", "scale")})
+        n_lon = oi["table"].shape[-1]
+        v = vector.to(torch.float64)
+        rows = torch.round((v[:, 0] - oi["origin"][0]) / oi["step"][0]).long()
+        cols = torch.round((v[:, 2] - oi["origin"][1]) / oi["step"][1]).long()
+        cols = cols % n_lon if oi["periodic"] else cols
+        if (rows < 0).any() or (cols < 0).any():
+            raise ValueError(f"FieldUNet: a patch starts at grid row/column "
+                             f"{int(rows.min())}/{int(cols.min())} of the recorded covariance's "
+                             f"grid; the data is not on the grid the model was trained on")
+        c = self.variables
+        view = (1, c) + (1,) * (cond.ndim - 2)
+        shift, scale = oi["shift"].view(view), oi["scale"].view(view)
+        mask = cond[:, c:2 * c] > 0.5
+        known = cond[:, :c].to(torch.float32) * scale + shift
+        fallback = guess.to(torch.float32) * scale + shift
+        est = local_oi(known, mask, oi["table"], rows, cols, oi["radius"], oi["periodic"],
+                       fallback=fallback, ridge=self.oi_ridge)
+        return ((est - shift) / scale).to(guess.dtype)
+
+    def _first_guess(self, cond: Tensor, vector: Tensor | None = None) -> Tensor:
         """The first guess from ``cond``'s ``[known, mask]`` channels; reused while the same,
         unmodified ``cond`` tensor comes back (the steps of one sampling run)."""
         cached = self._guess_cache
         if cached is not None and cached[0]() is cond and cached[1] == cond._version:
             return cached[2]
         c = self.variables
+        method = "biharmonic" if self.fill_method == "covariance" else self.fill_method
         guess = first_guess(cond[:, :c], cond[:, c:2 * c], self.periodic, levels=self.levels,
-                            method=self.fill_method)
+                            method=method)
+        if self.fill_method == "covariance":
+            guess = self._oi_guess(cond, guess, vector)
         self._guess_cache = (weakref.ref(cond), cond._version, guess)
         return guess
 
@@ -195,7 +279,7 @@ class FieldUNet(nn.Module):
                              f"{int(self.validity)} channels), got {tuple(cond.shape)}")
         parts = [] if not self.cond_channels else [
             cond if cond is not None else x.new_zeros(want)]
-        guess = self._first_guess(parts[0]) if self.fill else None
+        guess = self._first_guess(parts[0], vector) if self.fill else None
         if guess is not None:
             parts.append(guess)
         if self.coords:

@@ -16,7 +16,7 @@ import torch
 from .. import __version__
 from ..denoiser import Denoiser
 from .checkpoints import CheckpointError, read_torch_file
-from .spec import check_json, instantiate_net, schedule_from
+from .spec import check_json, instantiate_net, schedule_from, share_data_info
 
 __all__ = ["export", "load_exported", "load_export_config", "FORMAT"]
 
@@ -144,6 +144,7 @@ def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> 
         first = str(err).splitlines()[1:2] or [str(err)]
         raise CheckpointError(f"{directory}: the weights do not fit the network in "
                               f"{CONFIG_NAME} ({first[0].strip()})") from None
+    share_data_info(net, config.get("data"))
     den = Denoiser(net, schedule_from(config["schedule"]), config["prediction"],
                    c_noise=config.get("c_noise"), sigma_data=config.get("sigma_data", 0.5),
                    input_scale=config.get("input_scale"))

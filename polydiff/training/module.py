@@ -36,7 +36,7 @@ from .ema import ema_copy, ema_decay, ema_update_
 from .imputation import TargetMasks, imputation_cond
 from .inference import SamplingMixin
 from .optim import LR_DECAYS, adamw_warmup
-from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from
+from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from, share_data_info
 
 __all__ = ["DiffusionModule", "NonFiniteLossError"]
 
@@ -197,9 +197,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         self.imputation = TargetMasks.from_config(imputation)
         if self.imputation is not None and sample_shape is not None:
             self._check_imputation_net(list(sample_shape))
-        #: what the data module says about the data (modality, writer, normaliser, metadata);
-        #: read at ``setup`` and kept in checkpoints and exports
-        self.data_info: dict[str, Any] | None = None
+        self.data_info = None
 
         hparams = dict(
             net=spec, schedule=self.schedule.config(), prediction=prediction,
@@ -215,6 +213,20 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
             check_finite=self.check_finite, imputation=imputation,
         )
         self.save_hyperparameters(check_json(hparams, "DiffusionModule hyperparameters"))
+
+    @property
+    def data_info(self) -> dict[str, Any] | None:
+        """What the data module says about the data (modality, writer, normaliser, metadata);
+        read at ``setup``, kept in checkpoints and exports, and handed to networks that read
+        it (:func:`~polydiff.training.spec.share_data_info`) whenever it is set."""
+        return self.__dict__.get("_data_info")
+
+    @data_info.setter
+    def data_info(self, info: dict[str, Any] | None) -> None:
+        self.__dict__["_data_info"] = info
+        for net in (self.__dict__.get("_modules", {}).get("net"),
+                    self.__dict__.get("_modules", {}).get("ema_net")):
+            share_data_info(net, info)
 
     # -- denoisers -----------------------------------------------------------------------------
     def _make_denoiser(self, net: nn.Module) -> Denoiser:

@@ -25,6 +25,7 @@ __all__ = [
     "net_spec",
     "check_json",
     "schedule_from",
+    "share_data_info",
 ]
 
 _REGISTERED: dict[str, type[nn.Module]] = {}
@@ -143,6 +144,15 @@ def net_spec(net: nn.Module) -> dict | None:
     spec = getattr(net, _SPEC_ATTR, None)
     return None if spec is None else {"class_path": spec["class_path"],
                                       "init_args": dict(spec["init_args"])}
+
+
+def share_data_info(net: nn.Module | None, info: dict | None) -> None:
+    """Hand the data's description (``data_info``: modality, normaliser, metadata) to a
+    network that reads it: one with a ``use_data_info(info)`` method (e.g. a grid model
+    whose first guess uses statistics of its training field). Others ignore it."""
+    hook = getattr(net, "use_data_info", None)
+    if callable(hook):
+        hook(info)
 
 
 def attach_spec(net: nn.Module, spec: dict) -> None:

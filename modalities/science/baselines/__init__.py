@@ -9,6 +9,9 @@ values unchanged); :func:`kriging` also returns the predictive standard deviatio
 - :func:`temporal_linear`: each cell's time series on its own;
 - :func:`dineof`: iterative truncated SVD (DINEOF, Beckers & Rixen 2003) with the rank
   chosen by cross-validation;
+- :func:`local_oi`: optimal interpolation of anomalies from the background with the field's
+  own local, non-stationary covariance (estimated from its filled maps), all variables
+  together (``values (C, T, Y, X)``);
 - :func:`kriging`: space-time optimal interpolation (simple kriging of anomalies from the
   per-cell mean) with an exponential covariance fitted to the observed values by maximum
   likelihood.
@@ -18,8 +21,9 @@ from __future__ import annotations
 
 from .dineof import dineof
 from .kriging import KrigingFit, fit_covariance, kriging
+from .oi import local_oi
 from .spatial import griddata, rbf
 from .temporal import temporal_linear
 
-__all__ = ["KrigingFit", "dineof", "fit_covariance", "griddata", "kriging", "rbf",
+__all__ = ["KrigingFit", "dineof", "fit_covariance", "griddata", "kriging", "local_oi", "rbf",
            "temporal_linear"]

@@ -173,7 +173,7 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     with pytest.raises(ValueError, match="residual=True needs conditional=True"):
         FieldUNet(variables=1, residual=True)
     with pytest.raises(ValueError, match=r"fill_method must be one of \['harmonic', "
-                                         r"'biharmonic', 'temporal'\], got 'cubic'"):
+                                         r"'biharmonic', 'temporal', 'covariance'\], got 'cubic'"):
         FieldUNet(variables=1, conditional=True, fill_method="cubic")
     with pytest.raises(ValueError, match=r"fill_method='temporal' \(linear in time\) needs "
                                          r"time_axis=True"):

@@ -1,0 +1,45 @@
+"""Optimal interpolation with the field's own local covariance (all variables together)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..background import time_mean_background
+from ..covariance import field_covariance
+from ..covariance import local_oi as oi_patches
+from ..fill import first_guess
+from ..grid import is_periodic
+
+__all__ = ["local_oi"]
+
+
+def local_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+             times: np.ndarray | None = None, radius: int = 3, ridge: float = 0.01
+             ) -> np.ndarray:
+    """Fill ``values (C, T, Y, X)`` (variables, time, lat, lon; NaN = missing) at the time
+    steps ``times`` (default all): anomalies from the field's background (the time mean of
+    its filled maps) estimated from the known values within ``radius`` cells of each gap,
+    both variables together, under the covariance of the field's own filled maps
+    (:mod:`~polydiff.modalities.science.covariance`); where no value is known within
+    ``radius``, the biharmonic guess. Returns ``(C, len(times), Y, X)`` float64, observed
+    values unchanged."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 4 or v.shape[2:] != (np.size(lat), np.size(lon)):
+        raise ValueError(f"values must be (variable, time, lat, lon) = (C, T, {np.size(lat)}, "
+                         f"{np.size(lon)}), got {v.shape}")
+    if not np.isfinite(v).any(axis=(1, 2, 3)).all():
+        raise ValueError("values: some variable holds no finite value (all NaN)")
+    periodic = is_periodic(lon)
+    times = np.arange(v.shape[1]) if times is None else np.asarray(times)
+    bg = time_mean_background(v, periodic).astype(np.float64)
+    table = torch.from_numpy(field_covariance(v, bg, radius, periodic))
+    a = (v[:, times] - bg[:, None]).transpose(1, 0, 2, 3)  # (K, C, Y, X)
+    known = torch.from_numpy(np.isfinite(a))
+    x = torch.from_numpy(np.nan_to_num(a).astype(np.float32))
+    guess = first_guess(x, known, (False, periodic), method="biharmonic")
+    zeros = torch.zeros(len(times), dtype=torch.long)
+    est = oi_patches(x, known, table, zeros, zeros, radius, periodic, fallback=guess,
+                     ridge=ridge).numpy().astype(np.float64)
+    out = est.transpose(1, 0, 2, 3) + bg[:, None]
+    return np.where(np.isfinite(v[:, times]), v[:, times], out)
