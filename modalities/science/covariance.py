@@ -28,7 +28,8 @@ from torch import Tensor
 
 from .fill import first_guess
 
-__all__ = ["field_covariance", "local_covariance", "local_oi", "offsets"]
+__all__ = ["decode_table", "encode_table", "field_covariance", "local_covariance", "local_oi",
+           "offsets"]
 
 
 def offsets(radius: int) -> tuple[np.ndarray, np.ndarray]:

@@ -203,6 +203,10 @@ class FieldUNet(nn.Module):
         entry = meta.get("covariance")
         if not entry:
             self._oi = None
+            if info is not None:  # told about data that has no covariance: say so now
+                raise ValueError("FieldUNet(fill_method='covariance'): the data records no "
+                                 "covariance table; use FieldData(background=True, "
+                                 "covariance=radius), or another fill_method")
             return
         table = torch.from_numpy(decode_table(entry))
         if table.shape[0] != self.variables:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import make_field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -182,8 +183,6 @@ def _covariance_model(path, patch=None):
 
 
 def test_impute_with_a_covariance_model_gives_the_fields_oi(tmp_path):
-    from conftest import make_field
-
     from polydiff.modalities.science import impute
     from polydiff.modalities.science.fill import first_guess
 
@@ -211,8 +210,6 @@ def test_impute_with_a_covariance_model_gives_the_fields_oi(tmp_path):
 def test_patches_find_their_place_on_the_grid_from_their_corners(tmp_path):
     """The guess of a patch (placed by its ``vector``) is the whole grid's OI wherever the
     patch holds the cell's whole neighbourhood, also across the date line."""
-    from conftest import make_field
-
     path = tmp_path / "train.nc"
     make_field(n_time=6, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
     model, data = _covariance_model(path, patch=[8, 8])
@@ -247,8 +244,6 @@ def test_patches_find_their_place_on_the_grid_from_their_corners(tmp_path):
 
 
 def test_the_table_reaches_every_copy_of_the_network_and_is_required(tmp_path):
-    from conftest import make_field
-
     from polydiff.modalities.science.data import FieldData
     from polydiff.modalities.science.unet import FieldUNet
     from polydiff.training import DiffusionModule, build_net, export, load_exported
@@ -266,6 +261,10 @@ def test_the_table_reaches_every_copy_of_the_network_and_is_required(tmp_path):
                                          r"FieldData\(background=True, covariance=radius\)"):
         net(x, torch.zeros(1), cond=cond, vector=vec)
     module = DiffusionModule(net, prediction="v", ema_decay=0.9, imputation={"kinds": ["random"]})
+    plain = FieldData(str(path), min_observed=0, background=True).data_info()
+    with pytest.raises(ValueError, match="the data records no covariance table; use "
+                                         r"FieldData\(background=True, covariance=radius\)"):
+        module.data_info = plain  # at setup, before any training step
     module.data_info = info
     assert module.net._oi is not None and module.ema_net._oi is not None
     with pytest.raises(ValueError, match="needs vector"):
