@@ -7,9 +7,10 @@ empirical, non-stationary covariance (optimal interpolation as in weather and oc
 analysis). The covariance of every cell with every cell up to ``2 radius`` away
 (:func:`local_covariance`) is estimated from the field's own maps, each filled by the
 biharmonic first guess (:func:`field_covariance`), so it is learned from the observed values
-of the same file. It knows what a stationary kernel does not: that winds over the trades
-vary together over longer distances than over the storm tracks, how ``U`` and ``V`` covary,
-where coasts and mountains cut the correlation.
+of the same file. Unlike a stationary kernel it can represent correlation lengths, shapes
+and couplings between variables that change from place to place (navy winds,
+``benchmarks/impute.py``: RMSE 24 % / 14 % below scipy's thin-plate RBF for 50 % / 90 %
+random gaps, 19 % below stationary kriging for cloud-like blobs).
 
 :func:`local_oi` is the first guess of ``FieldUNet(fill_method="covariance")`` (the table is
 stored with the model) and :func:`polydiff.modalities.science.baselines.local_oi` the
