@@ -134,39 +134,35 @@ def score(truth: np.ndarray, hidden: np.ndarray, lat: np.ndarray, mean: np.ndarr
 
 
 # -- classical methods ------------------------------------------------------------------------
+def timed(fill, *args, **kwargs) -> tuple:
+    """``(mean, std, seconds)`` of a method returning ``mean`` or ``(mean, std)``."""
+    t0 = time.perf_counter()
+    res = fill(*args, **kwargs)
+    mean, std = res if isinstance(res, tuple) else (res, None)
+    return mean, std, time.perf_counter() - t0
+
+
 def run_baselines(gappy: np.ndarray, lat, lon, months: np.ndarray, kind: str,
                   radius: int = 3) -> dict:
-    """``name -> (mean (V, K, Y, X), std or None, seconds)``."""
+    """``name -> (mean (V, K, Y, X), std or None, seconds)``; ``None`` for map-by-map
+    methods on ``steps`` (a map with no known value: nothing to interpolate from)."""
     from polydiff.modalities.science import baselines as b
 
-    spatial = {"griddata_linear": lambda v: b.griddata(v, lat, lon, "linear"),
-               "griddata_cubic": lambda v: b.griddata(v, lat, lon, "cubic"),
-               "rbf_thin_plate": lambda v: b.rbf(v, lat, lon)}
-    out = {}
-    for name, fn in spatial.items():
-        if kind == "steps":
-            out[name] = None
-            continue
-        t0 = time.perf_counter()
-        mean = np.stack([fn(gappy[i][months]) for i in range(len(VARS))])
-        out[name] = (mean, None, time.perf_counter() - t0)
-    if kind == "steps":  # a map with no known value: nothing to interpolate from
-        out["local_oi"] = None
-    else:
-        t0 = time.perf_counter()
-        mean = b.local_oi(gappy, lat, lon, months, radius=radius)
-        out["local_oi"] = (mean, None, time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    mean = np.stack([b.temporal_linear(gappy[i], lat, lon)[months] for i in range(len(VARS))])
-    out["temporal_linear"] = (mean, None, time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    mean = np.stack([b.dineof(gappy[i], lat, lon, max_iter=50)[0][months]
-                     for i in range(len(VARS))])
-    out["dineof"] = (mean, None, time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    krig = [b.kriging(gappy[i], lat, lon, times=months) for i in range(len(VARS))]
-    out["kriging_space_time"] = (np.stack([k[0] for k in krig]), np.stack([k[1] for k in krig]),
-                                 time.perf_counter() - t0)
+    def each(fn):  # one variable at a time
+        return lambda: np.stack([fn(gappy[i]) for i in range(len(VARS))])
+
+    def both(mean_std):
+        return np.stack([m for m, _ in mean_std]), np.stack([s for _, s in mean_std])
+
+    spatial = {"griddata_linear": each(lambda v: b.griddata(v[months], lat, lon, "linear")),
+               "griddata_cubic": each(lambda v: b.griddata(v[months], lat, lon, "cubic")),
+               "rbf_thin_plate": each(lambda v: b.rbf(v[months], lat, lon)),
+               "local_oi": lambda: b.local_oi(gappy, lat, lon, months, radius=radius)}
+    out = {name: None if kind == "steps" else timed(fn) for name, fn in spatial.items()}
+    out["temporal_linear"] = timed(each(lambda v: b.temporal_linear(v, lat, lon)[months]))
+    out["dineof"] = timed(each(lambda v: b.dineof(v, lat, lon, max_iter=50)[0][months]))
+    out["kriging_space_time"] = timed(lambda: both(
+        [b.kriging(gappy[i], lat, lon, times=months)[:2] for i in range(len(VARS))]))
     return out
 
 
@@ -187,17 +183,16 @@ def first_guess_fill(gappy: np.ndarray, months: np.ndarray, kind: str, method: s
     of the anomalies from the field's background, plus the background (what a model trained
     with ``FieldData(background=True)`` starts from)."""
     from polydiff.modalities.science.background import time_mean_background
-    from polydiff.modalities.science.fill import first_guess
+    from polydiff.modalities.science.fill import fill_maps, first_guess
 
     if background:
         bg = time_mean_background(gappy, periodic=True).astype(gappy.dtype)[:, None]
         return bg + first_guess_fill(gappy - bg, months, kind, method)
-    x = torch.from_numpy(np.nan_to_num(gappy))[None]  # (1, V, T, Y, X)
-    mask = torch.from_numpy(np.isfinite(gappy))[None]
     if kind == "steps":
+        x = torch.from_numpy(np.nan_to_num(gappy))[None]  # (1, V, T, Y, X)
+        mask = torch.from_numpy(np.isfinite(gappy))[None]
         return first_guess(x, mask, (False, False, True), method=method)[0].numpy()[:, months]
-    x, mask = x[:, :, months].transpose(1, 2)[0], mask[:, :, months].transpose(1, 2)[0]
-    return first_guess(x, mask, (False, True), method=method).transpose(0, 1).numpy()
+    return fill_maps(gappy[:, months].transpose(1, 0, 2, 3), True, method).transpose(1, 0, 2, 3)
 
 
 def train(path: Path, conditional: bool, time_window: int | None, minutes: float, seed: int,
@@ -359,14 +354,14 @@ def main() -> None:
             mean, std, secs = res
             rows[name] = {**score(y, where, lat, mean, std=std), "seconds": secs}
             print(f"   {name:22s} {rows[name]}", flush=True)
-        t0 = time.perf_counter()
         if fill_method(kind, a) == "covariance":  # background + OI: the local_oi baseline
             from polydiff.modalities.science.baselines import local_oi
-            guess = local_oi(gappy, lat, lon, months, radius=a.covariance)
+            guess, _, secs = base.get("local_oi") or timed(local_oi, gappy, lat, lon, months,
+                                                           radius=a.covariance)
         else:
-            guess = first_guess_fill(gappy, months, kind, fill_method(kind, a), a.background)
-        rows["polydiff_first_guess"] = {**score(y, where, lat, guess),
-                                        "seconds": time.perf_counter() - t0}
+            guess, _, secs = timed(first_guess_fill, gappy, months, kind, fill_method(kind, a),
+                                   a.background)
+        rows["polydiff_first_guess"] = {**score(y, where, lat, guess), "seconds": secs}
         print(f"   {'polydiff_first_guess':22s} {rows['polydiff_first_guess']}", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "gappy.nc"

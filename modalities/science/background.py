@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .fill import first_guess
+from .fill import fill_maps
 
 __all__ = ["background_offset", "decode_background", "encode_background",
            "stored_background", "time_mean_background", "whole_grid_background"]
@@ -48,11 +48,8 @@ def time_mean_background(values: Any, periodic: bool, passes: int = 2, block: in
         for t0 in range(0, t, block):
             part = np.asarray(values[:, t0:t0 + block], dtype=np.float32) - bg[:, None]
             part = part.transpose(1, 0, 2, 3)  # (t, C, Y, X)
-            known = np.isfinite(part)
-            share = known.mean(axis=(2, 3))  # (t, C)
-            filled = first_guess(torch.from_numpy(np.nan_to_num(part)),
-                                 torch.from_numpy(known), (False, bool(periodic)),
-                                 method=method).numpy() + bg[None]
+            share = np.isfinite(part).mean(axis=(2, 3))  # (t, C)
+            filled = fill_maps(part, periodic, method) + bg[None]
             total += np.einsum("tc,tcyx->cyx", share, filled.astype(np.float64))
             weight[:, 0, 0] += share.sum(axis=0)
         if not (weight > 0).all():

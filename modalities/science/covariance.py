@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fill import first_guess
+from .fill import fill_maps
 
 __all__ = ["decode_table", "encode_table", "field_covariance", "local_covariance", "local_oi",
            "offsets"]
@@ -118,15 +118,10 @@ def field_covariance(values: Any, background: np.ndarray, radius: int, periodic:
     bg = np.asarray(background, dtype=np.float32)[:, None]
     for t0 in range(0, t, block):
         part = np.asarray(values[:, t0:t0 + block], dtype=np.float32) - bg
-        known = np.isfinite(part)
-        some = known.any(axis=(0, 2, 3))
-        if not some.any():
-            continue
-        part, known = part[:, some], known[:, some]
-        filled = first_guess(torch.from_numpy(np.nan_to_num(part).transpose(1, 0, 2, 3)),
-                             torch.from_numpy(known.transpose(1, 0, 2, 3)),
-                             (False, bool(periodic)), method=method).numpy()
-        acc.add(filled.transpose(1, 0, 2, 3).astype(np.float64))
+        some = np.isfinite(part).any(axis=(0, 2, 3))
+        if some.any():
+            filled = fill_maps(part[:, some].transpose(1, 0, 2, 3), periodic, method)
+            acc.add(filled.transpose(1, 0, 2, 3).astype(np.float64))
     return acc.table()
 
 

@@ -24,13 +24,14 @@ better still (1.747).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from polydiff.interpolate import linear_along
 
-__all__ = ["FILL_METHODS", "biharmonic", "first_guess", "push_pull", "relax"]
+__all__ = ["FILL_METHODS", "biharmonic", "fill_maps", "first_guess", "push_pull", "relax"]
 
 #: first guesses: push-pull + Laplace relaxation, or then the bending-energy minimum, or
 #: linear in time (time-axis fields; harmonic where a cell has no known time step)
@@ -177,3 +178,12 @@ def first_guess(values: Tensor, mask: Tensor, periodic: tuple[bool, ...] | bool 
     elif method == "temporal":
         guess = torch.where(reached, in_time, guess)
     return guess
+
+
+def fill_maps(maps: np.ndarray, periodic: bool, method: str = "biharmonic") -> np.ndarray:
+    """:func:`first_guess` of NumPy maps ``(B, C, lat, lon)`` with NaN where missing
+    (longitude periodic or not): float32, known values unchanged."""
+    part = np.asarray(maps, dtype=np.float32)
+    known = np.isfinite(part)
+    return first_guess(torch.from_numpy(np.nan_to_num(part)), torch.from_numpy(known),
+                       (False, bool(periodic)), method=method).numpy()

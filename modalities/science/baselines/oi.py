@@ -8,7 +8,7 @@ import torch
 from ..background import time_mean_background
 from ..covariance import field_covariance
 from ..covariance import local_oi as oi_patches
-from ..fill import first_guess
+from ..fill import fill_maps
 from ..grid import is_periodic
 
 __all__ = ["local_oi"]
@@ -37,7 +37,7 @@ def local_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     a = (v[:, times] - bg[:, None]).transpose(1, 0, 2, 3)  # (K, C, Y, X)
     known = torch.from_numpy(np.isfinite(a))
     x = torch.from_numpy(np.nan_to_num(a).astype(np.float32))
-    guess = first_guess(x, known, (False, periodic), method="biharmonic")
+    guess = torch.from_numpy(fill_maps(a, periodic))
     zeros = torch.zeros(len(times), dtype=torch.long)
     est = oi_patches(x, known, table, zeros, zeros, radius, periodic, fallback=guess,
                      ridge=ridge).numpy().astype(np.float64)
