@@ -4,7 +4,7 @@
         [--minutes 5] [--minutes-training-free M] [--samples 8] [--steps 10]
         [--eval-months 6] [--masks ...] [--prediction v] [--weighting uniform] [--residual]
         [--calibrate] [--mean ensemble|posterior] [--fill-method biharmonic]
-        [--steps-fill-method temporal] [--minutes-steps M] [--background] [--merge]
+        [--steps-fill-method temporal] [--minutes-steps M] [--background [seasonal]] [--merge]
         [--fill-method covariance] [--covariance 2] [--no-training-free]
 
 The field is ``monthly_navy_winds.cdf`` of the Debian package ferret-datasets (UWND and
@@ -25,8 +25,10 @@ Methods: polydiff conditional (CSDI-style imputation model trained on the masked
 model, with a 3-month time window for ``steps``, filled on 5-month stretches around each
 scored month; ``--residual``: it denoises the residual from its first guess, ``--fill-method``
 biharmonic or harmonic for the 2-D models, ``--steps-fill-method`` (linear in time) for
-``steps``, whose 3-D model trains ``--minutes-steps``; ``--background``: both polydiff
-models learn the anomalies from the field's background, ``FieldData(background=True)``, and
+``steps``, whose 3-D model trains ``--minutes-steps``, or ``temporal_oi``: optimal
+interpolation in time, whose classical version is the ``temporal_oi`` baseline);
+``--background``: both polydiff models learn the anomalies from the field's background,
+``FieldData(background=True)`` (``--background seasonal``: from its seasonal cycle), and
 ``polydiff_first_guess`` is then the background plus the guess of the anomalies;
 ``--fill-method covariance``: the 2-D models start from optimal interpolation with the
 field's own local covariance (``FieldData(covariance=R)``, radius ``--covariance``), whose
@@ -39,9 +41,11 @@ free (an unconditional model trained on the observed values, ``guidance.inpaint`
 griddata (linear, cubic), RBFInterpolator (thin-plate spline on the sphere), linear
 interpolation in time, DINEOF (iterative truncated SVD), space-time optimal interpolation /
 kriging with a stationary covariance fitted by maximum likelihood (with a predictive
-distribution) and ``local_oi``: optimal interpolation of the anomalies from the background
-with the field's own local, non-stationary covariance (estimated from its filled maps; both
-variables together; radius ``--covariance``), the strongest classical method here.
+distribution), ``local_oi``: optimal interpolation of the anomalies from the seasonal
+background with the field's own local, non-stationary covariance (estimated from its filled
+maps; both variables together; radius ``--covariance``), the strongest classical method for
+scattered gaps, and ``temporal_oi``: optimal interpolation in time of the anomalies from the
+seasonal background under their lag correlation, the strongest for missing months.
 Map-by-map methods cannot fill months with no data: "n/a" for ``steps``.
 
 Prints a table, writes ``benchmarks/results/impute.json``; it asserts nothing. The targets of
@@ -61,6 +65,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from polydiff.modalities.science.background import annual_phase
 from polydiff.modalities.science.gapfill import MEANS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +148,7 @@ def timed(fill, *args, **kwargs) -> tuple:
 
 
 def run_baselines(gappy: np.ndarray, lat, lon, months: np.ndarray, kind: str,
-                  radius: int = 3) -> dict:
+                  radius: int = 3, years: np.ndarray | None = None) -> dict:
     """``name -> (mean (V, K, Y, X), std or None, seconds)``; ``None`` for map-by-map
     methods on ``steps`` (a map with no known value: nothing to interpolate from)."""
     from polydiff.modalities.science import baselines as b
@@ -157,9 +162,11 @@ def run_baselines(gappy: np.ndarray, lat, lon, months: np.ndarray, kind: str,
     spatial = {"griddata_linear": each(lambda v: b.griddata(v[months], lat, lon, "linear")),
                "griddata_cubic": each(lambda v: b.griddata(v[months], lat, lon, "cubic")),
                "rbf_thin_plate": each(lambda v: b.rbf(v[months], lat, lon)),
-               "local_oi": lambda: b.local_oi(gappy, lat, lon, months, radius=radius)}
+               "local_oi": lambda: b.local_oi(gappy, lat, lon, months, radius=radius,
+                                              years=years)}
     out = {name: None if kind == "steps" else timed(fn) for name, fn in spatial.items()}
     out["temporal_linear"] = timed(each(lambda v: b.temporal_linear(v, lat, lon)[months]))
+    out["temporal_oi"] = timed(each(lambda v: b.temporal_oi(v, lat, lon, years)[months]))
     out["dineof"] = timed(each(lambda v: b.dineof(v, lat, lon, max_iter=50)[0][months]))
     out["kriging_space_time"] = timed(lambda: both(
         [b.kriging(gappy[i], lat, lon, times=months)[:2] for i in range(len(VARS))]))
@@ -176,18 +183,22 @@ def fill_method(kind: str, a) -> str:
 
 
 def first_guess_fill(gappy: np.ndarray, months: np.ndarray, kind: str, method: str,
-                     background: bool = False) -> np.ndarray:
+                     background: str | None = None, years: np.ndarray | None = None
+                     ) -> np.ndarray:
     """The deterministic first guess a conditional FieldUNet refines (push-pull, Laplace
     relaxation, and with ``method="biharmonic"`` the bending-energy minimum; periodic in
     longitude) on whole maps; over (time, lat, lon) for ``steps``. ``background``: the guess
     of the anomalies from the field's background, plus the background (what a model trained
-    with ``FieldData(background=True)`` starts from)."""
-    from polydiff.modalities.science.background import time_mean_background
+    with ``FieldData(background=...)`` starts from; ``years``: the dates of the seasonal
+    one)."""
+    from polydiff.modalities.science.background import background_maps, fit_background
     from polydiff.modalities.science.fill import fill_maps, first_guess
 
     if background:
-        bg = time_mean_background(gappy, periodic=True).astype(gappy.dtype)[:, None]
-        return bg + first_guess_fill(gappy - bg, months, kind, method)
+        seasonal = years if background == "seasonal" else None
+        bg = background_maps(fit_background(gappy, True, seasonal), seasonal)
+        bg = np.broadcast_to(bg, gappy.shape).astype(gappy.dtype)
+        return bg[:, months] + first_guess_fill(gappy - bg, months, kind, method)
     if kind == "steps":
         x = torch.from_numpy(np.nan_to_num(gappy))[None]  # (1, V, T, Y, X)
         mask = torch.from_numpy(np.isfinite(gappy))[None]
@@ -297,8 +308,9 @@ def main() -> None:
                    help="radius (cells) of the local optimal interpolation: the local_oi "
                         "baseline and --fill-method covariance")
     p.add_argument("--steps-fill-method", default="temporal",
-                   choices=["harmonic", "biharmonic", "temporal"],
-                   help="first guess of the 3-D steps model (temporal: linear in time)")
+                   choices=["harmonic", "biharmonic", "temporal", "temporal_oi"],
+                   help="first guess of the 3-D steps model (temporal: linear in time; "
+                        "temporal_oi: optimal interpolation in time, needs --background)")
     p.add_argument("--minutes-steps", type=float, default=None,
                    help="training time of the 3-D steps conditional model (default --minutes; "
                         "its training-free model's time is scaled alike; a 3-D step costs "
@@ -306,9 +318,11 @@ def main() -> None:
     p.add_argument("--merge", action="store_true",
                    help="keep the other masks' results of --out (each mask records the "
                         "arguments and date of its own run)")
-    p.add_argument("--background", action="store_true",
+    p.add_argument("--background", nargs="?", const="mean", default=None,
+                   choices=["mean", "seasonal"],
                    help="the polydiff models learn anomalies from the field's background "
-                        "(FieldData(background=True): per-cell time mean of its filled maps)")
+                        "(FieldData(background=...): per-cell time mean of its filled maps, "
+                        "or with 'seasonal' their mean and annual cycle)"),
     p.add_argument("--residual", action="store_true",
                    help="conditional model denoises the residual from its first guess")
     p.add_argument("--missing", type=float, nargs=2, default=[0.05, 0.6],
@@ -324,6 +338,9 @@ def main() -> None:
     if a.fill_method == "covariance" and not a.background:
         p.error("--fill-method covariance needs --background (the covariance is that of the "
                 "anomalies from the background)")
+    if a.steps_fill_method == "temporal_oi" and not a.background:
+        p.error("--steps-fill-method temporal_oi needs --background (the lag correlation is "
+                "that of the anomalies from the background)")
     if a.minutes <= 0 or (a.minutes_steps is not None and a.minutes_steps <= 0):
         p.error(f"--minutes and --minutes-steps must be > 0, got {a.minutes} and "
                 f"{a.minutes_steps}")
@@ -331,6 +348,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     ds = load_winds(a.field, a.months)
     lat, lon = ds["FNOCY"].values, ds["FNOCX"].values
+    years = annual_phase(ds["TIME"].values)  # the classical methods' seasonal cycle
     truth = np.stack([ds[v].values.astype(np.float64) for v in VARS])  # (V, T, Y, X)
     results: dict = {}
     for kind in a.masks:
@@ -346,7 +364,7 @@ def main() -> None:
         print(f"== {kind}: {hidden.mean():.1%} hidden; scored on months {months.tolist()}",
               flush=True)
         base = {} if a.no_baselines else run_baselines(gappy, lat, lon, months, kind,
-                                                       a.covariance)
+                                                       a.covariance, years)
         for name, res in base.items():
             if res is None:
                 rows[name] = None
@@ -354,13 +372,19 @@ def main() -> None:
             mean, std, secs = res
             rows[name] = {**score(y, where, lat, mean, std=std), "seconds": secs}
             print(f"   {name:22s} {rows[name]}", flush=True)
+        seasonal = years if a.background == "seasonal" else None
         if fill_method(kind, a) == "covariance":  # background + OI: the local_oi baseline
             from polydiff.modalities.science.baselines import local_oi
-            guess, _, secs = base.get("local_oi") or timed(local_oi, gappy, lat, lon, months,
-                                                           radius=a.covariance)
+            guess, _, secs = (base.get("local_oi") if seasonal is not None else None) or timed(
+                local_oi, gappy, lat, lon, months, radius=a.covariance, years=seasonal)
+        elif fill_method(kind, a) == "temporal_oi":  # the temporal_oi baseline
+            from polydiff.modalities.science.baselines import temporal_oi
+            guess, _, secs = (base.get("temporal_oi") if seasonal is not None else None) or timed(
+                lambda g, t, y: np.stack([temporal_oi(v, lat, lon, y)[t] for v in g]),
+                gappy, months, seasonal)
         else:
             guess, _, secs = timed(first_guess_fill, gappy, months, kind, fill_method(kind, a),
-                                   a.background)
+                                   a.background, years)
         rows["polydiff_first_guess"] = {**score(y, where, lat, guess), "seconds": secs}
         print(f"   {'polydiff_first_guess':22s} {rows['polydiff_first_guess']}", flush=True)
         with tempfile.TemporaryDirectory() as tmp:

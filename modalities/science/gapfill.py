@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from polydiff.conformal import inflate, spread_factor
 
-from .background import stored_background
+from .background import annual_phase, background_maps, stored_background
 from .data import Field
 from .files import select_variables
 from .io import check_units
@@ -134,8 +134,9 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     Args:
         data: an ``xr.DataArray`` or ``xr.Dataset`` holding the model's variables (same units)
             on a ``([time,] lat, lon)`` grid of any size (a model trained with
-            ``FieldData(background=True)``: its training grid; it fills the anomalies from
-            its stored background, which is added back); NaN = missing.
+            ``FieldData(background=...)``: its training grid; it fills the anomalies from
+            its stored background, which is added back; a seasonal one at the data's dates);
+            NaN = missing.
         model: a ``.ckpt`` path, an export directory, a ``DiffusionModule`` or a
             :class:`~polydiff.modalities.science.model.FieldModel`.
         n_samples: ensemble members per gap (>= 2 for std and quantiles to mean anything).
@@ -215,7 +216,10 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     observed_all = np.isfinite(raw)
     # a model trained on anomalies fills anomalies; the background goes back on at the end
     bg = stored_background(fm.meta, field.lat, field.lon, "data")
-    bg = np.zeros((raw.shape[0], 1, 1, 1), np.float32) if bg is None else bg[:, None]
+    if bg is None:
+        bg = np.zeros((raw.shape[0], 1, 1, 1), np.float32)
+    else:  # (C, T or 1, Y, X); a seasonal one at the data's own dates
+        bg = background_maps(bg, None if bg.ndim == 3 else annual_phase(field.time, "data"))
     run = dict(fm=fm, windows=windows, ov=ov, inside=inside, n_samples=n_samples,
                method=method, steps=steps, guidance=guidance, resample=resample,
                dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
@@ -242,10 +246,20 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                          guidance=guidance, seed=seed, conditional=int(fm.conditional),
                          windows=len(windows.positions()), window=list(windows.size),
                          overlap=ov, mean=mean,
-                         background=("none" if not fm.meta.get("background")
-                                     else "time mean of the training field"),
+                         background=_background_note(fm.meta),
                          spread_factor=("none (not calibrated)" if factor is None
                                                     else round(factor, 4))))
+
+
+def _background_note(meta: dict) -> str:
+    """What the ``polydiff_background`` attribute says about the model's background."""
+    entry = meta.get("background")
+    if not entry:
+        return "none"
+    if len(entry["shape"]) == 3:
+        return "time mean of the training field"
+    return (f"seasonal cycle of the training field (mean and {(entry['shape'][1] - 1) // 2} "
+            f"annual harmonics)")
 
 
 def _ensemble(field: Field, raw: np.ndarray, run: dict, mean: str, desc: str) -> np.ndarray:

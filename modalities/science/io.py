@@ -93,9 +93,11 @@ def write_netcdf(x: Tensor, path: Path, meta: Mapping[str, Any]) -> Path:
     ds.attrs = {"title": "polydiff samples", "source": str(meta.get("source", "")),
                 "history": "written by polydiff (science modality writer)"}
     if anomalies:
-        ds.attrs["polydiff_values"] = ("anomalies from the training field's background: "
-                                       "these samples are patches, whose place on the grid is "
-                                       "unknown, so the background was not added")
+        why = ("these samples have no dates, where the seasonal background is defined"
+               if len(meta["background"]["shape"]) == 4 else
+               "these samples are patches, whose place on the grid is unknown")
+        ds.attrs["polydiff_values"] = (f"anomalies from the training field's background: "
+                                       f"{why}, so the background was not added")
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(path)
     return path

@@ -26,6 +26,10 @@
   field's own local covariance (:mod:`~polydiff.modalities.science.covariance`; train with
   ``FieldData(background=True, covariance=radius)``: the table comes with the data's
   description, :meth:`FieldUNet.use_data_info`, and is stored with the model);
+  ``fill_method="temporal_oi"`` (``time_axis`` only): optimal interpolation in time under the
+  field's lag correlation (:mod:`~polydiff.modalities.science.lag`; recorded by
+  ``FieldData(background=...)``) where a cell has a known step in the window, the harmonic
+  guess elsewhere;
 - ``residual=True`` (with ``fill``): the U-Net denoises the residual ``x0 - first guess``
   instead of ``x0``: it sees ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes
   ``out_r + p(alpha, sigma) g`` for a prediction ``out = p x0 + q eps`` (exact for every
@@ -47,12 +51,17 @@ from polydiff.nn import GuessResidual, UNet
 
 from .covariance import decode_table, local_oi
 from .fill import FILL_METHODS, first_guess
+from .lag import temporal_oi
 
 __all__ = ["COORD_CHANNELS", "FIELD_FILL_METHODS", "FieldUNet", "coord_channels"]
 
-#: first guesses of a FieldUNet: those of :mod:`~polydiff.modalities.science.fill`, and
-#: ``"covariance"`` (biharmonic, then optimal interpolation with the field's covariance)
-FIELD_FILL_METHODS = (*FILL_METHODS, "covariance")
+#: first guesses of a FieldUNet: those of :mod:`~polydiff.modalities.science.fill`,
+#: ``"covariance"`` (biharmonic, then optimal interpolation with the field's covariance) and
+#: ``"temporal_oi"`` (optimal interpolation in time with the field's lag correlation)
+FIELD_FILL_METHODS = (*FILL_METHODS, "covariance", "temporal_oi")
+#: the first guesses that need what the data records (:meth:`FieldUNet.use_data_info`)
+_RECORDED = {"covariance": "covariance", "temporal_oi": "lag_correlation"}
+_NAMES = {"covariance": "covariance table", "lag_correlation": "lag correlation"}
 
 #: sin/cos latitude, sin/cos longitude
 COORD_CHANNELS = 4
@@ -98,7 +107,10 @@ class FieldUNet(nn.Module):
             step, harmonic elsewhere; best for whole missing time steps;
             :mod:`~polydiff.modalities.science.fill`) or ``"covariance"`` (maps only: the
             biharmonic guess, then local optimal interpolation with the field's covariance,
-            which the data's description brings: ``FieldData(covariance=radius)``).
+            which the data's description brings: ``FieldData(covariance=radius)``) or
+            ``"temporal_oi"`` (``time_axis`` only: optimal interpolation in time with the
+            field's lag correlation, which ``FieldData(background=...)`` records; the
+            harmonic guess where a cell has no known step in the window).
         oi_ridge: (``"covariance"``) the nugget of the interpolation, as a share of each
             known value's variance.
         residual: (conditional, with ``fill``) denoise the residual from the first guess;
@@ -135,16 +147,19 @@ class FieldUNet(nn.Module):
         if fill_method not in FIELD_FILL_METHODS:
             raise ValueError(f"FieldUNet: fill_method must be one of {list(FIELD_FILL_METHODS)}, "
                              f"got {fill_method!r}")
-        if fill_method == "temporal" and not time_axis:
-            raise ValueError("FieldUNet: fill_method='temporal' (linear in time) needs "
-                             "time_axis=True; use 'harmonic' or 'biharmonic' for maps")
+        if fill_method in ("temporal", "temporal_oi") and not time_axis:
+            how = "linear" if fill_method == "temporal" else "optimal interpolation"
+            raise ValueError(f"FieldUNet: fill_method={fill_method!r} ({how} in time) needs "
+                             f"time_axis=True; use 'harmonic', 'biharmonic' or 'covariance' "
+                             f"for maps")
         if fill_method == "covariance" and time_axis:
             raise ValueError("FieldUNet: fill_method='covariance' interpolates maps; with "
                              "time_axis=True use 'temporal', 'harmonic' or 'biharmonic'")
         if not oi_ridge >= 0:
             raise ValueError(f"FieldUNet: oi_ridge must be >= 0, got {oi_ridge}")
         self.fill_method, self.oi_ridge = fill_method, float(oi_ridge)
-        #: (``"covariance"``) the field's covariance table and grid, from :meth:`use_data_info`
+        #: (``"covariance"`` / ``"temporal_oi"``) the field's covariance table and grid or its
+        #: lag correlation, with the normaliser, from :meth:`use_data_info`
         self._oi: dict | None = None
         if residual and not self.fill:
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
@@ -195,31 +210,71 @@ class FieldUNet(nn.Module):
     def use_data_info(self, info: dict | None) -> None:
         """Take what this network needs from the data's description (called by
         :class:`~polydiff.training.DiffusionModule` and export loading whenever it is set): for
-        ``fill_method="covariance"`` the recorded covariance table, its grid and the
-        normaliser (the interpolation works on anomalies in data units)."""
-        if self.fill_method != "covariance" or not self.fill:
+        ``fill_method="covariance"`` the recorded covariance table and its grid, for
+        ``"temporal_oi"`` the recorded lag correlation, and the normaliser (the interpolation
+        works on anomalies in data units)."""
+        key = _RECORDED.get(self.fill_method)
+        if key is None or not self.fill:
             return
         meta = (info or {}).get("meta") or {}
-        entry = meta.get("covariance")
+        entry = meta.get(key)
         if not entry:
             self._oi = None
-            if info is not None:  # told about data that has no covariance: say so now
-                raise ValueError("FieldUNet(fill_method='covariance'): the data records no "
-                                 "covariance table; use FieldData(background=True, "
-                                 "covariance=radius), or another fill_method")
+            if info is not None:  # told about data that has no record: say so now
+                how = ("FieldData(background=True, covariance=radius)" if key == "covariance"
+                       else "FieldData(background='seasonal' or True)")
+                raise ValueError(f"FieldUNet(fill_method={self.fill_method!r}): the data "
+                                 f"records no {_NAMES[key]}; use {how}, or another "
+                                 f"fill_method")
             return
-        table = torch.from_numpy(decode_table(entry))
-        if table.shape[0] != self.variables:
-            raise ValueError(f"FieldUNet: the recorded covariance is of {table.shape[0]} "
+        if key == "covariance":
+            table = torch.from_numpy(decode_table(entry))
+            found = table.shape[0]
+            oi = {"table": table, "radius": int(entry["radius"]),
+                  "periodic": bool(entry["periodic"]),
+                  "origin": (float(entry["lat0"]), float(entry["lon0"])),
+                  "step": (float(entry["dlat"]), float(entry["dlon"]))}
+        else:
+            rho = torch.tensor(entry["rho"], dtype=torch.float32)
+            found = rho.shape[0]
+            oi = {"rho": rho}
+        if found != self.variables:
+            raise ValueError(f"FieldUNet: the recorded {_NAMES[key]} is of {found} "
                              f"variable(s), but the network has {self.variables}")
         norm = (info or {}).get("normalizer") or {}
-        shift = torch.tensor(norm.get("shift", [0.0] * self.variables), dtype=torch.float32)
-        scale = torch.tensor(norm.get("scale", [1.0] * self.variables), dtype=torch.float32)
-        self._oi = {"table": table, "radius": int(entry["radius"]),
-                    "periodic": bool(entry["periodic"]), "shift": shift, "scale": scale,
-                    "origin": (float(entry["lat0"]), float(entry["lon0"])),
-                    "step": (float(entry["dlat"]), float(entry["dlon"]))}
+        oi["shift"] = torch.tensor(norm.get("shift", [0.0] * self.variables),
+                                   dtype=torch.float32)
+        oi["scale"] = torch.tensor(norm.get("scale", [1.0] * self.variables),
+                                   dtype=torch.float32)
+        self._oi = oi
         self._guess_cache = None
+
+    def _in_data_units(self, cond: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(known in data units, mask, shift, scale)`` from ``cond``'s ``[known, mask]``
+        channels, with the recorded tensors moved to its device."""
+        oi = self._oi
+        dev = cond.device
+        for k, v in oi.items():
+            if isinstance(v, Tensor) and v.device != dev:
+                oi[k] = v.to(dev)
+        c = self.variables
+        view = (1, c) + (1,) * (cond.ndim - 2)
+        shift, scale = oi["shift"].view(view), oi["scale"].view(view)
+        mask = cond[:, c:2 * c] > 0.5
+        return cond[:, :c].to(torch.float32) * scale + shift, mask, shift, scale
+
+    def _temporal_oi_guess(self, cond: Tensor, guess: Tensor) -> Tensor:
+        """``guess`` replaced by optimal interpolation in time where a cell has a known step
+        (``fill_method="temporal_oi"``)."""
+        if self._oi is None:
+            raise ValueError("FieldUNet(fill_method='temporal_oi') has no lag correlation: "
+                             "train it with FieldData(background=...), whose description "
+                             "brings it (a model loaded from such a checkpoint has it)")
+        known, mask, shift, scale = self._in_data_units(cond)
+        est = temporal_oi(known, mask, self._oi["rho"], dim=2)
+        est = ((est - shift) / scale).to(guess.dtype)
+        est = torch.where(mask, cond[:, :self.variables].to(guess.dtype), est)  # exact
+        return torch.where(mask.any(dim=2, keepdim=True), est, guess)
 
     def _oi_guess(self, cond: Tensor, guess: Tensor, vector: Tensor | None) -> Tensor:
         """``guess`` improved by local optimal interpolation (``fill_method="covariance"``)."""
@@ -233,9 +288,7 @@ class FieldUNet(nn.Module):
             raise ValueError("FieldUNet(fill_method='covariance') needs vector = [lat_first, "
                              "lat_last, lon_first, lon_last] (FieldData(coords=True)) to find "
                              "each patch on the grid")
-        dev = cond.device
-        if oi["table"].device != dev:
-            oi.update({k: oi[k].to(dev) for k in ("table", "shift", "scale")})
+        known, mask, shift, scale = self._in_data_units(cond)
         n_lon = oi["table"].shape[-1]
         v = vector.to(torch.float64)
         rows = torch.round((v[:, 0] - oi["origin"][0]) / oi["step"][0]).long()
@@ -245,11 +298,6 @@ class FieldUNet(nn.Module):
             raise ValueError(f"FieldUNet: a patch starts at grid row/column "
                              f"{int(rows.min())}/{int(cols.min())} of the recorded covariance's "
                              f"grid; the data is not on the grid the model was trained on")
-        c = self.variables
-        view = (1, c) + (1,) * (cond.ndim - 2)
-        shift, scale = oi["shift"].view(view), oi["scale"].view(view)
-        mask = cond[:, c:2 * c] > 0.5
-        known = cond[:, :c].to(torch.float32) * scale + shift
         fallback = guess.to(torch.float32) * scale + shift
         est = local_oi(known, mask, oi["table"], rows, cols, oi["radius"], oi["periodic"],
                        fallback=fallback, ridge=self.oi_ridge)
@@ -262,11 +310,14 @@ class FieldUNet(nn.Module):
         if cached is not None and cached[0]() is cond and cached[1] == cond._version:
             return cached[2]
         c = self.variables
-        method = "biharmonic" if self.fill_method == "covariance" else self.fill_method
+        method = {"covariance": "biharmonic", "temporal_oi": "harmonic"}.get(self.fill_method,
+                                                                            self.fill_method)
         guess = first_guess(cond[:, :c], cond[:, c:2 * c], self.periodic, levels=self.levels,
                             method=method)
         if self.fill_method == "covariance":
             guess = self._oi_guess(cond, guess, vector)
+        elif self.fill_method == "temporal_oi":
+            guess = self._temporal_oi_guess(cond, guess)
         self._guess_cache = (weakref.ref(cond), cond._version, guess)
         return guess
 

@@ -6,7 +6,8 @@ values unchanged); :func:`kriging` also returns the predictive standard deviatio
 
 - :func:`griddata` (scipy, ``"linear"`` / ``"cubic"``) and :func:`rbf` (scipy's
   ``RBFInterpolator``, thin-plate spline): each map on its own, bridged across the date line;
-- :func:`temporal_linear`: each cell's time series on its own;
+- :func:`temporal_linear`: each cell's time series on its own; :func:`temporal_oi`: the same
+  by optimal interpolation of its anomalies from the background (seasonal with dates);
 - :func:`dineof`: iterative truncated SVD (DINEOF, Beckers & Rixen 2003) with the rank
   chosen by cross-validation;
 - :func:`local_oi`: optimal interpolation of anomalies from the background with the field's
@@ -23,7 +24,7 @@ from .dineof import dineof
 from .kriging import KrigingFit, fit_covariance, kriging
 from .oi import local_oi
 from .spatial import griddata, rbf
-from .temporal import temporal_linear
+from .temporal import temporal_linear, temporal_oi
 
 __all__ = ["KrigingFit", "dineof", "fit_covariance", "griddata", "kriging", "local_oi", "rbf",
-           "temporal_linear"]
+           "temporal_linear", "temporal_oi"]

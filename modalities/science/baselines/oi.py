@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..background import time_mean_background
+from ..background import background_at, fit_background, harmonic_basis
 from ..covariance import field_covariance
 from ..covariance import local_oi as oi_patches
 from ..fill import fill_maps
@@ -15,11 +15,13 @@ __all__ = ["local_oi"]
 
 
 def local_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
-             times: np.ndarray | None = None, radius: int = 3, ridge: float = 0.01
-             ) -> np.ndarray:
+             times: np.ndarray | None = None, radius: int = 3, ridge: float = 0.01,
+             years: np.ndarray | None = None) -> np.ndarray:
     """Fill ``values (C, T, Y, X)`` (variables, time, lat, lon; NaN = missing) at the time
     steps ``times`` (default all): anomalies from the field's background (the time mean of
-    its filled maps) estimated from the known values within ``radius`` cells of each gap,
+    its filled maps; with ``years (T,)``, the dates of all time steps in years
+    (:func:`~polydiff.modalities.science.background.annual_phase`), its seasonal cycle)
+    estimated from the known values within ``radius`` cells of each gap,
     both variables together, under the covariance of the field's own filled maps
     (:mod:`~polydiff.modalities.science.covariance`); where no value is known within
     ``radius``, the biharmonic guess. Returns ``(C, len(times), Y, X)`` float64, observed
@@ -32,14 +34,16 @@ def local_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
         raise ValueError("values: some variable holds no finite value (all NaN)")
     periodic = is_periodic(lon)
     times = np.arange(v.shape[1]) if times is None else np.asarray(times)
-    bg = time_mean_background(v, periodic).astype(np.float64)
-    table = torch.from_numpy(field_covariance(v, bg, radius, periodic))
-    a = (v[:, times] - bg[:, None]).transpose(1, 0, 2, 3)  # (K, C, Y, X)
+    coefs = fit_background(v, periodic, years)
+    basis = None if years is None else harmonic_basis(years, (coefs.shape[1] - 1) // 2)
+    table = torch.from_numpy(field_covariance(v, coefs, radius, periodic, basis=basis))
+    bg = background_at(coefs, None if basis is None else basis[times]).astype(np.float64)
+    a = (v[:, times] - bg).transpose(1, 0, 2, 3)  # (K, C, Y, X)
     known = torch.from_numpy(np.isfinite(a))
     x = torch.from_numpy(np.nan_to_num(a).astype(np.float32))
     guess = torch.from_numpy(fill_maps(a, periodic))
     zeros = torch.zeros(len(times), dtype=torch.long)
     est = oi_patches(x, known, table, zeros, zeros, radius, periodic, fallback=guess,
                      ridge=ridge).numpy().astype(np.float64)
-    out = est.transpose(1, 0, 2, 3) + bg[:, None]
+    out = est.transpose(1, 0, 2, 3) + bg
     return np.where(np.isfinite(v[:, times]), v[:, times], out)

@@ -14,9 +14,15 @@ from hypothesis import strategies as st
 from polydiff import Denoiser, schedules
 from polydiff.modalities.science import impute
 from polydiff.modalities.science.background import (
+    SEASONAL_HARMONICS,
+    annual_phase,
+    background_at,
+    background_maps,
     background_offset,
     decode_background,
     encode_background,
+    fit_background,
+    harmonic_basis,
     stored_background,
     time_mean_background,
     whole_grid_background,
@@ -120,7 +126,7 @@ def test_field_data_samples_are_anomalies_from_the_recorded_background(field_nc,
 def test_field_data_background_needs_several_time_steps(tmp_path):
     path = tmp_path / "one.nc"
     make_field(n_time=1).to_netcdf(path, engine="scipy")
-    with pytest.raises(ValueError, match="background=True needs several time steps .* has 1"):
+    with pytest.raises(ValueError, match="background='mean' needs several time steps .* has 1"):
         FieldData(str(path), background=True, min_observed=0).setup()
 
 
@@ -230,3 +236,155 @@ def test_data_units_add_and_model_units_remove_the_background(tmp_path):
     make_field(n_time=1, n_lat=8, n_lon=8).to_netcdf(small, engine="scipy")
     with pytest.raises(ValueError, match="its grid is 8 x 8 .* the model learns anomalies"):
         read_netcdf(small, None, patches.sample_shape, pinfo["meta"])
+
+
+# -- the seasonal background ---------------------------------------------------------------------
+def _dates(n: int, start: str = "1990-01-15") -> np.ndarray:
+    return np.array([np.datetime64(start, "D") + np.timedelta64(int(30.4375 * i), "D")
+                     for i in range(n)], dtype="datetime64[ns]")
+
+
+def test_annual_phase_counts_years_by_the_dates_calendar():
+    import cftime
+
+    years = annual_phase(np.array(["2001-01-01", "2001-07-02T12", "2004-12-31"],
+                                  dtype="datetime64[ns]"))
+    np.testing.assert_allclose(years, [2001.0, 2001 + 182.5 / 365, 2004 + 365 / 366])
+    noleap = [cftime.DatetimeNoLeap(2000, 3, 1), cftime.Datetime360Day(2000, 7, 1)]
+    np.testing.assert_allclose(annual_phase(np.array(noleap[:1])), [2000 + 59 / 365])
+    np.testing.assert_allclose(annual_phase(np.array(noleap[1:])), [2000 + 180 / 360])
+    with pytest.raises(ValueError, match=r"the field: a seasonal background needs times that "
+                                         r"are dates .* found float64 values such as 3\.0"):
+        annual_phase(np.array([3.0, 4.0]))
+    with pytest.raises(ValueError, match="has no time axis"):
+        annual_phase(None)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), months=st.integers(14, 30), periodic=st.booleans())
+def test_without_gaps_the_seasonal_fit_recovers_a_mean_and_annual_harmonics(seed, months,
+                                                                             periodic):
+    g = np.random.default_rng(seed)
+    years = annual_phase(_dates(months))
+    coefs = g.standard_normal((2, 1 + 2 * SEASONAL_HARMONICS, 3, 5)).astype(np.float32)
+    values = background_maps(coefs, years)  # (C, T, Y, X), complete
+    fitted = fit_background(values, periodic, years)
+    assert fitted.shape == coefs.shape
+    np.testing.assert_allclose(fitted, coefs, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(background_at(fitted, harmonic_basis(years, 2)),
+                               background_maps(fitted, years))
+    mean = fit_background(values, periodic)  # no dates: the time mean, as before
+    np.testing.assert_allclose(mean, time_mean_background(values, periodic))
+    assert background_maps(mean).shape == (2, 1, 3, 5)
+
+
+def test_the_seasonal_fit_needs_dates_over_the_year():
+    values = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    close = annual_phase(_dates(3))  # three months: five coefficients cannot be fitted
+    with pytest.raises(ValueError, match="do not spread over the year enough .* use "
+                                         "background='mean'"):
+        fit_background(values, True, close)
+    with pytest.raises(ValueError, match="needs the times"):
+        background_maps(np.zeros((1, 5, 2, 2)))
+
+
+def _seasonal_file(path, n_time=30, gaps=0.2, seed=0):
+    """:func:`make_field` with monthly dates and a strong annual cycle."""
+    ds = make_field(n_time=n_time, n_lat=12, n_lon=16, gaps=gaps, seed=seed)
+    dates = _dates(n_time)
+    cycle = 5 * np.cos(2 * np.pi * annual_phase(dates))[:, None, None]
+    ds = ds.assign_coords(time=dates)
+    for v in ("SST", "AIRT"):
+        ds[v].values[:] = ds[v].values + cycle
+    ds.to_netcdf(path, engine="scipy")
+    return ds
+
+
+@pytest.mark.parametrize("time_window", [None, 3])
+def test_field_data_seasonal_samples_are_anomalies_at_their_dates(tmp_path, time_window):
+    path = tmp_path / "seasonal.nc"
+    _seasonal_file(path)
+    data = FieldData(str(path), patch=[8, 8], time_window=time_window, min_observed=0,
+                     background="seasonal")
+    data.setup()
+    coefs = data.background_values
+    assert coefs.shape == (2, 5, 12, 16)
+    raw = xr.open_dataset(path)
+    years = annual_phase(raw["time"].values)
+    values = np.stack([raw[v].values for v in ("SST", "AIRT")])
+    np.testing.assert_allclose(coefs, fit_background(values, True, years), rtol=1e-6)
+    plain = FieldData(str(path), patch=[8, 8], time_window=time_window, min_observed=0)
+    plain.setup()
+    maps = background_maps(coefs, years)  # (C, T, Y, X)
+    checked = 0
+    for i in range(0, len(data.train_set), 7):
+        t0, y0, x0 = data.train_set.positions[i]
+        want = plain.train_set[i]["x"].numpy()
+        rows, cols, inside = data.train_set.windows.index(y0, x0)
+        wt = time_window or 1
+        bg = maps[:, t0:t0 + wt][:, :, rows][:, :, :, cols] * inside
+        got = data.train_set[i]["x"].numpy() + (bg if time_window else bg[:, 0])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+        checked += 1
+    assert checked >= 2
+    meta = data.metadata()
+    np.testing.assert_array_equal(decode_background(meta["background"]), coefs)
+    rho = np.array(meta["lag_correlation"]["rho"])
+    assert rho.shape == (2, meta["lag_correlation"]["max_lag"] + 1) and (rho[:, 0] == 1).all()
+    assert abs(data.train_set[0]["x"].nanmean()) < 1.0  # the annual cycle (5 degC) is gone
+    with pytest.raises(ValueError, match=r"background must be False, True or one of \['mean', "
+                                         r"'seasonal'\], got 'monthly'"):
+        FieldData(str(path), background="monthly")
+
+
+def test_a_field_without_dates_refuses_the_seasonal_background(field_nc, tmp_path):
+    path = tmp_path / "numbers.nc"
+    make_field(n_time=4).assign_coords(time=("time", np.arange(4.0))).to_netcdf(
+        path, engine="scipy")
+    with pytest.raises(ValueError, match=r"numbers.nc: a seasonal background needs times that "
+                                         r"are dates"):
+        FieldData(str(path), background="seasonal", min_observed=0).setup()
+
+
+def test_impute_adds_the_seasonal_background_back_at_the_datas_dates(tmp_path):
+    path = tmp_path / "train.nc"
+    _seasonal_file(path)
+    data = FieldData(str(path), min_observed=0, background="seasonal")
+    net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
+                    fill_method="biharmonic", base_channels=8, channel_mult=(1, 2),
+                    attention_heads=2)
+    den = Denoiser(net, schedules.VPCosine(), "x0").eval()
+    model = FieldModel(den, den.schedule, list(data.sample_shape), data.data_info(), True,
+                       "fresh")
+    ds = _seasonal_file(tmp_path / "other.nc", n_time=3, gaps=0.4, seed=5).isel(
+        time=slice(0, 3))
+    ds = ds.assign_coords(time=_dates(3, "1996-06-15"))  # other dates: other background
+    out = impute(ds, model, n_samples=2, steps=2, domain="all", progress=False)
+    assert out.attrs["polydiff_background"].startswith("seasonal cycle of the training field")
+    bg = background_maps(data.background_values, annual_phase(ds["time"].values))
+    values = np.stack([ds[v].values for v in ("SST", "AIRT")]) - bg
+    norm = model.normalizer
+    z = norm.normalize(torch.from_numpy(values.transpose(1, 0, 2, 3).copy()))
+    known = torch.isfinite(z)
+    guess = first_guess(torch.nan_to_num(z), known, model.net.periodic,
+                        levels=model.net.levels, method="biharmonic")
+    want = norm.denormalize(guess).numpy().transpose(1, 0, 2, 3) + bg
+    for c, v in enumerate(("SST", "AIRT")):
+        obs = np.isfinite(ds[v].values)
+        np.testing.assert_array_equal(out[v].values[obs], ds[v].values[obs])
+        np.testing.assert_allclose(out[v].values[~obs], want[c][~obs], rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="data: a seasonal background needs times that are "
+                                         "dates"):
+        impute(ds.assign_coords(time=("time", np.arange(3.0))), model, n_samples=2,
+               steps=1, progress=False)
+    assert background_offset(data.metadata(), (1, 2, 12, 16)) is None  # samples: no dates
+    written = model_samples_file(tmp_path, data)
+    with xr.open_dataset(written) as f:
+        assert "no dates" in f.attrs["polydiff_values"]
+
+
+def model_samples_file(tmp_path, data):
+    """Whole-grid samples of a seasonal model written as netCDF: they stay anomalies."""
+    from polydiff.training.outputs import write_samples
+
+    return write_samples(torch.zeros(1, 2, 12, 16), tmp_path / "s", data.data_info())

@@ -31,7 +31,8 @@ def _gappy(field: np.ndarray, frac: float, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["griddata_linear", "griddata_cubic", "rbf",
-                                    "temporal_linear", "dineof", "kriging", "local_oi"])
+                                    "temporal_linear", "temporal_oi", "dineof", "kriging",
+                                    "local_oi"])
 def test_every_baseline_keeps_observed_values_and_fills_smooth_fields(method):
     truth = _smooth()
     gappy = _gappy(truth, 0.4)
@@ -103,6 +104,35 @@ def test_baselines_refuse_bad_shapes_and_all_nan():
         baselines.local_oi(_smooth(2), LAT, LON)
     with pytest.raises(ValueError, match="some variable holds no finite value"):
         baselines.local_oi(np.stack([_smooth(2), np.full((2, 13, 24), np.nan)]), LAT, LON)
+
+
+def test_temporal_oi_with_the_seasonal_cycle_beats_linear_interpolation_for_lost_months():
+    """A field with an annual cycle and AR(1) anomalies (phi 0.5), whole months lost: the
+    seasonal background and the anomalies' lag correlation beat interpolating the values."""
+    from polydiff.modalities.science.background import annual_phase
+
+    g = np.random.default_rng(0)
+    t = 60
+    dates = np.array([np.datetime64("1990-01-15", "D") + np.timedelta64(int(30.44 * i), "D")
+                      for i in range(t)], dtype="datetime64[ns]")
+    years = annual_phase(dates)
+    la = np.deg2rad(LAT)[None, :, None]
+    cycle = 6 * np.cos(2 * np.pi * years)[:, None, None] * np.cos(la)
+    anom = np.zeros((t, 13, 24))
+    for i in range(1, t):
+        anom[i] = 0.5 * anom[i - 1] + g.standard_normal((13, 24))
+    truth = 10 * np.cos(la) + cycle + anom
+    lost = g.random(t) < 0.25
+    gappy = np.where(lost[:, None, None], np.nan, truth)
+    oi = baselines.temporal_oi(gappy, LAT, LON, years)
+    linear = baselines.temporal_linear(gappy, LAT, LON)
+    np.testing.assert_array_equal(oi[~lost], truth[~lost])
+
+    def rmse(x):
+        return np.sqrt(np.mean((x - truth)[lost] ** 2))
+
+    assert rmse(oi) < 0.8 * rmse(linear), (rmse(oi), rmse(linear))
+    assert rmse(oi) < rmse(baselines.temporal_oi(gappy, LAT, LON))  # the time mean only
 
 
 def test_local_oi_beats_the_thin_plate_spline_on_a_field_with_its_own_structure():

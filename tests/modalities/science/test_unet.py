@@ -173,7 +173,8 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     with pytest.raises(ValueError, match="residual=True needs conditional=True"):
         FieldUNet(variables=1, residual=True)
     with pytest.raises(ValueError, match=r"fill_method must be one of \['harmonic', "
-                                         r"'biharmonic', 'temporal', 'covariance'\], got 'cubic'"):
+                                         r"'biharmonic', 'temporal', 'covariance', "
+                                         r"'temporal_oi'\], got 'cubic'"):
         FieldUNet(variables=1, conditional=True, fill_method="cubic")
     with pytest.raises(ValueError, match=r"fill_method='temporal' \(linear in time\) needs "
                                          r"time_axis=True"):
@@ -217,3 +218,38 @@ def test_the_first_guess_is_computed_once_per_sampling_run(monkeypatch):
         changed = den(noise, t, cond=cond, vector=vec)
         assert len(calls) == 3 and not torch.allclose(changed, first)
     assert torch.isfinite(out).all()
+
+
+def test_temporal_oi_guess_interpolates_in_time_with_the_recorded_lag_correlation(tmp_path):
+    from polydiff.modalities.science.fill import first_guess
+    from polydiff.modalities.science.lag import temporal_oi
+
+    path = tmp_path / "f.nc"
+    make_field(n_time=8, n_lat=8, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
+    info = FieldData(str(path), min_observed=0, background=True, time_window=4).data_info()
+    net = FieldUNet(variables=2, conditional=True, time_axis=True, fill_method="temporal_oi",
+                    base_channels=8, channel_mult=(1, 2), attention_heads=2)
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 2, 4, 8, 16, generator=g)
+    mask = torch.rand(z.shape, generator=g) < 0.4
+    mask[:, :, :, 0, 0] = False  # a cell with no known step in the window
+    cond = torch.cat([torch.where(mask, z, 0.0), mask.float()], dim=1)
+    with pytest.raises(ValueError, match="no lag correlation: train it with FieldData"):
+        net(torch.zeros_like(z), torch.zeros(2), cond=cond)
+    net.use_data_info(info)
+    guess = net._first_guess(cond)
+    norm = info["normalizer"]
+    shift = torch.tensor(norm["shift"]).view(1, 2, 1, 1, 1)
+    scale = torch.tensor(norm["scale"]).view(1, 2, 1, 1, 1)
+    rho = torch.tensor(info["meta"]["lag_correlation"]["rho"])
+    want = (temporal_oi(torch.where(mask, z, 0.0) * scale + shift, mask, rho) - shift) / scale
+    seen = mask.any(dim=2, keepdim=True).expand_as(mask)
+    torch.testing.assert_close(guess[seen], want[seen], rtol=1e-4, atol=1e-4)
+    harmonic = first_guess(cond[:, :2], cond[:, 2:], net.periodic, levels=net.levels,
+                           method="harmonic")
+    torch.testing.assert_close(guess[~seen], harmonic[~seen])
+    assert (guess[mask] == z[mask]).all()
+    with pytest.raises(ValueError, match="records no lag correlation; use FieldData"):
+        net.use_data_info(FieldData(str(path), min_observed=0, time_window=4).data_info())
+    with pytest.raises(ValueError, match="fill_method='temporal_oi' .* needs time_axis=True"):
+        FieldUNet(variables=2, conditional=True, fill_method="temporal_oi")
