@@ -141,16 +141,10 @@ def _fresh_guess_model(path):
                       "fresh"), data
 
 
-def test_impute_fills_anomalies_and_adds_the_background_back(tmp_path):
-    path = tmp_path / "train.nc"
-    make_field(n_time=4, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
-    model, data = _fresh_guess_model(path)
-    ds = make_field(n_time=2, n_lat=12, n_lon=16, gaps=0.4, seed=3)
-    out = impute(ds, model, n_samples=2, steps=2, domain="all", progress=False)
-    assert out.attrs["polydiff_background"] == "time mean of the training field"
-    # expected: background + the network's first guess of the anomalies (model units; the
-    # guess commutes with the per-variable affine normaliser)
-    bg = data.background_values[:, None]
+def _check_guess_filled(out, ds, model, bg: np.ndarray) -> None:
+    """``out`` of a fresh model = observed values exactly, and in the gaps the background ``bg
+    (C, T or 1, Y, X)`` + the network's first guess of the anomalies (model units; the guess
+    commutes with the per-variable affine normaliser)."""
     values = np.stack([ds[v].values for v in ("SST", "AIRT")]) - bg  # (C, T, Y, X)
     norm = model.normalizer
     z = norm.normalize(torch.from_numpy(values.transpose(1, 0, 2, 3).copy()))
@@ -162,6 +156,16 @@ def test_impute_fills_anomalies_and_adds_the_background_back(tmp_path):
         obs = np.isfinite(ds[v].values)
         np.testing.assert_array_equal(out[v].values[obs], ds[v].values[obs])
         np.testing.assert_allclose(out[v].values[~obs], want[c][~obs], rtol=0, atol=1e-3)
+
+
+def test_impute_fills_anomalies_and_adds_the_background_back(tmp_path):
+    path = tmp_path / "train.nc"
+    make_field(n_time=4, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
+    model, data = _fresh_guess_model(path)
+    ds = make_field(n_time=2, n_lat=12, n_lon=16, gaps=0.4, seed=3)
+    out = impute(ds, model, n_samples=2, steps=2, domain="all", progress=False)
+    assert out.attrs["polydiff_background"] == "time mean of the training field"
+    _check_guess_filled(out, ds, model, data.background_values[:, None])
     ens = impute(ds, model, n_samples=2, steps=2, domain="all", progress=False,
                  mean="ensemble")
     for v in ("SST", "AIRT"):  # the fresh model's members are its guess too
@@ -361,18 +365,8 @@ def test_impute_adds_the_seasonal_background_back_at_the_datas_dates(tmp_path):
     ds = ds.assign_coords(time=_dates(3, "1996-06-15"))  # other dates: other background
     out = impute(ds, model, n_samples=2, steps=2, domain="all", progress=False)
     assert out.attrs["polydiff_background"].startswith("seasonal cycle of the training field")
-    bg = background_maps(data.background_values, annual_phase(ds["time"].values))
-    values = np.stack([ds[v].values for v in ("SST", "AIRT")]) - bg
-    norm = model.normalizer
-    z = norm.normalize(torch.from_numpy(values.transpose(1, 0, 2, 3).copy()))
-    known = torch.isfinite(z)
-    guess = first_guess(torch.nan_to_num(z), known, model.net.periodic,
-                        levels=model.net.levels, method="biharmonic")
-    want = norm.denormalize(guess).numpy().transpose(1, 0, 2, 3) + bg
-    for c, v in enumerate(("SST", "AIRT")):
-        obs = np.isfinite(ds[v].values)
-        np.testing.assert_array_equal(out[v].values[obs], ds[v].values[obs])
-        np.testing.assert_allclose(out[v].values[~obs], want[c][~obs], rtol=0, atol=1e-3)
+    _check_guess_filled(out, ds, model,
+                        background_maps(data.background_values, annual_phase(ds["time"].values)))
     with pytest.raises(ValueError, match="data: a seasonal background needs times that are "
                                          "dates"):
         impute(ds.assign_coords(time=("time", np.arange(3.0))), model, n_samples=2,
