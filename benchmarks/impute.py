@@ -322,7 +322,7 @@ def main() -> None:
                    choices=["mean", "seasonal"],
                    help="the polydiff models learn anomalies from the field's background "
                         "(FieldData(background=...): per-cell time mean of its filled maps, "
-                        "or with 'seasonal' their mean and annual cycle)"),
+                        "or with 'seasonal' their mean and annual cycle)")
     p.add_argument("--residual", action="store_true",
                    help="conditional model denoises the residual from its first guess")
     p.add_argument("--missing", type=float, nargs=2, default=[0.05, 0.6],

@@ -61,17 +61,20 @@ def annual_phase(time: Any, where: str = "the field") -> np.ndarray:
                          f"time axis")
     arr = np.asarray(time)
     try:
-        dt = xr.DataArray(arr, dims="t").dt
-        year, day = dt.year.values, dt.dayofyear.values
-        days = dt.days_in_year.values
-        hours = dt.hour.values + dt.minute.values / 60.0
+        dt = xr.DataArray(arr.reshape(-1), dims="t").dt
     except (TypeError, AttributeError):
-        first = arr.flat[0]
+        first = arr.flat[0] if arr.size else None
         first = first.item() if isinstance(first, np.generic) else first
         shown = arr.dtype if arr.dtype != object else type(first).__name__
         raise ValueError(f"{where}: a seasonal background needs times that are dates "
                          f"(datetime64 or cftime), found {shown} values such as {first!r}; "
                          f"decode the time axis or use background='mean'") from None
+    year = dt.year.values.astype(np.float64)
+    if not np.isfinite(year).all():
+        raise ValueError(f"{where}: a seasonal background needs a date at every time step; "
+                         f"{int((~np.isfinite(year)).sum())} of {year.size} are missing (NaT)")
+    day, days = dt.dayofyear.values, dt.days_in_year.values
+    hours = dt.hour.values + dt.minute.values / 60.0
     return year + (day - 1 + hours / 24.0) / days
 
 
@@ -106,6 +109,10 @@ def background_at(background: np.ndarray, basis: np.ndarray | None) -> np.ndarra
     bg = np.asarray(background, dtype=np.float32)
     if bg.ndim == 3:
         return bg[:, None]
+    if basis is None or np.ndim(basis) != 2 or np.shape(basis)[1] != bg.shape[1]:
+        raise ValueError(f"background: seasonal coefficients {tuple(bg.shape)} (C, P, Y, X) "
+                         f"need the harmonic basis (T, P={bg.shape[1]}) of the times, got "
+                         f"{None if basis is None else np.shape(basis)}")
     return np.einsum("tp,cpyx->ctyx", np.asarray(basis, dtype=np.float32), bg)
 
 
@@ -134,8 +141,11 @@ def fit_background(values: Any, periodic: bool, years: np.ndarray | None = None,
     c, t, y, x = values.shape
     basis = harmonic_basis(years, 0 if years is None else harmonics)
     if years is not None and len(basis) != t:
-        raise ValueError(f"background: {len(basis)} times for a field of {t} time steps")
+        raise ValueError(f"background: years holds {len(basis)} times for values of {t} time "
+                         f"steps; expected one per time step")
     p = basis.shape[1]
+    if years is not None:
+        _check_year_coverage(values, years, harmonics, block)
     coefs = np.zeros((c, p, y, x), dtype=np.float32)
     for _ in range(passes):
         normal = np.zeros((c, p, p), dtype=np.float64)  # sum_t w_t b_t b_t^T per variable
@@ -155,13 +165,30 @@ def fit_background(values: Any, periodic: bool, years: np.ndarray | None = None,
             raise ValueError(f"background: variable(s) at channel(s) {empty} of values "
                              f"{tuple(values.shape)} have no observed value in any time step; "
                              f"expected some finite value per variable")
-        if np.linalg.cond(normal).max() > 1e6:
-            raise ValueError(f"background: the {t} time steps with observed values do not "
-                             f"spread over the year enough to fit a mean and {harmonics} "
-                             f"annual harmonics; use background='mean'")
         coefs = np.linalg.solve(normal[:, None, None], rhs.transpose(0, 2, 3, 1)[..., None]
                                 )[..., 0].transpose(0, 3, 1, 2).astype(np.float32)
     return coefs[:, 0] if years is None else coefs
+
+
+def _check_year_coverage(values: Any, years: np.ndarray, harmonics: int, block: int) -> None:
+    """A ``ValueError`` unless the time steps with observed values cover the year closely
+    enough for ``harmonics`` annual harmonics: no gap in the time of year between them
+    longer than ``1 / (2 harmonics + 1)`` of a year (73 days for 2; a record of whole years
+    of monthly or daily data passes, a few consecutive months do not)."""
+    seen = np.concatenate([np.isfinite(np.asarray(values[:, t0:t0 + block])).any(axis=(2, 3))
+                           for t0 in range(0, values.shape[1], block)], axis=1)  # (C, T)
+    limit = 1.0 / (2 * harmonics + 1)
+    for c, steps in enumerate(seen):
+        phase = np.sort(np.mod(np.asarray(years, dtype=np.float64)[steps], 1.0))
+        if phase.size == 0:
+            continue  # no observed value at all: the caller says so per variable
+        widest = float(np.diff(np.concatenate([phase, phase[:1] + 1.0])).max())
+        if widest > limit:
+            raise ValueError(f"background: the time steps with observed values of channel {c} "
+                             f"leave {widest * 365.25:.0f} days of the year uncovered in a row; "
+                             f"a mean and {harmonics} annual harmonics need no gap over "
+                             f"{limit * 365.25:.0f} days (whole years of data); use "
+                             f"background='mean'")
 
 
 #: stored dtypes of :func:`encode_background`

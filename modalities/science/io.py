@@ -121,7 +121,10 @@ def read_netcdf(path: Path, mask: Path | None, sample_shape: Sequence[int],
                 str(path))
     field = Field(ds[want], str(path))
     values = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X)
-    stored_background(meta, field.lat, field.lon, str(path))  # anomaly models: their grid
+    bg = stored_background(meta, field.lat, field.lon, str(path))  # anomaly models: their grid
+    if bg is not None and bg.ndim == 4:
+        raise ValueError(f"{path}: the model learns anomalies from a seasonal background, "
+                         f"which needs the dates of the values; fill it with polydiff impute")
     if mask is not None:
         mds = open_fields(mask, None)
         m = np.asarray(mds[next(iter(mds.data_vars))].values)

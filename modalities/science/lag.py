@@ -3,9 +3,11 @@
 A missing value's anomaly from the background is estimated from the same cell's nearest
 known time steps before and after it, at lags ``p`` and ``n``, as the Gaussian conditional
 mean under the anomalies' lag correlation ``rho(L)``: weights ``(rho_p - r rho_n, rho_n - r
-rho_p) / (1 - r^2)`` with ``r = rho(p + n)``; ``rho`` of the one lag when only one side has a
-known step; the background (anomaly 0) when neither has. Unlike linear interpolation in time it
-falls back to the background as the known steps grow apart, by as much as the data says.
+rho_p) / (1 - r^2)`` with ``r = rho(p + n)``, where ``p + n`` is within the estimated lags
+and the three correlations form a covariance; else ``rho`` of the nearer known step (of the
+one side that has one); the background (anomaly 0) when neither has. Unlike linear
+interpolation in time it falls back to the background as the known steps grow apart, by as
+much as the data says.
 
 ``rho`` is estimated per variable from every pair of observed anomalies ``L`` steps apart,
 pooled over (at most ``cells``) cells: :func:`lag_correlation`. :func:`temporal_oi` is the
@@ -41,17 +43,18 @@ def lag_correlation(values: Any, background: np.ndarray, basis: np.ndarray | Non
     column, at most about ``cells`` cells; 0 where no pair is observed)."""
     c, t, y, x = values.shape
     step = max(1, int(np.ceil(np.sqrt(y * x / cells))))
-    v = np.asarray(values[:, :, ::step, ::step], dtype=np.float64)
+    v = np.asarray(values[:, :, ::step, ::step], dtype=np.float32)
     bg = background_at(np.asarray(background)[..., ::step, ::step], basis)
     ok = np.isfinite(v)
-    a = np.where(ok, v - bg, 0.0)
+    a = np.where(ok, v - bg, 0.0).astype(np.float32)
     rho = np.zeros((c, max_lag + 1), dtype=np.float64)
     rho[:, 0] = 1.0
     for lag in range(1, min(max_lag, t - 1) + 1):
         both = ok[:, :-lag] & ok[:, lag:]
         first, later = a[:, :-lag] * both, a[:, lag:] * both
-        num = (first * later).sum(axis=(1, 2, 3))
-        den = np.sqrt((first ** 2).sum(axis=(1, 2, 3)) * (later ** 2).sum(axis=(1, 2, 3)))
+        num = (first * later).sum(axis=(1, 2, 3), dtype=np.float64)
+        den = np.sqrt((first ** 2).sum(axis=(1, 2, 3), dtype=np.float64)
+                      * (later ** 2).sum(axis=(1, 2, 3), dtype=np.float64))
         rho[:, lag] = np.where(den > 0, np.clip(num / np.where(den > 0, den, 1.0), -1, 1), 0.0)
     return rho.astype(np.float32)
 
@@ -59,8 +62,9 @@ def lag_correlation(values: Any, background: np.ndarray, basis: np.ndarray | Non
 def temporal_oi(anomalies: Tensor, known: Tensor, rho: Tensor, dim: int = 2) -> Tensor:
     """The optimal-interpolation estimate of every entry of ``anomalies (B, C, ...)`` along
     axis ``dim`` (time) from its nearest ``known`` (bool, same shape) entries before and
-    after it, under ``rho (C, L + 1)`` (:func:`lag_correlation`; lags past ``L``: 0); known
-    entries are returned exactly, entries with no known neighbour are 0."""
+    after it, under ``rho (C, L + 1)`` (:func:`lag_correlation`; lags past ``L``: 0; both
+    sides only where ``p + n <= L`` and the correlations form a covariance, else the nearer
+    one); known entries are returned exactly, entries with no known neighbour are 0."""
     if anomalies.shape != known.shape or anomalies.ndim < 3 or not 2 <= dim < anomalies.ndim:
         raise ValueError(f"temporal_oi: anomalies {tuple(anomalies.shape)} and known "
                          f"{tuple(known.shape)} must be the same (B, C, ...) shape with the "
@@ -83,11 +87,16 @@ def temporal_oi(anomalies: Tensor, known: Tensor, rho: Tensor, dim: int = 2) -> 
         return table[chan.expand_as(lag), lag.clamp(0, lags)]
 
     rp, rn = r(steps - prev), r(nxt - steps)
-    both = has_p & has_n
-    rpn = torch.where(both, r(nxt - prev), torch.zeros_like(rp))
+    rpn = r(nxt - prev)
+    # both sides only where the three correlations are a covariance (a lag past L reads 0,
+    # which with rho_p, rho_n near 1 is not): else the nearer side alone
+    det = 1.0 - rp * rp - rn * rn - rpn * rpn + 2.0 * rp * rn * rpn
+    both = has_p & has_n & (nxt - prev <= lags - 1) & (det > 1e-6)
+    near_p = has_p & (~has_n | (steps - prev <= nxt - steps))
     den = (1.0 - rpn * rpn).clamp_min(1e-6)
-    wp = torch.where(has_p, torch.where(has_n, (rp - rpn * rn) / den, rp), 0.0)
-    wn = torch.where(has_n, torch.where(has_p, (rn - rpn * rp) / den, rn), 0.0)
+    wp = torch.where(both, (rp - rpn * rn) / den, torch.where(near_p, rp, 0.0))
+    wn = torch.where(both, (rn - rpn * rp) / den,
+                     torch.where(has_n & ~near_p, rn, 0.0))
     a = torch.where(known, anomalies, torch.zeros_like(anomalies))
     a_prev = a.gather(dim, prev.clamp(0, t - 1))
     a_next = a.gather(dim, nxt.clamp(0, t - 1))

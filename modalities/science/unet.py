@@ -154,7 +154,8 @@ class FieldUNet(nn.Module):
                              f"for maps")
         if fill_method == "covariance" and time_axis:
             raise ValueError("FieldUNet: fill_method='covariance' interpolates maps; with "
-                             "time_axis=True use 'temporal', 'harmonic' or 'biharmonic'")
+                             "time_axis=True use 'temporal_oi', 'temporal', 'harmonic' or "
+                             "'biharmonic'")
         if not oi_ridge >= 0:
             raise ValueError(f"FieldUNet: oi_ridge must be >= 0, got {oi_ridge}")
         self.fill_method, self.oi_ridge = fill_method, float(oi_ridge)

@@ -285,9 +285,18 @@ def test_without_gaps_the_seasonal_fit_recovers_a_mean_and_annual_harmonics(seed
 def test_the_seasonal_fit_needs_dates_over_the_year():
     values = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
     close = annual_phase(_dates(3))  # three months: five coefficients cannot be fitted
-    with pytest.raises(ValueError, match="do not spread over the year enough .* use "
-                                         "background='mean'"):
+    with pytest.raises(ValueError, match=r"channel 0 leave 3\d\d days of the year uncovered "
+                                         r"in a row; .* no gap over 73 days .* use "
+                                         r"background='mean'"):
         fit_background(values, True, close)
+    daily = annual_phase(np.arange(np.datetime64("2001-01-01"), np.datetime64("2001-05-01"))
+                         .astype("datetime64[ns]"))  # 120 days: a third of the year
+    with pytest.raises(ValueError, match="uncovered in a row"):
+        fit_background(np.zeros((1, 120, 2, 2), np.float32), True, daily)
+    with pytest.raises(ValueError, match=r"need the harmonic basis \(T, P=5\)"):
+        background_at(np.zeros((1, 5, 2, 2)), None)
+    with pytest.raises(ValueError, match="1 of 2 are missing"):
+        annual_phase(np.array(["2001-01-01", "NaT"], dtype="datetime64[ns]"))
     with pytest.raises(ValueError, match="needs the times"):
         background_maps(np.zeros((1, 5, 2, 2)))
 
@@ -372,6 +381,9 @@ def test_impute_adds_the_seasonal_background_back_at_the_datas_dates(tmp_path):
         impute(ds.assign_coords(time=("time", np.arange(3.0))), model, n_samples=2,
                steps=1, progress=False)
     assert background_offset(data.metadata(), (1, 2, 12, 16)) is None  # samples: no dates
+    with pytest.raises(ValueError, match="seasonal background, which needs the dates .* "
+                                         "polydiff impute"):
+        read_netcdf(path, None, data.sample_shape, data.data_info()["meta"])
     written = model_samples_file(tmp_path, data)
     with xr.open_dataset(written) as f:
         assert "no dates" in f.attrs["polydiff_values"]

@@ -22,15 +22,18 @@ def _by_hand(a: np.ndarray, known: np.ndarray, rho: np.ndarray) -> np.ndarray:
         if known[t]:
             continue
         before, after = idx[idx < t], idx[idx > t]
-        if before.size and after.size:
-            p, n = t - before[-1], after[0] - t
+        p = t - before[-1] if before.size else None
+        n = after[0] - t if after.size else None
+        full = np.array([[1.0, r(p or 0), r(n or 0)], [r(p or 0), 1.0, r((p or 0) + (n or 0))],
+                         [r(n or 0), r((p or 0) + (n or 0)), 1.0]])
+        if p and n and p + n < len(rho) and np.linalg.det(full) > 1e-6:
             m = np.array([[1.0, r(p + n)], [r(p + n), 1.0]])
             w = np.linalg.solve(m, [r(p), r(n)])
             out[t] = w[0] * a[before[-1]] + w[1] * a[after[0]]
-        elif before.size:
-            out[t] = r(t - before[-1]) * a[before[-1]]
-        elif after.size:
-            out[t] = r(after[0] - t) * a[after[0]]
+        elif p and (not n or p <= n):
+            out[t] = r(p) * a[before[-1]]
+        elif n:
+            out[t] = r(n) * a[after[0]]
         else:
             out[t] = 0.0
     return out
@@ -54,6 +57,20 @@ def test_temporal_oi_is_the_gaussian_conditional_mean_of_the_nearest_steps(seed,
                 want[b, c, :, x] = _by_hand(a[b, c, :, x], known[b, c, :, x], rho[c])
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-9)
     assert (got.numpy()[known] == a[known]).all()  # known entries exactly
+
+
+def test_temporal_oi_stays_within_its_neighbours_across_a_gap_longer_than_the_lags():
+    """A persistent series (rho = 0.97^L up to L = 24) with 25 steps missing between two known
+    ones: the two-sided weights would need rho(26), which reads 0 (not a covariance with
+    rho_p, rho_n near 1: weights summing to 1.4); the nearer side alone stays within them."""
+    rho = torch.tensor([0.97 ** np.arange(25)])
+    a = torch.zeros(1, 1, 27, dtype=torch.float64)
+    a[..., 0] = a[..., -1] = 1.0
+    known = torch.zeros_like(a, dtype=torch.bool)
+    known[..., 0] = known[..., -1] = True
+    got = temporal_oi(a, known, rho.double())[0, 0]
+    assert float(got.max()) <= 1.0 and float(got.min()) > 0.4
+    torch.testing.assert_close(got[1:14], 0.97 ** torch.arange(1, 14, dtype=torch.float64))
 
 
 def test_temporal_oi_refuses_mismatched_shapes():
