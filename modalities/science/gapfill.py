@@ -219,7 +219,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     if bg is None:
         bg = np.zeros((raw.shape[0], 1, 1, 1), np.float32)
     else:  # (C, T or 1, Y, X); a seasonal one at the data's own dates
-        bg = background_maps(bg, None if bg.ndim == 3 else annual_phase(field.time, "data"))
+        bg = background_maps(bg, None if bg.ndim == 3 else annual_phase(_dates(ds, field),
+                                                                          "data"))
     run = dict(fm=fm, windows=windows, ov=ov, inside=inside, n_samples=n_samples,
                method=method, steps=steps, guidance=guidance, resample=resample,
                dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
@@ -249,6 +250,18 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                          background=_background_note(fm.meta),
                          spread_factor=("none (not calibrated)" if factor is None
                                                     else round(factor, 4))))
+
+
+def _dates(ds, field: Field):
+    """The data's time coordinate, or for a single map its scalar date coordinate (as
+    ``ds.isel(time=0)`` leaves it), or ``None``."""
+    if field.time is not None:
+        return field.time
+    for coord in ds.coords.values():
+        if coord.ndim == 0 and (np.issubdtype(coord.dtype, np.datetime64)
+                                or hasattr(coord.values.item(), "dayofyr")):
+            return coord.values.reshape(1)
+    return None
 
 
 def _background_note(meta: dict) -> str:

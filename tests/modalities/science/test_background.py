@@ -376,6 +376,11 @@ def test_impute_adds_the_seasonal_background_back_at_the_datas_dates(tmp_path):
     assert out.attrs["polydiff_background"].startswith("seasonal cycle of the training field")
     _check_guess_filled(out, ds, model,
                         background_maps(data.background_values, annual_phase(ds["time"].values)))
+    one = impute(ds.isel(time=1), model, n_samples=2, steps=2, domain="all", progress=False)
+    np.testing.assert_allclose(one["SST"].values, out["SST"].values[1], rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="data: a seasonal background needs a time axis of "
+                                         "dates; it has no time axis"):
+        impute(ds.isel(time=1).drop_vars("time"), model, n_samples=2, steps=1, progress=False)
     with pytest.raises(ValueError, match="data: a seasonal background needs times that are "
                                          "dates"):
         impute(ds.assign_coords(time=("time", np.arange(3.0))), model, n_samples=2,
