@@ -39,6 +39,7 @@ from .fill import fill_maps
 __all__ = ["BACKGROUNDS", "SEASONAL_HARMONICS", "annual_phase", "background_at",
            "background_maps",
            "background_offset", "decode_background", "encode_background", "fit_background",
+           "fit_background_basis",
            "harmonic_basis", "stored_background", "time_mean_background",
            "whole_grid_background"]
 
@@ -168,6 +169,15 @@ def fit_background(values: Any, periodic: bool, years: np.ndarray | None = None,
         coefs = np.linalg.solve(normal[:, None, None], rhs.transpose(0, 2, 3, 1)[..., None]
                                 )[..., 0].transpose(0, 3, 1, 2).astype(np.float32)
     return coefs[:, 0] if years is None else coefs
+
+
+def fit_background_basis(values: Any, periodic: bool, years: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(background, basis)``: :func:`fit_background` of ``values`` and, with ``years``, the
+    :func:`harmonic_basis` ``(T, P)`` of its time steps that :func:`background_at` evaluates
+    it with (``None`` for the time mean)."""
+    coefs = fit_background(values, periodic, years)
+    return coefs, None if years is None else harmonic_basis(years, (coefs.shape[1] - 1) // 2)
 
 
 def _check_year_coverage(values: Any, years: np.ndarray, harmonics: int, block: int) -> None:

@@ -32,8 +32,7 @@ from .background import (
     annual_phase,
     background_at,
     encode_background,
-    fit_background,
-    harmonic_basis,
+    fit_background_basis,
 )
 from .covariance import encode_table, field_covariance
 from .files import open_fields
@@ -157,7 +156,7 @@ class _Patches(Dataset):
                                                  *out.shape[1:]))
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def _background(self, t0: int, y0: int, x0: int, shape: tuple) -> np.ndarray:
+    def _background(self, t0: int, y0: int, x0: int) -> np.ndarray:
         """The background on the window at ``(t0, y0, x0)``, shaped like its sample."""
         if self.background.ndim == 3:  # the time mean
             return self._static(self.background, y0, x0)
@@ -165,7 +164,7 @@ class _Patches(Dataset):
         coefs = self.background[:, :, rows][:, :, :, cols] * inside  # (C, P, wy, wx)
         wt = self.windows.size[0]
         basis = self.basis[t0:t0 + wt]
-        # windows past the last step (padding) repeat the last time's background
+        # a window longer than the record (its padding steps) repeats the last step's background
         basis = np.concatenate([basis, np.repeat(basis[-1:], wt - len(basis), 0)])
         maps = background_at(coefs, basis)
         return np.ascontiguousarray(maps if self.time_axis else maps[:, 0], dtype=np.float32)
@@ -176,7 +175,7 @@ class _Patches(Dataset):
         if not self.time_axis:
             x = x[:, 0]
         if self.background is not None:
-            x = x - self._background(t0, y0, x0, x.shape)
+            x = x - self._background(t0, y0, x0)
         item = {"x": torch.from_numpy(x)}
         if self.weight is not None:
             item["weight"] = torch.from_numpy(self._static(self.weight, y0, x0))
@@ -319,10 +318,8 @@ class FieldData(DiffusionDataModule):
                                  f"has {field.shape[0]}")
             years = (annual_phase(field.time, field.where) if self.background == "seasonal"
                      else None)
-            self.background_values = fit_background(field.values, field.periodic, years)
-            self.background_basis = (None if years is None else
-                                     harmonic_basis(years, (self.background_values.shape[1] - 1)
-                                                    // 2))
+            self.background_values, self.background_basis = fit_background_basis(
+                field.values, field.periodic, years)
             self.lag_rho = lag_correlation(field.values, self.background_values,
                                            self.background_basis)
         if self.covariance is not None:

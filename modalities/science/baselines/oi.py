@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..background import background_at, fit_background, harmonic_basis
+from ..background import background_at, fit_background_basis
 from ..covariance import field_covariance
 from ..covariance import local_oi as oi_patches
 from ..fill import fill_maps
@@ -34,8 +34,7 @@ def local_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
         raise ValueError("values: some variable holds no finite value (all NaN)")
     periodic = is_periodic(lon)
     times = np.arange(v.shape[1]) if times is None else np.asarray(times)
-    coefs = fit_background(v, periodic, years)
-    basis = None if years is None else harmonic_basis(years, (coefs.shape[1] - 1) // 2)
+    coefs, basis = fit_background_basis(v, periodic, years)
     table = torch.from_numpy(field_covariance(v, coefs, radius, periodic, basis=basis))
     bg = background_at(coefs, None if basis is None else basis[times]).astype(np.float64)
     a = (v[:, times] - bg).transpose(1, 0, 2, 3)  # (K, C, Y, X)

@@ -32,14 +32,13 @@ def temporal_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     dates in years, its seasonal cycle) from the cell's nearest observed steps before and
     after it, under the anomalies' lag correlation (:func:`~polydiff.modalities.science.lag.
     lag_correlation`, up to ``max_lag``); cells never observed: the background."""
-    from ..background import background_at, fit_background, harmonic_basis
+    from ..background import background_at, fit_background_basis
     from ..grid import is_periodic
     from ..lag import lag_correlation
     from ..lag import temporal_oi as oi_in_time
 
     v = check_values(values, lat, lon)[None]  # (1, T, Y, X)
-    coefs = fit_background(v, is_periodic(lon), years)
-    basis = None if years is None else harmonic_basis(years, (coefs.shape[1] - 1) // 2)
+    coefs, basis = fit_background_basis(v, is_periodic(lon), years)
     rho = torch.from_numpy(lag_correlation(v, coefs, basis, max_lag)).double()
     bg = background_at(coefs, basis).astype(np.float64)
     ok = np.isfinite(v)
