@@ -236,33 +236,40 @@ def train(path: Path, conditional: bool, time_window: int | None, minutes: float
 
 def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance,
                  calibrate: bool = False, mean: str = "ensemble"):
-    """``(samples (M, V, K, Y, X), seconds, spread factors)`` (one factor per ``impute``
-    call with ``calibrate``, else none)."""
-    from polydiff.modalities.science import impute
+    """``(samples (M, V, K, Y, X), seconds, factor, piece factors)``: with ``calibrate`` the
+    spread factor applied to every month and, for the 3-D model's pieces, what each piece's
+    calibration alone would have given (else ``None``, ``[]``)."""
+    from polydiff.modalities import science
 
     t0 = time.perf_counter()
     kwargs = dict(n_samples=a.samples, steps=a.steps, return_samples=True, domain="all",
-                  guidance=guidance, seed=a.seed, progress=False, batch_size=64,
-                  calibrate=calibrate, mean=mean)
-    factors = []
+                  guidance=guidance, seed=a.seed, progress=False, batch_size=64, mean=mean)
+    factor, factors = None, []
     if time_window is None:
         # impute calibrates on the maps it is given: each month's known values where
         # the next scored month has its gaps
-        out = impute(gappy_ds.isel(TIME=months), module, **kwargs)
+        out = science.impute(gappy_ds.isel(TIME=months), module, calibrate=calibrate,
+                             **kwargs)
         samples = np.stack([out[f"{v}_samples"].values for v in VARS], axis=1)
-        factors.append(out.attrs["polydiff_spread_factor"])
+        factor = out.attrs["polydiff_spread_factor"] if calibrate else None
     else:
         # the scored month with two more either side (two time windows): calibration can
-        # then hold out a month that is not next to the gap, as the real gap is not
+        # then hold out a month that is not next to the gap, as the real gap is not; one
+        # month per piece is few held-out values, so the pieces' calibrations are pooled
         span = time_window + 2
-        parts = []
-        for m in months:
-            lo = int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
-            out = impute(gappy_ds.isel(TIME=slice(lo, lo + span)), module, **kwargs)
-            parts.append(np.stack([out[f"{v}_samples"].values[:, m - lo] for v in VARS], 1))
-            factors.append(out.attrs["polydiff_spread_factor"])
-        samples = np.stack(parts, axis=2)
-    return samples, time.perf_counter() - t0, factors if calibrate else []
+        starts = [int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
+                  for m in months]
+        pieces = [gappy_ds.isel(TIME=slice(lo, lo + span)) for lo in starts]
+        if calibrate:
+            fill = {k: v for k, v in kwargs.items() if k != "return_samples"}
+            parts = [science.calibrate(piece, module, **fill) for piece in pieces]
+            factor = science.Calibration.pool(parts).factor
+            factors = [round(p.factor, 4) for p in parts]
+        samples = np.stack([
+            np.stack([science.impute(piece, module, spread_factor=factor, **kwargs)
+                      [f"{v}_samples"].values[:, m - lo] for v in VARS], 1)
+            for piece, m, lo in zip(pieces, months, starts, strict=True)], axis=2)
+    return samples, time.perf_counter() - t0, factor, factors
 
 
 def inflate_back(samples: np.ndarray, factor: float) -> np.ndarray:
@@ -404,20 +411,19 @@ def main() -> None:
                                         Path(tmp), kinds, a, fill_method(kind, a))
                 train_s = time.perf_counter() - t0
                 calibrate = a.calibrate and conditional
-                samples, infer_s, factors = run_polydiff(
+                samples, infer_s, factor, factors = run_polydiff(
                     module, gappy_ds, months, window, a, guidance, calibrate,
                     a.mean if conditional else "ensemble")
                 rows[name] = {**score(y, where, lat, samples.mean(0), ensemble=samples),
                               "seconds": train_s + infer_s, "train_seconds": train_s,
                               "train_steps": n_steps, "infer_seconds": infer_s}
                 if calibrate:
-                    rows[name]["spread_factors"] = factors
+                    rows[name]["spread_factor"] = round(factor, 4)
+                    if factors:  # pooled over the pieces; each piece alone
+                        rows[name]["piece_spread_factors"] = factors
                 print(f"   {name:22s} {rows[name]}", flush=True)
                 if calibrate:  # the same ensemble before calibration (its factor undone)
-                    plain = np.concatenate([
-                        inflate_back(samples[:, :, [j]], f) for j, f in enumerate(
-                            factors if len(factors) == len(months) else factors * len(months))],
-                        axis=2)
+                    plain = inflate_back(samples, factor)
                     rows[f"{name}_uncalibrated"] = {
                         **score(y, where, lat, plain.mean(0), ensemble=plain),
                         "seconds": rows[name]["seconds"]}

@@ -9,7 +9,8 @@ like the real gaps, their errors tell how much wider the intervals must be:
   truth;
 - :func:`spread_factor`: the smallest factor whose stretched intervals cover the conformal
   share ``ceil((n + 1) level) / n`` of ``n`` held-out entries, hence at least ``level`` of
-  exchangeable new ones;
+  exchangeable new ones; :func:`conformal_factor` does the counting on the covering ranges,
+  which concatenate to pool the held-out entries of several ensembles into one factor;
 - :func:`inflate`: ``mean + factor * (member - mean)`` (the mean, and so RMSE, unchanged).
 
 Shapes: ensembles ``(M, ...)`` with ``M >= 2`` members, targets ``(...)``; any units.
@@ -22,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["covering_factors", "spread_factor", "inflate"]
+__all__ = ["covering_factors", "spread_factor", "conformal_factor", "inflate"]
 
 
 def _check(ensemble: Tensor, target: Tensor, level: float) -> None:
@@ -74,7 +75,19 @@ def spread_factor(ensemble: Tensor, target: Tensor, where: Tensor | None = None,
                              f"{tuple(target.shape)}, got {where.dtype} "
                              f"{tuple(where.shape)}")
         k_lo, k_hi = k_lo[where], k_hi[where]
-    k_lo, k_hi = k_lo.flatten().double(), k_hi.flatten().double()
+    return conformal_factor(k_lo.flatten(), k_hi.flatten(), level)
+
+
+def conformal_factor(k_lo: Tensor, k_hi: Tensor, level: float = 0.9) -> float:
+    """The smallest ``k >= 0`` inside ``ceil((n + 1) level)`` of ``n`` covering ranges
+    ``[k_lo, k_hi]`` (``(n,)`` each, from :func:`covering_factors`; ranges of several
+    ensembles concatenate, which pools their held-out entries into one factor)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if k_lo.ndim != 1 or tuple(k_lo.shape) != tuple(k_hi.shape):
+        raise ValueError(f"k_lo and k_hi must be (n,) each, got {tuple(k_lo.shape)} and "
+                         f"{tuple(k_hi.shape)}")
+    k_lo, k_hi = k_lo.double(), k_hi.double()
     n = k_lo.numel()
     if n == 0:
         raise ValueError("spread_factor needs at least one held-out entry to score")

@@ -7,6 +7,8 @@ uncertainty on gridded netCDF / zarr data.
   time axis, ``[known, mask]`` conditioning for imputation models);
 - :func:`impute`: fill the gaps of an ``xr.DataArray`` / ``xr.Dataset`` with a trained model
   (mean, std, quantiles, samples), tiling grids larger than the training patch;
+  :func:`calibrate` / :class:`Calibration`: its spread calibration on held-out known values,
+  pooled over pieces of a record filled separately;
 - ``polydiff impute`` (command), ``polydiff demo science``, the netCDF writer / reader and
   PNG maps; bundled NOAA fields in ``assets/`` (see ``assets/README.md``).
 
@@ -20,11 +22,12 @@ from typing import Any
 
 from ...modality import Command, Modality
 
-__all__ = ["MODALITY", "FieldData", "FieldUNet", "impute", "load_field", "open_fields"]
+__all__ = ["MODALITY", "Calibration", "FieldData", "FieldUNet", "calibrate", "impute",
+           "load_field", "open_fields"]
 
 _HERE = Path(__file__).resolve().parent
 _LAZY = {"FieldData": "data", "load_field": "data", "FieldUNet": "unet", "impute": "gapfill",
-         "open_fields": "files"}
+         "calibrate": "gapfill", "Calibration": "calibration", "open_fields": "files"}
 
 MODALITY = Modality(
     name="science",

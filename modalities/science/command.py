@@ -69,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", action="store_true",
                    help="widen the ensemble so its 90%% intervals cover 90%% of held-out known "
                         "values (filled like the gaps first; doubles the run time)")
+    p.add_argument("--spread-factor", type=finite_float, default=None, metavar="K",
+                   help="widen the ensemble by K instead of calibrating here, e.g. the "
+                        "polydiff_spread_factor of an earlier --calibrate run on more data")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -95,6 +98,14 @@ def run(a: argparse.Namespace) -> int:
     if a.calibrate and a.samples < 2:
         raise ValueError(f"--calibrate needs --samples >= 2 (a spread to widen), got "
                          f"{a.samples}")
+    if a.spread_factor is not None:
+        if a.calibrate:
+            raise ValueError(f"--spread-factor {a.spread_factor}: give it or --calibrate, "
+                             f"not both")
+        if a.spread_factor < 0 or a.samples < 2:
+            raise ValueError(f"--spread-factor {a.spread_factor}: expected a factor >= 0 "
+                             f"and --samples >= 2 (a spread to widen), got --samples "
+                             f"{a.samples}")
     select = _select(a.select)
     engine_for(a.input)  # a netCDF file or zarr store, or one clear sentence
     try:
@@ -113,7 +124,7 @@ def run(a: argparse.Namespace) -> int:
                     else tuple(a.resample), dps_step=a.dps_step, quantiles=a.quantiles,
                     return_samples=a.save_samples, domain=a.domain, batch_size=a.batch_size,
                     seed=a.seed, device=device, ema=not a.no_ema, progress=not a.no_progress,
-                    calibrate=a.calibrate, mean=a.mean)
+                    calibrate=a.calibrate, spread_factor=a.spread_factor, mean=a.mean)
     result.attrs["polydiff_input"] = str(Path(a.input))
     out.parent.mkdir(parents=True, exist_ok=True)
     encoding = {v: {"zlib": True, "complevel": 4} for v in result.data_vars}
@@ -122,7 +133,8 @@ def run(a: argparse.Namespace) -> int:
     tmp.replace(out)
     filled = sum(int(result[f"{v}_imputed"].sum()) for v in model.variables)
     factor = result.attrs["polydiff_spread_factor"]
-    calibrated = f", spread x {factor} (calibrated)" if a.calibrate else ""
+    calibrated = (f", spread x {factor} (calibrated)" if a.calibrate
+                  else f", spread x {factor} (given)" if a.spread_factor is not None else "")
     print(f"filled {filled} values of {', '.join(model.variables)} with {a.samples} samples "
           f"({a.method}, {a.steps} steps, {a.guidance}, {result.attrs['polydiff_mean']} mean"
           f"{calibrated}) in "

@@ -17,17 +17,19 @@ Guidance (how the known values steer a sample):
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
 
-from polydiff.conformal import inflate, spread_factor
+from polydiff.conformal import inflate
 
 from .background import annual_phase, background_maps, stored_background
+from .calibration import Calibration, held_out
 from .data import Field
 from .files import select_variables
 from .io import check_units
@@ -35,7 +37,7 @@ from .model import FieldModel
 from .tiles import Blender
 from .windows import Windows
 
-__all__ = ["GUIDANCE", "MEANS", "held_out", "impute"]
+__all__ = ["GUIDANCE", "MEANS", "calibrate", "impute"]
 
 GUIDANCE = ("inpaint", "repaint", "dps")
 #: the ensemble's centre: its own mean, or the model's posterior mean
@@ -128,7 +130,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
            domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
            seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
            progress: bool = True, calibrate: bool = False, calibrate_level: float = 0.9,
-           calibrate_share: float | None = 0.1, mean: str = "auto"):
+           calibrate_share: float | None = 0.1, spread_factor: float | None = None,
+           mean: str = "auto"):
     """Fill the NaN gaps of ``data`` with ``model``; returns an ``xr.Dataset``.
 
     Args:
@@ -154,12 +157,14 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
         batch_size: network batch (windows x members) per sampler call.
         seed: seeds the noise of every window (results do not depend on ``batch_size``).
         calibrate: widen the ensemble so its central ``calibrate_level`` intervals cover that
-            share of held-out known values (:func:`held_out`: known values where another
-            time step has its gaps, at most ``calibrate_share`` of the known values, hidden
-            and filled first, like the real gaps); the members' deviations from their mean
-            are scaled by the conformal factor (:func:`polydiff.conformal.spread_factor`, in
-            the ``polydiff_spread_factor`` attribute). The mean is unchanged; it doubles the
-            run time.
+            share of held-out known values (:func:`calibrate` with ``level=calibrate_level``,
+            ``share=calibrate_share``: known values where another time step has its gaps,
+            hidden and filled first, like the real gaps); the members' deviations from their
+            mean are scaled by the conformal factor (in the ``polydiff_spread_factor``
+            attribute). The mean is unchanged; it doubles the run time.
+        spread_factor: instead, widen by this factor (>= 0), e.g. ``Calibration.pool(
+            [calibrate(piece, model) for piece in pieces]).factor`` for a record filled in
+            pieces, whose one-piece factors rest on few held-out values.
         mean: ``"ensemble"`` (the members as sampled), ``"posterior"`` (conditional models:
             the members moved onto the posterior mean ``E[x | known]`` = the denoiser at the
             highest noise level averaged over ``n_samples`` draws, the minimum-MSE estimate
@@ -172,6 +177,84 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     on request, ``v_samples`` (dimension ``sample``); the input's coordinates and attributes,
     with provenance in ``history`` and ``polydiff_*`` attributes.
     """
+    levels = [float(q) for q in quantiles]
+    if any(not 0.0 < q < 1.0 for q in levels):
+        raise ValueError(f"quantiles must lie in (0, 1), got {levels}")
+    if calibrate and spread_factor is not None:
+        raise ValueError(f"give calibrate=True or spread_factor, not both (got spread_factor="
+                         f"{spread_factor})")
+    if spread_factor is not None and not (math.isfinite(spread_factor) and spread_factor >= 0
+                                          and n_samples >= 2):
+        raise ValueError(f"spread_factor must be finite and >= 0 and needs n_samples >= 2, "
+                         f"got spread_factor={spread_factor}, n_samples={n_samples}")
+    job = _prepare(data, model, n_samples=n_samples, method=method, steps=steps,
+                   variables=variables, guidance=guidance, resample=resample,
+                   dps_step=dps_step, domain=domain, overlap=overlap, batch_size=batch_size,
+                   seed=seed, device=device, ema=ema, progress=progress, mean=mean)
+    factor, source = spread_factor, "given"
+    if calibrate:
+        factor, source = _calibration(job, calibrate_share, calibrate_level).factor, "held out"
+    samples = _ensemble(job, job.raw - job.bg, "impute: windows") + job.bg
+    if factor is not None:
+        samples = np.where(job.observed[None], samples,
+                           inflate(torch.from_numpy(samples), factor).numpy())
+    samples = np.where(job.inside[None, None, None] | job.observed[None], samples, np.nan)
+    run = job.run
+    return _dataset(job.ds, job.field, job.names, samples, job.observed, levels,
+                    return_samples,
+                    dict(source=job.fm.source, method=method, steps=steps, n_samples=n_samples,
+                         guidance=guidance, seed=seed, conditional=int(job.fm.conditional),
+                         windows=len(run["windows"].positions()),
+                         window=list(run["windows"].size), overlap=run["ov"], mean=job.mean,
+                         background=_background_note(job.fm.meta),
+                         spread_factor=("none (not calibrated)" if factor is None
+                                        else round(factor, 4)),
+                         calibration={"held out": "known values of this data held out like "
+                                                  "the gaps", "given": "spread_factor given"
+                                      }[source] if factor is not None else "none"))
+
+
+def calibrate(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: int = 20, *,
+              level: float = 0.9, share: float | None = 0.1, **options) -> Calibration:
+    """What ``impute(data, model, ..., calibrate=True)`` learns before filling, without the
+    filling: known values where another time step has its gaps (:func:`held_out`, at most
+    ``share`` of the known values) are hidden and filled like the gaps, and each one's range
+    of spread factors that cover it at ``level`` is kept. ``options``: :func:`impute`'s
+    other keyword arguments (``variables``, ``guidance``, ``resample``, ``dps_step``,
+    ``domain``, ``overlap``, ``batch_size``, ``seed``, ``device``, ``ema``, ``progress``,
+    ``mean``); use the same ones for the ``impute`` calls that take its factor. Returns a
+    :class:`~polydiff.modalities.science.calibration.Calibration`; pool several with
+    ``Calibration.pool`` and pass ``.factor`` as ``impute(spread_factor=...)``."""
+    job = _prepare(data, model, n_samples=n_samples, method=method, steps=steps, **options)
+    return _calibration(job, share, level)
+
+
+@dataclass
+class _Job:
+    """What :func:`impute` and :func:`calibrate` fill with (see :func:`_prepare`)."""
+
+    ds: Any
+    field: Field
+    names: list[str]
+    fm: FieldModel
+    raw: np.ndarray
+    observed: np.ndarray
+    bg: np.ndarray
+    inside: np.ndarray
+    mean: str
+    seed: int
+    run: dict
+
+
+def _prepare(data, model, *, n_samples: int, method: str, steps: int,
+             variables: Sequence[str] | None = None, guidance: str = "inpaint",
+             resample: tuple[int, int] | None = None, dps_step: float = 1.0,
+             domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
+             seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
+             progress: bool = True, mean: str = "auto") -> _Job:
+    """Check the arguments, load the model, read the data: the data's variables ``ds`` and
+    :class:`Field`, its values ``raw (C, T, Y, X)`` in data units and where they are known,
+    the background ``bg`` to take off and put back, the cells to fill and the window plan."""
     import xarray as xr
 
     if n_samples < 1 or steps < 1 or batch_size < 1:
@@ -179,14 +262,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                          f"{batch_size}")
     if guidance not in GUIDANCE:
         raise ValueError(f"unknown guidance {guidance!r}; expected one of {list(GUIDANCE)}")
-    levels = [float(q) for q in quantiles]
-    if any(not 0.0 < q < 1.0 for q in levels):
-        raise ValueError(f"quantiles must lie in (0, 1), got {levels}")
     if mean not in (*MEANS, "auto"):
         raise ValueError(f"mean must be one of {[*MEANS, 'auto']}, got {mean!r}")
-    if calibrate and (n_samples < 2 or not 0.0 < calibrate_level < 1.0):
-        raise ValueError(f"calibrate=True needs n_samples >= 2 and calibrate_level in (0, 1), "
-                         f"got n_samples={n_samples}, calibrate_level={calibrate_level}")
     if guidance == "repaint":
         resample = tuple(resample or (1, 4))
     elif resample is not None:
@@ -213,7 +290,6 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     windows, ov = _plan(fm, field, overlap)
     inside = _domain(field, domain)
     raw = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X), data units
-    observed_all = np.isfinite(raw)
     # a model trained on anomalies fills anomalies; the background goes back on at the end
     bg = stored_background(fm.meta, field.lat, field.lon, "data")
     if bg is None:
@@ -225,31 +301,23 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                method=method, steps=steps, guidance=guidance, resample=resample,
                dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
                progress=progress)
-    factor = None
-    if calibrate:
-        held = held_out(observed_all, inside, calibrate_share, seed)
-        if not held.any():
-            raise ValueError("calibrate=True needs known values where the gaps of another time "
-                             "step (or a longitude-shifted copy of the gaps) fall; this field "
-                             "has none to hold out")
-        trial = _ensemble(field, np.where(held, np.nan, raw) - bg, run, mean,
-                          "impute: calibration") + bg
-        factor = spread_factor(torch.from_numpy(trial.astype(np.float64)),
-                               torch.from_numpy(np.nan_to_num(raw).astype(np.float64)),
-                               where=torch.from_numpy(held), level=calibrate_level)
-    samples = _ensemble(field, raw - bg, run, mean, "impute: windows") + bg
-    if factor is not None:
-        samples = np.where(observed_all[None], samples,
-                           inflate(torch.from_numpy(samples), factor).numpy())
-    samples = np.where(inside[None, None, None] | observed_all[None], samples, np.nan)
-    return _dataset(ds, field, names, samples, observed_all, levels, return_samples,
-                    dict(source=fm.source, method=method, steps=steps, n_samples=n_samples,
-                         guidance=guidance, seed=seed, conditional=int(fm.conditional),
-                         windows=len(windows.positions()), window=list(windows.size),
-                         overlap=ov, mean=mean,
-                         background=_background_note(fm.meta),
-                         spread_factor=("none (not calibrated)" if factor is None
-                                                    else round(factor, 4))))
+    return _Job(ds=ds, field=field, names=names, fm=fm, raw=raw, observed=np.isfinite(raw),
+                bg=bg, inside=inside, mean=mean, seed=seed, run=run)
+
+
+def _calibration(job: _Job, share: float | None, level: float) -> Calibration:
+    """Hide :func:`held_out` known values of ``job``'s data, fill them, score the ensemble."""
+    if job.run["n_samples"] < 2 or not 0.0 < level < 1.0:
+        raise ValueError(f"calibrate=True needs n_samples >= 2 and calibrate_level in (0, 1), "
+                         f"got n_samples={job.run['n_samples']}, calibrate_level={level}")
+    held = held_out(job.observed, job.inside, share, job.seed)
+    if not held.any():
+        raise ValueError("calibrate=True needs known values where the gaps of another time "
+                         "step (or a longitude-shifted copy of the gaps) fall; this field "
+                         "has none to hold out")
+    trial = _ensemble(job, np.where(held, np.nan, job.raw) - job.bg,
+                      "impute: calibration") + job.bg
+    return Calibration.score(trial, job.raw, held, level)
 
 
 def _dates(ds, field: Field):
@@ -275,81 +343,16 @@ def _background_note(meta: dict) -> str:
             f"annual harmonics)")
 
 
-def _ensemble(field: Field, raw: np.ndarray, run: dict, mean: str, desc: str) -> np.ndarray:
-    """:func:`_members` of ``raw``; with ``mean="posterior"`` moved onto the posterior mean
-    (the members' deviations from their mean, added to the denoiser at ``t_max`` averaged
-    over as many draws)."""
-    members = _members(field, raw, **run, desc=desc)
-    if mean == "posterior":
-        post = _members(field, raw, **run, desc=f"{desc} (posterior mean)", point=True).mean(0)
+def _ensemble(job: _Job, raw: np.ndarray, desc: str) -> np.ndarray:
+    """:func:`_members` of ``raw`` (``job``'s data, other gaps); with ``mean="posterior"``
+    moved onto the posterior mean (the members' deviations from their mean, added to the
+    denoiser at ``t_max`` averaged over as many draws)."""
+    members = _members(job.field, raw, **job.run, desc=desc)
+    if job.mean == "posterior":
+        post = _members(job.field, raw, **job.run, desc=f"{desc} (posterior mean)",
+                        point=True).mean(0)
         members = members - members.mean(0, keepdims=True) + post[None]
     return members
-
-
-def _time_neighbours(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per entry of ``missing (C, T, Y, X)``: how many of its time neighbours (t - 1, t + 1)
-    are missing, and how many it has (2, or 1 at the ends)."""
-    gone = np.zeros(missing.shape, dtype=np.int8)
-    gone[:, 1:] += missing[:, :-1]
-    gone[:, :-1] += missing[:, 1:]
-    have = np.full(missing.shape, 2, dtype=np.int8)
-    have[:, [0, -1]] -= 1
-    return gone, have
-
-
-def _gap_pattern(observed: np.ndarray, inside: np.ndarray, max_lag: int = 12) -> np.ndarray:
-    """Known values where another time step has its gaps: the gaps ``lag`` steps later
-    (cyclically), with ``lag`` the smallest shift whose hidden values have missing time
-    neighbours about as often as the real gaps (so values next to a missing month are not
-    taken for a whole missing month); with one time step, the gaps moved by a quarter of the
-    longitudes (wrapped)."""
-    domain = inside[None, None]
-    missing = ~observed & domain
-    t = observed.shape[1]
-    if t == 1:
-        return np.roll(missing, max(1, observed.shape[3] // 4), axis=3) & observed & domain
-    if not missing.any():
-        return np.zeros_like(observed)
-    gone, have = _time_neighbours(missing)
-
-    def share_missing(where: np.ndarray) -> float:
-        return float(gone[where].sum()) / float(have[where].sum())
-
-    real = share_missing(missing)
-    best, best_gap = None, np.inf
-    for lag in range(1, min(t - 1, max_lag) + 1):
-        moved = np.roll(missing, -lag, axis=1) & observed & domain
-        if not moved.any():
-            continue
-        gap = abs(share_missing(moved) - real)
-        if gap < best_gap - 0.02:  # a later lag only when clearly closer
-            best, best_gap = moved, gap
-    return best if best is not None else np.zeros_like(observed)
-
-
-def held_out(observed: np.ndarray, inside: np.ndarray, share: float | None = 0.1,
-             seed: int = 0) -> np.ndarray:
-    """``(C, T, Y, X)`` bool: known values to hide for calibrating the spread, shaped like
-    the real gaps and only inside the domain: :func:`_gap_pattern` (the gaps of another time
-    step, or of the map moved in longitude), thinned to a random subset of its pieces
-    (connected within a map, all variables together) holding at most ``share`` of the known
-    values (at least one piece; ``None``: all), so the values left stay about as dense as in
-    the real task."""
-    pattern = _gap_pattern(observed, inside)
-    if share is None or not pattern.any():
-        return pattern
-    if not 0.0 < share <= 1.0:
-        raise ValueError(f"share must lie in (0, 1], got {share}")
-    within_map = np.zeros((3, 3, 3), dtype=bool)
-    within_map[1] = ndimage.generate_binary_structure(2, 1)
-    labels, n = ndimage.label(pattern.any(0), structure=within_map)
-    sizes = np.bincount(labels.ravel(), weights=pattern.sum(0).ravel(), minlength=n + 1)[1:]
-    order = np.random.default_rng(seed).permutation(n)
-    budget = share * (observed & inside[None, None]).sum()
-    keep = order[: max(1, int(np.searchsorted(np.cumsum(sizes[order]), budget, "right")))]
-    chosen = np.zeros(n + 1, dtype=bool)
-    chosen[keep + 1] = True
-    return pattern & chosen[labels][None]
 
 
 def _members(field: Field, raw: np.ndarray, *, fm: FieldModel, windows: Windows, ov: list,

@@ -37,3 +37,33 @@ def field_nc(tmp_path):
     path = tmp_path / "field.nc"
     make_field().to_netcdf(path, engine="scipy")
     return path
+
+
+def tiny_model(path, conditional=True, time_window=None, patch=(8, 8), validity=False, seed=0):
+    """A small untrained science model (random weights) with the data description of
+    ``path``."""
+    import torch
+
+    from polydiff import Denoiser, schedules
+    from polydiff.modalities.science.data import FieldData
+    from polydiff.modalities.science.model import FieldModel
+    from polydiff.modalities.science.unet import FieldUNet
+
+    data = FieldData(str(path), patch=list(patch), time_window=time_window, min_observed=0,
+                     validity=validity)
+    info = data.data_info()
+    net = FieldUNet(variables=2, conditional=conditional, time_axis=time_window is not None,
+                    validity=validity, base_channels=8, channel_mult=(1, 2), attention_heads=2)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    den = Denoiser(net, schedules.VPCosine(), "v").eval()
+    return FieldModel(den, den.schedule, list(data.sample_shape), info, conditional, "tiny")
+
+
+@pytest.fixture(scope="module")
+def gappy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("impute") / "gappy.nc"
+    make_field(n_time=3, n_lat=10, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
+    return path

@@ -56,8 +56,16 @@ def test_impute_writes_the_restored_file(trained, tmp_path, cli_error):
                  str(tmp_path / "calibrated.nc"), "--samples", "3", "--steps", "1",
                  "--no-progress", "--calibrate"]) == 0
     with xr.open_dataset(tmp_path / "calibrated.nc") as got:
-        assert float(got.attrs["polydiff_spread_factor"]) > 0
-        assert got.attrs["polydiff_mean"] == "ensemble"
+        factor = float(got.attrs["polydiff_spread_factor"])
+        assert factor > 0 and got.attrs["polydiff_mean"] == "ensemble"
+        calibrated_std = got["SST_std"].values
+    # the factor of that run given back: the same widened ensemble, no calibration run
+    assert main(["impute", str(path), "--checkpoint", str(exported), "--out",
+                 str(tmp_path / "given.nc"), "--samples", "3", "--steps", "1",
+                 "--no-progress", "--spread-factor", str(factor)]) == 0
+    with xr.open_dataset(tmp_path / "given.nc") as got:
+        assert got.attrs["polydiff_calibration"] == "spread_factor given"
+        np.testing.assert_allclose(got["SST_std"].values, calibrated_std, rtol=1e-3, atol=1e-6)
     cli_error(["impute", path, "--checkpoint", exported, "--out", tmp_path / "p.nc",
                "--samples", "2", "--steps", "1", "--no-progress", "--mean", "posterior"],
               r"mean='posterior' needs a conditional imputation model .* unconditional")
@@ -81,6 +89,12 @@ def test_impute_checks_everything_first(trained, tmp_path, cli_error):
               r"--resample applies to --guidance repaint only")
     cli_error(["impute", path, "--checkpoint", ckpt, "--samples", "1", "--calibrate",
                "--out", tmp_path / "a.nc"], r"--calibrate needs --samples >= 2 .*got 1")
+    cli_error(["impute", path, *base, "--calibrate", "--spread-factor", "1.5", "--out",
+               tmp_path / "a.nc"], r"--spread-factor 1.5: give it or --calibrate, not both")
+    cli_error(["impute", path, *base, "--spread-factor", "-1", "--out", tmp_path / "a.nc"],
+              r"--spread-factor -1.0: expected a factor >= 0 .*got --samples 2")
+    cli_error(["impute", path, *base, "--spread-factor", "nan", "--out", tmp_path / "a.nc"],
+              r"--spread-factor: expected a finite number, got 'nan'")
     cli_error(["impute", path, "--checkpoint", tmp_path / "none.ckpt", "--out",
                tmp_path / "a.nc"], r"--checkpoint: checkpoint .*none.ckpt does not exist")
     kelvin = make_field(n_time=3, n_lat=10, n_lon=16, units="K")

@@ -37,7 +37,7 @@ def _blocks() -> list[tuple[str, str]]:
 
 def test_every_command_and_snippet_of_the_science_doc_runs(tmp_path):
     blocks = _blocks()
-    assert [lang for lang, _ in blocks] == ["bash", "bash", "bash", "python"]
+    assert [lang for lang, _ in blocks] == ["bash", "bash", "bash", "python", "python"]
     (tmp_path / "modalities").symlink_to(ROOT / "modalities")
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from conftest import make_field
+from conftest import make_field, tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,36 +20,13 @@ from polydiff.modalities.science.unet import FieldUNet
 from polydiff.modalities.science.windows import Windows
 
 
-def _model(path, conditional=True, time_window=None, patch=(8, 8), validity=False, seed=0):
-    """A small untrained science model (random weights) with the data description of
-    ``path``."""
-    data = FieldData(str(path), patch=list(patch), time_window=time_window, min_observed=0,
-                     validity=validity)
-    info = data.data_info()
-    net = FieldUNet(variables=2, conditional=conditional, time_axis=time_window is not None,
-                    validity=validity, base_channels=8, channel_mult=(1, 2), attention_heads=2)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g))
-    den = Denoiser(net, schedules.VPCosine(), "v").eval()
-    return FieldModel(den, den.schedule, list(data.sample_shape), info, conditional, "tiny")
-
-
-@pytest.fixture(scope="module")
-def gappy(tmp_path_factory):
-    path = tmp_path_factory.mktemp("impute") / "gappy.nc"
-    make_field(n_time=3, n_lat=10, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
-    return path
-
-
 @settings(max_examples=6)
 @given(seed=st.integers(0, 1000), gaps=st.floats(0.05, 0.95), conditional=st.booleans(),
        dtype=st.sampled_from(["float32", "float64"]))
 def test_observed_values_are_returned_exactly(gappy, seed, gaps, conditional, dtype):
     ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=gaps, seed=seed).astype(dtype)
     ds["SST"][0, 0, 0] = ds["AIRT"][0, 0, 0] = 1.5  # something observed per variable
-    model = _model(gappy, conditional=conditional)
+    model = tiny_model(gappy, conditional=conditional)
     seen = []
     model.net.register_forward_pre_hook(
         lambda m, args, kwargs: seen.append(all(torch.isfinite(v).all() for v in
@@ -75,7 +52,7 @@ def test_observed_values_are_returned_exactly(gappy, seed, gaps, conditional, dt
 def test_output_keeps_coordinates_attributes_and_adds_provenance(gappy):
     ds = xr.open_dataset(gappy)
     ds.attrs["history"] = "made by a test"
-    out = impute(ds, _model(gappy), n_samples=3, steps=2, progress=False,
+    out = impute(ds, tiny_model(gappy), n_samples=3, steps=2, progress=False,
                  quantiles=(0.1, 0.9))
     for name in ("time", "lat", "lon"):
         np.testing.assert_array_equal(out[name].values, ds[name].values)
@@ -103,7 +80,7 @@ def test_output_keeps_coordinates_attributes_and_adds_provenance(gappy):
 
 def test_grids_larger_than_the_window_are_tiled(gappy):
     ds = xr.open_dataset(gappy)
-    out = impute(ds, _model(gappy), n_samples=2, steps=1, progress=False)
+    out = impute(ds, tiny_model(gappy), n_samples=2, steps=1, progress=False)
     assert out.attrs["polydiff_windows"] > 3 * 4  # 10 x 16 by windows of 8 x 8, 3 steps
     assert out.attrs["polydiff_overlap"] == "[0, 2, 2]"
 
@@ -131,7 +108,7 @@ def test_ramp_weights():
 
 def test_time_windows_validity_and_guidance_variants(gappy):
     ds = xr.open_dataset(gappy)
-    model = _model(gappy, conditional=False, time_window=2, validity=True)
+    model = tiny_model(gappy, conditional=False, time_window=2, validity=True)
     for guidance, extra in (("repaint", {"resample": (1, 2)}), ("dps", {"dps_step": 0.5}),
                             ("inpaint", {})):
         out = impute(ds, model, n_samples=2, steps=2, guidance=guidance, progress=False,
@@ -145,16 +122,16 @@ def test_land_stays_missing_with_the_auto_domain(gappy):
     ds = xr.open_dataset(gappy).load()
     ds["SST"][:, 2, 3] = np.nan  # never observed: land
     ds["AIRT"][:, 2, 3] = np.nan
-    out = impute(ds, _model(gappy), n_samples=2, steps=1, progress=False)
+    out = impute(ds, tiny_model(gappy), n_samples=2, steps=1, progress=False)
     assert np.isnan(out["SST"].values[:, 2, 3]).all()
     assert (out["SST_imputed"].values[:, 2, 3] == 0).all()
-    full = impute(ds, _model(gappy), n_samples=2, steps=1, progress=False, domain="all")
+    full = impute(ds, tiny_model(gappy), n_samples=2, steps=1, progress=False, domain="all")
     assert np.isfinite(full["SST"].values[:, 2, 3]).all()
 
 
 def test_bad_input_is_named(gappy, tmp_path):
     ds = xr.open_dataset(gappy)
-    model = _model(gappy)
+    model = tiny_model(gappy)
     with pytest.raises(ValueError, match=r"data has no variable\(s\) \['AIRT'\]; present: "
                                          r"\['SST'\]"):
         impute(ds[["SST"]], model, progress=False)
@@ -169,7 +146,7 @@ def test_bad_input_is_named(gappy, tmp_path):
         impute(empty, model, progress=False)
     with pytest.raises(ValueError, match="the model fills windows of 2 time steps, but the data "
                                          "has 1"):
-        impute(ds.isel(time=[0]), _model(gappy, time_window=2), progress=False)
+        impute(ds.isel(time=[0]), tiny_model(gappy, time_window=2), progress=False)
     with pytest.raises(ValueError, match="unknown guidance 'magic'"):
         impute(ds, model, guidance="magic", progress=False)
     with pytest.raises(ValueError, match=r"quantiles must lie in \(0, 1\)"):
@@ -184,86 +161,14 @@ def test_bad_input_is_named(gappy, tmp_path):
         impute(ds["SST"].values, model, progress=False)
 
 
-@settings(max_examples=10, deadline=None)
-@given(t=st.integers(1, 4), seed=st.integers(0, 999))
-def test_held_out_values_are_known_and_shaped_like_the_gaps(t, seed):
-    """With share=None: exactly the known values where the next time step (or the map moved
-    by a quarter of the longitudes) has its gaps, when random gaps make every lag alike."""
-    from polydiff.modalities.science.gapfill import held_out
-
-    g = np.random.default_rng(seed)
-    observed = g.random((2, t, 5, 8)) > 0.4
-    inside = g.random((5, 8)) > 0.2
-    held = held_out(observed, inside, share=None)
-    assert not (held & ~observed).any() and not (held & ~inside[None, None]).any()
-    missing = ~observed & inside[None, None]
-    moved = np.roll(missing, -1, axis=1) if t > 1 else np.roll(missing, 2, axis=3)
-    if t <= 2:  # one candidate lag; with more, another may match the neighbours better
-        np.testing.assert_array_equal(held, moved & observed & inside[None, None])
-    else:
-        lags = [np.roll(missing, -k, axis=1) & observed & inside[None, None]
-                for k in range(1, t)]
-        assert any((held == m).all() for m in lags)
-
-
-@settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 999), share=st.floats(0.02, 0.5))
-def test_held_out_share_keeps_whole_pieces_within_the_budget(seed, share):
-    """Thinned: a subset of the pattern made of whole pieces (connected within a map, all
-    variables together), holding at most ``share`` of the known values (at least one piece);
-    the same seed gives the same subset."""
-    from scipy import ndimage
-
-    from polydiff.modalities.science import gaps
-    from polydiff.modalities.science.gapfill import held_out
-
-    g = np.random.default_rng(seed)
-    hidden = gaps.cloud_gaps((3, 12, 16), 0.4, g, scale=1.5)
-    observed = np.repeat(~hidden[None], 2, axis=0)
-    inside = np.ones((12, 16), bool)
-    full = held_out(observed, inside, share=None)
-    part = held_out(observed, inside, share=share, seed=seed)
-    np.testing.assert_array_equal(part, held_out(observed, inside, share=share, seed=seed))
-    assert part.any() and not (part & ~full).any()
-    assert (part[0] == part[1]).all()  # the same entries in both variables
-    structure = np.zeros((3, 3, 3), bool)
-    structure[1] = ndimage.generate_binary_structure(2, 1)
-    labels, _ = ndimage.label(full[0], structure=structure)
-    for k in np.unique(labels[part[0]]):  # a chosen piece is taken whole
-        assert part[0][labels == k].all()
-    assert part.sum() <= share * observed.sum() or len(np.unique(labels[part[0]])) == 1
-
-
-def test_held_out_avoids_the_steps_next_to_a_missing_month():
-    """Whole missing months: the held-out months are not next to a missing one (lag 1 would
-    hide the month before each gap, a harder task than the real one)."""
-    from polydiff.modalities.science.gapfill import held_out
-
-    observed = np.ones((1, 40, 4, 6), bool)
-    gone = [5, 13, 22, 30]
-    observed[:, gone] = False
-    held = held_out(observed, np.ones((4, 6), bool), share=None)
-    months = np.flatnonzero(held[0].any((1, 2)))
-    assert len(months) == len(gone)
-    assert not set(months) & {m + d for m in gone for d in (-1, 1)}
-
-
-def test_held_out_bad_share_is_named():
-    from polydiff.modalities.science.gapfill import held_out
-
-    observed = np.random.default_rng(0).random((1, 3, 4, 6)) > 0.5
-    with pytest.raises(ValueError, match=r"share must lie in \(0, 1\], got 1.5"):
-        held_out(observed, np.ones((4, 6), bool), share=1.5)
-
-
 def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(gappy):
     """A random network's ensemble is far too narrow for the truth; calibrated, its 90%
     intervals cover about 90% of known values hidden like the gaps (the same mean)."""
     from polydiff import metrics
-    from polydiff.modalities.science.gapfill import held_out
+    from polydiff.modalities.science.calibration import held_out
 
     ds = make_field(n_time=4, n_lat=10, n_lon=16, gaps=0.3, seed=3)
-    model = _model(gappy, conditional=True)
+    model = tiny_model(gappy, conditional=True)
     kw = dict(n_samples=6, steps=2, seed=0, domain="all", progress=False, return_samples=True)
     plain = impute(ds, model, **kw)
     cal = impute(ds, model, calibrate=True, **kw)
@@ -294,7 +199,7 @@ def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(g
 
 def test_calibration_bad_input_is_named(gappy, cli_error, tmp_path):
     ds = xr.open_dataset(gappy)
-    model = _model(gappy)
+    model = tiny_model(gappy)
     with pytest.raises(ValueError, match="calibrate=True needs n_samples >= 2"):
         impute(ds, model, n_samples=1, calibrate=True, progress=False)
     full = make_field(n_time=1, gaps=0.0)
@@ -304,12 +209,12 @@ def test_calibration_bad_input_is_named(gappy, cli_error, tmp_path):
     full["SST"].values[0, 0, 12] = np.nan
     full["AIRT"].values[:] = full["SST"].values
     with pytest.raises(ValueError, match="calibrate=True needs known values where the gaps"):
-        impute(full, _model(gappy), n_samples=2, calibrate=True, domain="all", progress=False)
+        impute(full, tiny_model(gappy), n_samples=2, calibrate=True, domain="all", progress=False)
 
 
 def test_posterior_mean_recentres_the_members(gappy):
     ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=0.3, seed=4)
-    model = _model(gappy, conditional=True)
+    model = tiny_model(gappy, conditional=True)
     kw = dict(n_samples=3, steps=2, seed=1, domain="all", progress=False, return_samples=True)
     ens = impute(ds, model, mean="ensemble", **kw)
     post = impute(ds, model, mean="posterior", **kw)
@@ -351,6 +256,6 @@ def test_posterior_mean_bad_input_is_named(gappy):
     ds = xr.open_dataset(gappy)
     with pytest.raises(ValueError, match=r"mean must be one of \['ensemble', 'posterior', "
                                          r"'auto'\], got 'median'"):
-        impute(ds, _model(gappy), mean="median", progress=False)
+        impute(ds, tiny_model(gappy), mean="median", progress=False)
     with pytest.raises(ValueError, match="mean='posterior' needs a conditional imputation model"):
-        impute(ds, _model(gappy, conditional=False), mean="posterior", progress=False)
+        impute(ds, tiny_model(gappy, conditional=False), mean="posterior", progress=False)
