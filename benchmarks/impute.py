@@ -234,42 +234,74 @@ def train(path: Path, conditional: bool, time_window: int | None, minutes: float
     return module, trainer.global_step
 
 
+def calibration_months(hidden: np.ndarray, months: np.ndarray, n: int | None,
+                       span: int = 5) -> np.ndarray:
+    """The whole missing months whose ``span``-month stretches calibrate the 3-D model: the
+    scored ``months``, then (``n`` > their number) other missing months, evenly over the
+    record, at least ``span`` months from every month taken before (so the stretches do not
+    overlap; their gaps are filled for calibration only, never scored)."""
+    if n is None or n <= len(months):
+        return months
+    others = np.setdiff1d(np.flatnonzero(hidden.all(axis=(1, 2))), months)
+    taken = list(months)
+    grid = np.linspace(0, len(others) - 1, n)  # evenly spaced ranks, nearest first
+    nearest = np.abs(np.arange(len(others))[:, None] - grid[None]).min(1)
+    for m in others[np.argsort(nearest, kind="stable")]:
+        if len(taken) == n:
+            break
+        if all(abs(int(m) - t) >= span for t in taken):
+            taken.append(int(m))
+    return np.asarray(taken)
+
+
 def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance,
-                 calibrate: bool = False, mean: str = "ensemble"):
-    """``(samples (M, V, K, Y, X), seconds, factor, piece factors)``: with ``calibrate`` the
-    spread factor applied to every month and, for the 3-D model's pieces, what each piece's
-    calibration alone would have given (else ``None``, ``[]``)."""
+                 calibrate: bool = False, mean: str = "ensemble",
+                 calibrate_at: np.ndarray | None = None):
+    """``(samples (M, V, K, Y, X), seconds, calibration)``: with ``calibrate`` a dict of the
+    spread ``factor`` applied to every month and, for the 3-D model's pieces (around the
+    months ``calibrate_at``, default ``months``), each piece's own factor and the factor
+    of the scored months' pieces alone; else ``None``."""
     from polydiff.modalities import science
 
     t0 = time.perf_counter()
     kwargs = dict(n_samples=a.samples, steps=a.steps, return_samples=True, domain="all",
                   guidance=guidance, seed=a.seed, progress=False, batch_size=64, mean=mean)
-    factor, factors = None, []
+    cal = None
     if time_window is None:
         # impute calibrates on the maps it is given: each month's known values where
         # the next scored month has its gaps
         out = science.impute(gappy_ds.isel(TIME=months), module, calibrate=calibrate,
                              **kwargs)
         samples = np.stack([out[f"{v}_samples"].values for v in VARS], axis=1)
-        factor = out.attrs["polydiff_spread_factor"] if calibrate else None
+        if calibrate:
+            cal = {"factor": out.attrs["polydiff_spread_factor"]}
     else:
         # the scored month with two more either side (two time windows): calibration can
         # then hold out a month that is not next to the gap, as the real gap is not; one
         # month per piece is few held-out values, so the pieces' calibrations are pooled
         span = time_window + 2
-        starts = [int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
-                  for m in months]
-        pieces = [gappy_ds.isel(TIME=slice(lo, lo + span)) for lo in starts]
+
+        def piece(m: int):
+            lo = int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
+            return lo, gappy_ds.isel(TIME=slice(lo, lo + span))
+
+        factor = None
         if calibrate:
+            at = months if calibrate_at is None else calibrate_at
             fill = {k: v for k, v in kwargs.items() if k != "return_samples"}
-            parts = [science.calibrate(piece, module, **fill) for piece in pieces]
+            parts = [science.calibrate(piece(m)[1], module, **fill) for m in at]
             factor = science.Calibration.pool(parts).factor
-            factors = [round(p.factor, 4) for p in parts]
-        samples = np.stack([
-            np.stack([science.impute(piece, module, spread_factor=factor, **kwargs)
-                      [f"{v}_samples"].values[:, m - lo] for v in VARS], 1)
-            for piece, m, lo in zip(pieces, months, starts, strict=True)], axis=2)
-    return samples, time.perf_counter() - t0, factor, factors
+            cal = {"factor": factor, "months": [int(m) for m in at],
+                   "piece_factors": [round(p.factor, 4) for p in parts],
+                   "scored_pieces_factor": science.Calibration.pool(
+                       parts[:len(months)]).factor}
+        parts = []
+        for m in months:
+            lo, stretch = piece(m)
+            out = science.impute(stretch, module, spread_factor=factor, **kwargs)
+            parts.append(np.stack([out[f"{v}_samples"].values[:, m - lo] for v in VARS], 1))
+        samples = np.stack(parts, axis=2)
+    return samples, time.perf_counter() - t0, cal
 
 
 def inflate_back(samples: np.ndarray, factor: float) -> np.ndarray:
@@ -321,6 +353,9 @@ def main() -> None:
                    help="training time of the 3-D steps conditional model (default --minutes; "
                         "its training-free model's time is scaled alike; a 3-D step costs "
                         "about 4x a 2-D one)")
+    p.add_argument("--calibration-months", type=int, default=None, metavar="N",
+                   help="steps: calibrate the 3-D model on the stretches around N whole "
+                        "missing months (the scored ones and others; default the scored ones)")
     p.add_argument("--merge", action="store_true",
                    help="keep the other masks' results of --out (each mask records the "
                         "arguments and date of its own run)")
@@ -411,19 +446,30 @@ def main() -> None:
                                         Path(tmp), kinds, a, fill_method(kind, a))
                 train_s = time.perf_counter() - t0
                 calibrate = a.calibrate and conditional
-                samples, infer_s, factor, factors = run_polydiff(
+                at = (calibration_months(hidden, months, a.calibration_months)
+                      if kind == "steps" else None)
+                samples, infer_s, cal = run_polydiff(
                     module, gappy_ds, months, window, a, guidance, calibrate,
-                    a.mean if conditional else "ensemble")
+                    a.mean if conditional else "ensemble", at)
                 rows[name] = {**score(y, where, lat, samples.mean(0), ensemble=samples),
                               "seconds": train_s + infer_s, "train_seconds": train_s,
                               "train_steps": n_steps, "infer_seconds": infer_s}
-                if calibrate:
-                    rows[name]["spread_factor"] = round(factor, 4)
-                    if factors:  # pooled over the pieces; each piece alone
-                        rows[name]["piece_spread_factors"] = factors
+                if cal:
+                    rows[name]["spread_factor"] = round(cal["factor"], 4)
+                    if "months" in cal:  # pooled over the pieces; each piece alone
+                        rows[name]["calibration_months"] = cal["months"]
+                        rows[name]["piece_spread_factors"] = cal["piece_factors"]
                 print(f"   {name:22s} {rows[name]}", flush=True)
-                if calibrate:  # the same ensemble before calibration (its factor undone)
-                    plain = inflate_back(samples, factor)
+                if cal:  # the same ensemble before calibration (its factor undone)
+                    plain = inflate_back(samples, cal["factor"])
+                    if len(cal.get("months", [])) > len(months):
+                        # the scored months' pieces alone, pooled, on the same members
+                        alone = cal["scored_pieces_factor"]
+                        wide = inflate_back(plain, 1.0 / alone)
+                        rows[name]["scored_pieces_alone"] = {
+                            "spread_factor": round(alone, 4),
+                            "coverage90": score(y, where, lat, wide.mean(0),
+                                                ensemble=wide)["coverage90"]}
                     rows[f"{name}_uncalibrated"] = {
                         **score(y, where, lat, plain.mean(0), ensemble=plain),
                         "seconds": rows[name]["seconds"]}

@@ -191,15 +191,17 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                    variables=variables, guidance=guidance, resample=resample,
                    dps_step=dps_step, domain=domain, overlap=overlap, batch_size=batch_size,
                    seed=seed, device=device, ema=ema, progress=progress, mean=mean)
-    factor, source = spread_factor, "given"
+    factor, source = spread_factor, "none" if spread_factor is None else "spread_factor given"
     if calibrate:
-        factor, source = _calibration(job, calibrate_share, calibrate_level).factor, "held out"
+        factor = _calibration(job, calibrate_share, calibrate_level).factor
+        source = "known values of this data held out like the gaps"
     samples = _ensemble(job, job.raw - job.bg, "impute: windows") + job.bg
     if factor is not None:
         samples = np.where(job.observed[None], samples,
                            inflate(torch.from_numpy(samples), factor).numpy())
-    samples = np.where(job.inside[None, None, None] | job.observed[None], samples, np.nan)
-    run = job.run
+    samples = np.where(job.run["inside"][None, None, None] | job.observed[None], samples,
+                       np.nan)
+    run = job.run  # the window plan, for the provenance
     return _dataset(job.ds, job.field, job.names, samples, job.observed, levels,
                     return_samples,
                     dict(source=job.fm.source, method=method, steps=steps, n_samples=n_samples,
@@ -209,9 +211,7 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
                          background=_background_note(job.fm.meta),
                          spread_factor=("none (not calibrated)" if factor is None
                                         else round(factor, 4)),
-                         calibration={"held out": "known values of this data held out like "
-                                                  "the gaps", "given": "spread_factor given"
-                                      }[source] if factor is not None else "none"))
+                         calibration=source))
 
 
 def calibrate(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: int = 20, *,
@@ -240,10 +240,8 @@ class _Job:
     raw: np.ndarray
     observed: np.ndarray
     bg: np.ndarray
-    inside: np.ndarray
     mean: str
-    seed: int
-    run: dict
+    run: dict  # :func:`_members`' keyword arguments
 
 
 def _prepare(data, model, *, n_samples: int, method: str, steps: int,
@@ -302,7 +300,7 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
                dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
                progress=progress)
     return _Job(ds=ds, field=field, names=names, fm=fm, raw=raw, observed=np.isfinite(raw),
-                bg=bg, inside=inside, mean=mean, seed=seed, run=run)
+                bg=bg, mean=mean, run=run)
 
 
 def _calibration(job: _Job, share: float | None, level: float) -> Calibration:
@@ -310,7 +308,7 @@ def _calibration(job: _Job, share: float | None, level: float) -> Calibration:
     if job.run["n_samples"] < 2 or not 0.0 < level < 1.0:
         raise ValueError(f"calibrate=True needs n_samples >= 2 and calibrate_level in (0, 1), "
                          f"got n_samples={job.run['n_samples']}, calibrate_level={level}")
-    held = held_out(job.observed, job.inside, share, job.seed)
+    held = held_out(job.observed, job.run["inside"], share, job.run["seed"])
     if not held.any():
         raise ValueError("calibrate=True needs known values where the gaps of another time "
                          "step (or a longitude-shifted copy of the gaps) fall; this field "
