@@ -126,6 +126,8 @@ def score(truth: np.ndarray, hidden: np.ndarray, lat: np.ndarray, mean: np.ndarr
         ens = torch.from_numpy(ensemble).to(y.dtype)
         out["crps"] = metrics.crps_ensemble(ens, y, where, weight=w).item()
         out["coverage90"] = metrics.interval_coverage(ens, y, 0.9, where, weight=w).item()
+        # the share of hidden grid cells (each counted once, not by area)
+        out["coverage90_cells"] = metrics.interval_coverage(ens, y, 0.9, where).item()
         out["spread_skill"] = metrics.spread_skill(ens, y, where, weight=w)[2].item()
     elif std is not None:
         s = torch.from_numpy(std).to(y.dtype)
@@ -257,51 +259,54 @@ def calibration_months(hidden: np.ndarray, months: np.ndarray, n: int | None,
 def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, a, guidance,
                  calibrate: bool = False, mean: str = "ensemble",
                  calibrate_at: np.ndarray | None = None):
-    """``(samples (M, V, K, Y, X), seconds, calibration)``: with ``calibrate`` a dict of the
-    spread ``factor`` applied to every month and, for the 3-D model's pieces (around the
-    months ``calibrate_at``, default ``months``), each piece's own factor and the factor
-    of the scored months' pieces alone; else ``None``."""
+    """``(samples (M, V, K, Y, X), seconds, calibration)``. The 2-D models fill the scored
+    months in one call; the 3-D model fills a stretch around each. With ``calibrate`` the
+    spread factor comes from ``science.calibrate`` on the same data (3-D: the stretches
+    around ``calibrate_at``, default ``months``, pooled) and ``calibration`` is a dict of
+    the ``factor`` applied, the ``cells_factor`` the same held-out values would give counted
+    per grid cell instead of by area, and for the 3-D model the months, each stretch's own
+    factor and the scored stretches' pooled factor; else ``None``."""
     from polydiff.modalities import science
 
     t0 = time.perf_counter()
-    kwargs = dict(n_samples=a.samples, steps=a.steps, return_samples=True, domain="all",
-                  guidance=guidance, seed=a.seed, progress=False, batch_size=64, mean=mean)
-    cal = None
-    if time_window is None:
-        # impute calibrates on the maps it is given: each month's known values where
-        # the next scored month has its gaps
-        out = science.impute(gappy_ds.isel(TIME=months), module, calibrate=calibrate,
-                             **kwargs)
-        samples = np.stack([out[f"{v}_samples"].values for v in VARS], axis=1)
-        if calibrate:
-            cal = {"factor": out.attrs["polydiff_spread_factor"]}
+    kwargs = dict(n_samples=a.samples, steps=a.steps, domain="all", guidance=guidance,
+                  seed=a.seed, progress=False, batch_size=64, mean=mean)
+    if time_window is None:  # the scored months as one short record
+        def piece(m=None):
+            return 0, gappy_ds.isel(TIME=months)
+
+        at, pick = [None], [list(range(len(months)))]
     else:
         # the scored month with two more either side (two time windows): calibration can
         # then hold out a month that is not next to the gap, as the real gap is not; one
-        # month per piece is few held-out values, so the pieces' calibrations are pooled
+        # month per stretch is few held-out values, so the stretches' calibrations are pooled
         span = time_window + 2
 
-        def piece(m: int):
+        def piece(m):
             lo = int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
             return lo, gappy_ds.isel(TIME=slice(lo, lo + span))
 
-        factor = None
-        if calibrate:
-            at = months if calibrate_at is None else calibrate_at
-            fill = {k: v for k, v in kwargs.items() if k != "return_samples"}
-            parts = [science.calibrate(piece(m)[1], module, **fill) for m in at]
-            factor = science.Calibration.pool(parts).factor
-            cal = {"factor": factor, "months": [int(m) for m in at],
-                   "piece_factors": [round(p.factor, 4) for p in parts],
-                   "scored_pieces_factor": science.Calibration.pool(
-                       parts[:len(months)]).factor}
-        parts = []
-        for m in months:
-            lo, stretch = piece(m)
-            out = science.impute(stretch, module, spread_factor=factor, **kwargs)
-            parts.append(np.stack([out[f"{v}_samples"].values[:, m - lo] for v in VARS], 1))
-        samples = np.stack(parts, axis=2)
-    return samples, time.perf_counter() - t0, cal
+        at = months if calibrate_at is None else calibrate_at
+        pick = [[int(m) - piece(m)[0]] for m in months]
+    cal = factor = None
+    if calibrate:
+        parts = [science.calibrate(piece(m)[1], module, **kwargs) for m in at]
+        pooled = science.Calibration.pool(parts)
+        factor = pooled.factor
+        cal = {"factor": factor,
+               "cells_factor": science.Calibration(pooled.k_lo, pooled.k_hi,
+                                                   pooled.level).factor}
+        if time_window is not None:
+            cal.update(months=[int(m) for m in at],
+                       piece_factors=[round(p.factor, 4) for p in parts],
+                       scored_pieces_factor=science.Calibration.pool(
+                           parts[:len(months)]).factor)
+    out = []
+    for m, t in zip(months if time_window is not None else [None], pick, strict=True):
+        filled = science.impute(piece(m)[1], module, spread_factor=factor,
+                                return_samples=True, **kwargs)
+        out.append(np.stack([filled[f"{v}_samples"].values[:, t] for v in VARS], 1))
+    return np.concatenate(out, axis=2), time.perf_counter() - t0, cal
 
 
 def inflate_back(samples: np.ndarray, factor: float) -> np.ndarray:
@@ -456,20 +461,23 @@ def main() -> None:
                               "train_steps": n_steps, "infer_seconds": infer_s}
                 if cal:
                     rows[name]["spread_factor"] = round(cal["factor"], 4)
-                    if "months" in cal:  # pooled over the pieces; each piece alone
+                    if "months" in cal:  # pooled over the stretches; each stretch alone
                         rows[name]["calibration_months"] = cal["months"]
                         rows[name]["piece_spread_factors"] = cal["piece_factors"]
                 print(f"   {name:22s} {rows[name]}", flush=True)
                 if cal:  # the same ensemble before calibration (its factor undone)
                     plain = inflate_back(samples, cal["factor"])
+                    # other factors on the same members: held-out values counted per cell,
+                    # and (more stretches calibrating) the scored stretches' alone
+                    other = {"counted_per_cell": cal["cells_factor"]}
                     if len(cal.get("months", [])) > len(months):
-                        # the scored months' pieces alone, pooled, on the same members
-                        alone = cal["scored_pieces_factor"]
-                        wide = inflate_back(plain, 1.0 / alone)
-                        rows[name]["scored_pieces_alone"] = {
-                            "spread_factor": round(alone, 4),
-                            "coverage90": score(y, where, lat, wide.mean(0),
-                                                ensemble=wide)["coverage90"]}
+                        other["scored_pieces_alone"] = cal["scored_pieces_factor"]
+                    for key, f in other.items():
+                        wide = inflate_back(plain, 1.0 / f)
+                        got = score(y, where, lat, wide.mean(0), ensemble=wide)
+                        rows[name][f"calibration_{key}"] = {
+                            "spread_factor": round(f, 4), "coverage90": got["coverage90"],
+                            "coverage90_cells": got["coverage90_cells"], "crps": got["crps"]}
                     rows[f"{name}_uncalibrated"] = {
                         **score(y, where, lat, plain.mean(0), ensemble=plain),
                         "seconds": rows[name]["seconds"]}

@@ -63,25 +63,41 @@ def covering_factors(ensemble: Tensor, target: Tensor, level: float = 0.9
 
 
 def spread_factor(ensemble: Tensor, target: Tensor, where: Tensor | None = None,
-                  level: float = 0.9) -> float:
+                  level: float = 0.9, weight: Tensor | None = None) -> float:
     """The factor for :func:`inflate` from held-out entries (``where``: bool, True = scored;
     default all): the smallest ``k >= 0`` whose inflated central ``level`` intervals cover
     ``ceil((n + 1) level)`` of the ``n`` scored entries (split conformal: at least ``level``
-    of new exchangeable entries), from :func:`covering_factors`."""
+    of new exchangeable entries), from :func:`covering_factors`; with ``weight``
+    (broadcastable to ``target``, >= 0, e.g. cell areas) that share of the scored weight
+    (:func:`conformal_factor`)."""
     k_lo, k_hi = covering_factors(ensemble, target, level)
+    w = None
+    if weight is not None:
+        w = torch.as_tensor(weight, dtype=torch.float64)
+        try:
+            w = torch.broadcast_to(w, k_lo.shape)
+        except RuntimeError:
+            raise ValueError(f"weight {tuple(w.shape)} must broadcast to the target "
+                             f"{tuple(target.shape)}") from None
     if where is not None:
         if tuple(where.shape) != tuple(target.shape) or where.dtype != torch.bool:
             raise ValueError(f"where must be a bool tensor shaped like the target "
                              f"{tuple(target.shape)}, got {where.dtype} "
                              f"{tuple(where.shape)}")
         k_lo, k_hi = k_lo[where], k_hi[where]
-    return conformal_factor(k_lo.flatten(), k_hi.flatten(), level)
+        w = None if w is None else w[where]
+    return conformal_factor(k_lo.flatten(), k_hi.flatten(), level,
+                            None if w is None else w.flatten())
 
 
-def conformal_factor(k_lo: Tensor, k_hi: Tensor, level: float = 0.9) -> float:
+def conformal_factor(k_lo: Tensor, k_hi: Tensor, level: float = 0.9,
+                     weight: Tensor | None = None) -> float:
     """The smallest ``k >= 0`` inside ``ceil((n + 1) level)`` of ``n`` covering ranges
     ``[k_lo, k_hi]`` (``(n,)`` each, from :func:`covering_factors`; ranges of several
-    ensembles concatenate, which pools their held-out entries into one factor)."""
+    ensembles concatenate, which pools their held-out entries into one factor). With
+    ``weight`` ``(n,)`` (>= 0, not all 0): the ranges holding ``k`` must carry at least
+    ``min(1, (n + 1) level / n)`` of the total weight (the same rule when all weights are
+    equal), so an area-weighted coverage is what gets calibrated."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     if k_lo.ndim != 1 or tuple(k_lo.shape) != tuple(k_hi.shape):
@@ -91,17 +107,31 @@ def conformal_factor(k_lo: Tensor, k_hi: Tensor, level: float = 0.9) -> float:
     n = k_lo.numel()
     if n == 0:
         raise ValueError("spread_factor needs at least one held-out entry to score")
-    need = min(n, math.ceil((n + 1) * level))
-    # the count of covered entries only rises at some k_lo: try those, smallest first
+    if weight is None:
+        w = torch.ones(n, dtype=torch.float64)
+    else:
+        w = torch.as_tensor(weight, dtype=torch.float64)
+        if tuple(w.shape) != (n,) or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) \
+                or not float(w.sum()) > 0:
+            raise ValueError(f"weight must be (n,) = ({n},), finite, >= 0 and not all 0, got "
+                             f"shape {tuple(w.shape)}")
+    total = float(w.sum())
+    need = min(n, math.ceil((n + 1) * level)) if weight is None else \
+        min(1.0, (n + 1) * level / n) * total
+    # the covered weight only rises at some k_lo: try those, smallest first; at k it is the
+    # weight of ranges starting at or below k less that of ranges ending below k
     ok = k_lo <= k_hi
-    starts = torch.sort(k_lo[ok]).values
-    ends = torch.sort(k_hi[ok]).values
-    covered = (torch.searchsorted(starts, starts, right=True)
-               - torch.searchsorted(ends, starts, right=False))
-    hit = torch.nonzero(covered >= need)
+    starts, order = torch.sort(k_lo[ok])
+    up = torch.cumsum(w[ok][order], 0)
+    ends, order = torch.sort(k_hi[ok])
+    down = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(w[ok][order], 0)])
+    covered = (up[torch.searchsorted(starts, starts, right=True) - 1]
+               - down[torch.searchsorted(ends, starts, right=False)])
+    hit = torch.nonzero(covered >= need * (1 - 1e-12))
     if hit.numel() == 0:
         raise ValueError(f"no spread factor makes the ensemble's central {level:.0%} intervals "
-                         f"cover {need} of the {n} held-out entries (members without spread?)")
+                         f"cover {need:g} of the {n} held-out entries"
+                         f"{'' if weight is None else ' (weighted)'} (members without spread?)")
     # a relative 1e-6 more, so the entry on the boundary stays inside after rounding
     return float(starts[hit[0, 0]]) * (1 + 1e-6)
 

@@ -46,6 +46,31 @@ def test_inflated_intervals_cover_the_calibration_entries(m, n, scale, level, se
         assert less < cover
 
 
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(2, 6), n=st.integers(5, 50), level=st.sampled_from([0.5, 0.8, 0.9]),
+       scale=st.floats(0.1, 100.0), seed=st.integers(0, 9999))
+def test_weighted_factor_covers_that_share_of_the_weight(m, n, level, scale, seed):
+    """With weights: the widened intervals hold at least ``level`` of the calibration
+    entries' weight, and no smaller factor does as much; equal weights give the unweighted
+    factor, and scaling every weight changes nothing."""
+    g = torch.Generator().manual_seed(seed)
+    truth = torch.randn(n, generator=g, dtype=torch.float64)
+    ens = truth + torch.randn(n, generator=g, dtype=torch.float64) + \
+        0.3 * torch.randn(m, n, generator=g, dtype=torch.float64)
+    w = torch.rand(n, generator=g, dtype=torch.float64) + 0.01
+    k = conformal.spread_factor(ens, truth, level=level, weight=w)
+    cover = metrics.interval_coverage(conformal.inflate(ens, k), truth, level, weight=w).item()
+    assert cover >= level - 1e-9
+    if k > 0:
+        less = metrics.interval_coverage(conformal.inflate(ens, k * (1 - 1e-5)), truth, level,
+                                         weight=w).item()
+        assert less < min(1.0, (n + 1) * level / n) - 1e-12
+    assert conformal.spread_factor(ens, truth, level=level, weight=scale * w) == \
+        pytest.approx(k, rel=1e-9)
+    assert conformal.spread_factor(ens, truth, level=level, weight=torch.full((n,), scale)) \
+        == conformal.spread_factor(ens, truth, level=level)
+
+
 @settings(max_examples=20, deadline=None)
 @given(c=st.floats(0.1, 10.0), seed=st.integers(0, 9999))
 def test_spread_factor_scales_inversely_with_the_spread(c, seed):
@@ -93,6 +118,18 @@ def test_inflate_keeps_the_mean():
     (lambda: conformal.spread_factor(torch.zeros(2, 3), torch.zeros(3), where=torch.ones(3)),
      "where must be a bool tensor"),
     (lambda: conformal.inflate(torch.zeros(2, 3), float("nan")), "finite and >= 0"),
+    (lambda: conformal.conformal_factor(torch.zeros(2, 3), torch.zeros(2, 3)),
+     r"k_lo and k_hi must be \(n,\) each, got \(2, 3\) and \(2, 3\)"),
+    (lambda: conformal.conformal_factor(torch.zeros(3), torch.zeros(4)),
+     r"got \(3,\) and \(4,\)"),
+    (lambda: conformal.conformal_factor(torch.zeros(3), torch.ones(3), level=0.0),
+     r"level must lie in \(0, 1\), got 0.0"),
+    (lambda: conformal.conformal_factor(torch.zeros(3), torch.ones(3), weight=torch.zeros(3)),
+     r"weight must be \(n,\) = \(3,\), finite, >= 0 and not all 0, got shape \(3,\)"),
+    (lambda: conformal.conformal_factor(torch.zeros(3), torch.ones(3), weight=torch.ones(2)),
+     r"got shape \(2,\)"),
+    (lambda: conformal.spread_factor(torch.zeros(2, 3), torch.zeros(3), weight=torch.ones(4)),
+     r"weight \(4,\) must broadcast to the target \(3,\)"),
 ])
 def test_bad_input_is_one_clear_error(call, pattern):
     with pytest.raises(ValueError, match=pattern):

@@ -31,22 +31,28 @@ __all__ = ["Calibration", "held_out"]
 class Calibration:
     """Held-out entries of one or more fields: ``k_lo``, ``k_hi`` ``(n,)`` float64; entry
     ``i``'s truth lies inside the ensemble's central ``level`` interval widened by ``k``
-    (:func:`polydiff.conformal.inflate`) exactly for ``k_lo[i] <= k <= k_hi[i]``."""
+    (:func:`polydiff.conformal.inflate`) exactly for ``k_lo[i] <= k <= k_hi[i]``;
+    ``weight`` ``(n,)``: what each entry counts for (``impute``: its cell's area,
+    cos(latitude), so that the intervals cover ``level`` of the gaps' area)."""
 
     k_lo: np.ndarray
     k_hi: np.ndarray
     level: float = 0.9
+    weight: np.ndarray | None = None
 
     @classmethod
     def score(cls, ensemble: np.ndarray, truth: np.ndarray, where: np.ndarray,
-              level: float = 0.9) -> Calibration:
+              level: float = 0.9, weight: np.ndarray | None = None) -> Calibration:
         """From an ensemble ``(M, ...)`` filling the held-out entries ``where`` (bool, shaped
-        like ``truth``; ``truth`` may be NaN elsewhere)."""
+        like ``truth``; ``truth`` may be NaN elsewhere); ``weight`` broadcasts to ``truth``
+        (default: every entry counts the same)."""
         k_lo, k_hi = covering_factors(torch.from_numpy(ensemble.astype(np.float64)),
                                       torch.from_numpy(np.nan_to_num(truth).astype(np.float64)),
                                       level)
-        held = torch.from_numpy(np.asarray(where, dtype=bool))
-        return cls(k_lo[held].numpy(), k_hi[held].numpy(), level)
+        held = np.asarray(where, dtype=bool)
+        w = None if weight is None else np.broadcast_to(weight, truth.shape)[held]
+        return cls(k_lo.numpy()[held], k_hi.numpy()[held], level,
+                   None if w is None else w.astype(np.float64))
 
     @property
     def entries(self) -> int:
@@ -56,13 +62,16 @@ class Calibration:
     @property
     def factor(self) -> float:
         """The smallest factor whose widened intervals cover ``ceil((n + 1) level)`` of the
-        ``n`` entries (:func:`polydiff.conformal.conformal_factor`)."""
+        ``n`` entries, or that share of their weight
+        (:func:`polydiff.conformal.conformal_factor`)."""
         return conformal_factor(torch.from_numpy(self.k_lo), torch.from_numpy(self.k_hi),
-                                self.level)
+                                self.level,
+                                None if self.weight is None else torch.from_numpy(self.weight))
 
     @classmethod
     def pool(cls, parts: Sequence[Calibration]) -> Calibration:
-        """The entries of ``parts`` (all scored at one ``level``) together."""
+        """The entries of ``parts`` (all scored at one ``level``, all weighted or none)
+        together."""
         parts = list(parts)
         if not parts or not all(isinstance(p, Calibration) for p in parts):
             raise ValueError(f"Calibration.pool needs one or more Calibration objects, got "
@@ -71,8 +80,13 @@ class Calibration:
         if len(levels) > 1:
             raise ValueError(f"Calibration.pool: the parts were scored at the levels {levels}; "
                              f"pool calibrations of one level")
+        weighted = {p.weight is not None for p in parts}
+        if len(weighted) > 1:
+            raise ValueError("Calibration.pool: some parts are weighted and some are not; "
+                             "pool calibrations made the same way")
         return cls(np.concatenate([p.k_lo for p in parts]),
-                   np.concatenate([p.k_hi for p in parts]), levels[0])
+                   np.concatenate([p.k_hi for p in parts]), levels[0],
+                   np.concatenate([p.weight for p in parts]) if True in weighted else None)
 
 
 def _time_neighbours(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -315,7 +315,8 @@ def _calibration(job: _Job, share: float | None, level: float) -> Calibration:
                          "has none to hold out")
     trial = _ensemble(job, np.where(held, np.nan, job.raw) - job.bg,
                       "impute: calibration") + job.bg
-    return Calibration.score(trial, job.raw, held, level)
+    area = np.cos(np.deg2rad(np.asarray(job.field.lat, dtype=np.float64))).clip(min=0.0)
+    return Calibration.score(trial, job.raw, held, level, weight=area[:, None])
 
 
 def _dates(ds, field: Field):

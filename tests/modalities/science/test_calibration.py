@@ -113,6 +113,34 @@ def test_calibration_score_ignores_nan_truth_outside_the_held_out_entries():
     assert cal.entries == 1 and np.isfinite(cal.k_lo).all()
 
 
+def test_weighted_calibration_pools_its_weights_and_counts_area():
+    """Weighted entries count by their weight (here the light one is left out), and pool
+    with it."""
+    ens = np.array([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]])  # mean 1, 50 % interval [0.5, 1.5]
+    truth = np.array([1.0, 2.0, 4.0])  # covered from k = 0, 2, 6
+    one = Calibration.score(ens, truth, np.ones(3, bool), 0.5, weight=np.array([1.0, 0.2, 1.0]))
+    assert one.weight.tolist() == [1.0, 0.2, 1.0]
+    # needs 2/3 of the weight 2.2: k = 2 holds 1.2 of it, k = 6 all (unweighted: k = 2)
+    assert one.factor == pytest.approx(6.0, rel=1e-5)
+    plain = Calibration.score(ens, truth, np.ones(3, bool), 0.5)
+    assert plain.weight is None and plain.factor == pytest.approx(2.0, rel=1e-5)
+    both = Calibration.pool([one, one])
+    assert both.entries == 6 and both.weight.tolist() == [1.0, 0.2, 1.0] * 2
+    assert both.factor == pytest.approx(6.0, rel=1e-5)
+    with pytest.raises(ValueError, match="some parts are weighted and some are not"):
+        Calibration.pool([one, Calibration.score(ens, truth, np.ones(3, bool), 0.5)])
+
+
+def test_impute_calibrates_by_cell_area(gappy):
+    """``calibrate`` weighs each held-out value by cos(latitude) of its cell."""
+    ds = make_field(n_time=3, n_lat=10, n_lon=16, gaps=0.3, seed=2)
+    cal = calibrate(ds, tiny_model(gappy), n_samples=2, steps=1, progress=False, domain="all")
+    raw = np.stack([ds[v].values for v in ("SST", "AIRT")])
+    held = held_out(np.isfinite(raw), np.ones(raw.shape[2:], bool), seed=0)
+    area = np.broadcast_to(np.cos(np.deg2rad(ds["lat"].values))[:, None], raw.shape)
+    np.testing.assert_allclose(cal.weight, area[held])
+
+
 def test_pool_bad_input_is_named():
     one = Calibration(np.zeros(2), np.ones(2), 0.9)
     with pytest.raises(ValueError, match=r"Calibration.pool needs one or more Calibration "

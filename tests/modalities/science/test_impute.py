@@ -163,7 +163,8 @@ def test_bad_input_is_named(gappy, tmp_path):
 
 def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(gappy):
     """A random network's ensemble is far too narrow for the truth; calibrated, its 90%
-    intervals cover about 90% of known values hidden like the gaps (the same mean)."""
+    intervals cover about 90% of the area of known values hidden like the gaps (the same
+    mean)."""
     from polydiff import metrics
     from polydiff.modalities.science.calibration import held_out
 
@@ -191,10 +192,12 @@ def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(g
                                     1).astype(np.float64))  # as calibrate scores it
     truth = torch.from_numpy(raw)
     where = torch.from_numpy(held)
-    before = metrics.interval_coverage(ens, truth, 0.9, where).item()
+    area = metrics.latitude_weight(torch.from_numpy(ds["lat"].values), ndim=4, lat_axis=2)
+    before = metrics.interval_coverage(ens, truth, 0.9, where, weight=area).item()
     from polydiff.conformal import inflate
-    after = metrics.interval_coverage(inflate(ens, factor), truth, 0.9, where).item()
-    assert before < 0.5 and 0.9 <= after < 0.95
+    after = metrics.interval_coverage(inflate(ens, factor), truth, 0.9, where,
+                                      weight=area).item()
+    assert before < 0.5 and 0.9 <= after < 0.95  # of the held-out values' area
 
 
 def test_calibration_bad_input_is_named(gappy, cli_error, tmp_path):
