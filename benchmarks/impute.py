@@ -6,6 +6,7 @@
         [--calibrate] [--mean ensemble|posterior] [--fill-method biharmonic]
         [--steps-fill-method temporal] [--minutes-steps M] [--background [seasonal]] [--merge]
         [--fill-method covariance] [--covariance 2] [--no-training-free]
+        [--calibration-months N]
 
 The field is ``monthly_navy_winds.cdf`` of the Debian package ferret-datasets (UWND and
 VWND, 132 months x 73 x 144 at 2.5 deg, complete), so every hidden value has a truth. For each
@@ -19,7 +20,12 @@ every method sees only the observed values of the masked field and fills it; the
 taken at the hidden entries of ``--eval-months`` months (spread over the record; for
 ``steps``, hidden months), both variables together, cos(latitude) weighted: RMSE and MAE
 (m/s), CRPS (fair ensemble estimator; closed form for kriging's Gaussian; MAE for point
-estimates), coverage of the central 90 % interval, and the wall time (training included).
+estimates), coverage of the central 90 % interval (by area; ``coverage90_cells``: the share
+of hidden grid cells), and the wall time (training included). ``--calibrate`` widens the
+conditional model's ensemble by ``science.calibrate`` on the same data (the 3-D model: the
+stretches' calibrations pooled, ``--calibration-months N`` stretches around N missing months:
+the scored ones and others); the JSON keeps the ensemble before calibration and the coverage
+the held-out values would give counted per cell.
 
 Methods: polydiff conditional (CSDI-style imputation model trained on the masked field; a 2-D
 model, with a 3-month time window for ``steps``, filled on 5-month stretches around each
