@@ -157,7 +157,8 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
         batch_size: network batch (windows x members) per sampler call.
         seed: seeds the noise of every window (results do not depend on ``batch_size``).
         calibrate: widen the ensemble so its central ``calibrate_level`` intervals cover that
-            share of held-out known values (:func:`calibrate` with ``level=calibrate_level``,
+            share of held-out known values, counted by cell area (cos latitude)
+            (:func:`calibrate` with ``level=calibrate_level``,
             ``share=calibrate_share``: known values where another time step has its gaps,
             hidden and filled first, like the real gaps); the members' deviations from their
             mean are scaled by the conformal factor (in the ``polydiff_spread_factor``
@@ -219,7 +220,8 @@ def calibrate(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps:
     """What ``impute(data, model, ..., calibrate=True)`` learns before filling, without the
     filling: known values where another time step has its gaps (:func:`held_out`, at most
     ``share`` of the known values) are hidden and filled like the gaps, and each one's range
-    of spread factors that cover it at ``level`` is kept. ``options``: :func:`impute`'s
+    of spread factors that cover it at ``level`` is kept, weighted by its cell's area
+    (cos latitude). ``options``: :func:`impute`'s
     other keyword arguments (``variables``, ``guidance``, ``resample``, ``dps_step``,
     ``domain``, ``overlap``, ``batch_size``, ``seed``, ``device``, ``ema``, ``progress``,
     ``mean``); use the same ones for the ``impute`` calls that take its factor. Returns a
