@@ -277,26 +277,26 @@ def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, 
     t0 = time.perf_counter()
     kwargs = dict(n_samples=a.samples, steps=a.steps, domain="all", guidance=guidance,
                   seed=a.seed, progress=False, batch_size=64, mean=mean)
+    at = months if calibrate_at is None else calibrate_at
     if time_window is None:  # the scored months as one short record
-        def piece(m=None):
-            return 0, gappy_ds.isel(TIME=months)
-
-        at, pick = [None], [list(range(len(months)))]
+        record = gappy_ds.isel(TIME=months)
+        fills = [(record, list(range(len(months))))]  # (data, its scored time steps)
+        calibrate_on = [record]
     else:
         # the scored month with two more either side (two time windows): calibration can
         # then hold out a month that is not next to the gap, as the real gap is not; one
         # month per stretch is few held-out values, so the stretches' calibrations are pooled
         span = time_window + 2
 
-        def piece(m):
+        def stretch(m: int):
             lo = int(min(max(0, m - span // 2), gappy_ds.sizes["TIME"] - span))
             return lo, gappy_ds.isel(TIME=slice(lo, lo + span))
 
-        at = months if calibrate_at is None else calibrate_at
-        pick = [[int(m) - piece(m)[0]] for m in months]
+        fills = [(data, [int(m) - lo]) for m in months for lo, data in [stretch(m)]]
+        calibrate_on = [stretch(m)[1] for m in at]
     cal = factor = None
     if calibrate:
-        parts = [science.calibrate(piece(m)[1], module, **kwargs) for m in at]
+        parts = [science.calibrate(data, module, **kwargs) for data in calibrate_on]
         pooled = science.Calibration.pool(parts)
         factor = pooled.factor
         cal = {"factor": factor,
@@ -308,9 +308,9 @@ def run_polydiff(module, gappy_ds, months: np.ndarray, time_window: int | None, 
                        scored_pieces_factor=science.Calibration.pool(
                            parts[:len(months)]).factor)
     out = []
-    for m, t in zip(months if time_window is not None else [None], pick, strict=True):
-        filled = science.impute(piece(m)[1], module, spread_factor=factor,
-                                return_samples=True, **kwargs)
+    for data, t in fills:
+        filled = science.impute(data, module, spread_factor=factor, return_samples=True,
+                                **kwargs)
         out.append(np.stack([filled[f"{v}_samples"].values[:, t] for v in VARS], 1))
     return np.concatenate(out, axis=2), time.perf_counter() - t0, cal
 

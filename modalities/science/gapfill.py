@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from polydiff.conformal import inflate
+from polydiff.metrics import latitude_weight
 
 from .background import annual_phase, background_maps, stored_background
 from .calibration import Calibration, held_out
@@ -317,8 +318,8 @@ def _calibration(job: _Job, share: float | None, level: float) -> Calibration:
                          "has none to hold out")
     trial = _ensemble(job, np.where(held, np.nan, job.raw) - job.bg,
                       "impute: calibration") + job.bg
-    area = np.cos(np.deg2rad(np.asarray(job.field.lat, dtype=np.float64))).clip(min=0.0)
-    return Calibration.score(trial, job.raw, held, level, weight=area[:, None])
+    area = latitude_weight(torch.from_numpy(job.field.lat), ndim=2, lat_axis=0).numpy()
+    return Calibration.score(trial, job.raw, held, level, weight=area)  # (Y, 1): by cell area
 
 
 def _dates(ds, field: Field):
