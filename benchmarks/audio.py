@@ -279,8 +279,9 @@ def gaps(a: argparse.Namespace) -> dict:
                      "linear": baselines.fill_linear(window, missing),
                      "lpc": baselines.fill_lpc(window, missing, order=32, context=1024)}
             for kind, module in models.items():
-                fills[f"model ({kind})"] = fill_gaps(module, window, missing=missing,
-                                                     steps=20, seed=1000 * ms + k)[0]
+                fills[f"model ({kind})"] = fill_gaps(module, window, sample_rate=16000,
+                                                     missing=missing, steps=20,
+                                                     seed=1000 * ms + k)[0]
             for m, fill in fills.items():
                 scores[m]["lsd"].append(float(metrics.lsd(fill, window, missing[None])))
                 scores[m]["snr"].append(float(metrics.gap_snr(fill, window, missing)))

@@ -26,6 +26,7 @@ __all__ = [
     "from_values",
     "to_values",
     "check_mask",
+    "runs",
 ]
 
 
@@ -121,3 +122,15 @@ def to_values(observed: Tensor, known: float = 1, missing: float = 0,
     k = torch.tensor(known, dtype=dtype, device=observed.device)
     m = torch.tensor(missing, dtype=dtype, device=observed.device)
     return torch.where(observed, k, m)
+
+
+def runs(flags: Tensor) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` (end exclusive) of the True runs of a 1-D bool tensor (the gaps
+    of a missing-mask along an axis)."""
+    flags = torch.as_tensor(flags)
+    if flags.ndim != 1:
+        raise ValueError(f"runs: expected a 1-D mask, got shape {tuple(flags.shape)}")
+    padded = torch.cat([torch.zeros(1, dtype=torch.int8), flags.to(torch.int8),
+                        torch.zeros(1, dtype=torch.int8)])
+    edges = torch.diff(padded).nonzero().flatten().tolist()
+    return list(zip(edges[::2], edges[1::2], strict=True))

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .gaps import gap_runs
+from polydiff.masks import runs
 
 __all__ = ["fill_linear", "fill_lpc", "fill_zeros", "lpc_coefficients", "stable_lpc"]
 
@@ -35,7 +35,7 @@ def fill_linear(audio: Tensor, missing: Tensor) -> Tensor:
     x, m = _check(audio, missing)
     out = x.clone()
     n = x.shape[-1]
-    for a, b in gap_runs(m):
+    for a, b in runs(m):
         left = x[:, a - 1] if a > 0 else (x[:, b] if b < n else torch.zeros(x.shape[0]))
         right = x[:, b] if b < n else left
         w = torch.arange(1, b - a + 1, dtype=x.dtype) / (b - a + 1)
@@ -96,7 +96,7 @@ def fill_lpc(audio: Tensor, missing: Tensor, order: int = 32, context: int = 102
     x, m = _check(audio, missing)
     out = x.clone()
     n = x.shape[-1]
-    for a, b in gap_runs(m):
+    for a, b in runs(m):
         length = b - a
         w = torch.arange(1, length + 1, dtype=torch.float64) / (length + 1)
         for ch in range(x.shape[0]):

@@ -24,9 +24,11 @@ __all__ = ["add_arguments", "out_paths", "run"]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``polydiff fill-gaps``."""
     from polydiff.cli.checks import finite_float, nonnegative_int, positive_int
+    from polydiff.cli.options import add_model_options, add_sampler_options
 
     p.add_argument("input", help="recording (wav/flac/ogg) with gaps: NaN samples and/or --gaps")
-    p.add_argument("--checkpoint", required=True, help="an audio model's .ckpt file")
+    add_model_options(p, "an audio model")
+    add_sampler_options(p)
     p.add_argument("--out", required=True,
                    help="output WAV file (must not exist); OUT.png gets the spectrograms")
     p.add_argument("--gaps", default=None,
@@ -35,13 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--num", type=positive_int, default=1,
                    help="alternative fills; more than one writes OUT_0.wav, OUT_1.wav, ...")
-    p.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
-    p.add_argument("--steps", type=positive_int, default=20, help="sampler steps (default 20)")
     p.add_argument("--class-label", type=nonnegative_int, default=None,
                    help="class of a class-conditional model")
     p.add_argument("--guidance-scale", type=finite_float, default=1.0,
                    help="classifier-free guidance scale (default 1: none)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -57,31 +56,30 @@ def run(a: argparse.Namespace) -> int:
     status."""
     import torch
 
-    from polydiff import samplers
-    from polydiff.cli.checks import check_out_file
+    from polydiff.cli.checks import check_device, check_out_file
+    from polydiff.cli.options import load_model, sampler_from
 
     from .io import mask_from, read_recording, save_wav, write_spectrogram_png
-    from .tasks import audio_meta, check_gap_lengths, fill_gaps, load_audio_model
+    from .tasks import audio_model, check_gap_lengths, fill_gaps
 
     out = Path(a.out)
     if out.suffix.lower() != ".wav":
         raise ValueError(f"--out {out}: expected a WAV file name ending in .wav")
     wavs = [check_out_file(p, a.overwrite) for p in out_paths(out, a.num)]
     png = check_out_file(out.with_suffix(".png"), a.overwrite, flag="--out (spectrograms)")
-    try:
-        samplers.info(a.method)
-    except ValueError as err:
-        raise ValueError(f"--method: {err}") from None
+    check_device(a.device)
+    sampler = sampler_from(a)
     if not Path(a.input).is_file():
         raise ValueError(f"INPUT {a.input}: no such file")
     if a.gaps is not None and not Path(a.gaps).is_file():
         raise ValueError(f"--gaps {a.gaps}: no such file")
+    model = load_model(a, modality="audio", check_grid=sampler)
     try:
-        model = load_audio_model(a.checkpoint)
+        audio_model(model)
     except ValueError as err:
         raise ValueError(f"--checkpoint: {err}") from None
-    meta = audio_meta(model)
-    rate = int(meta["sample_rate"])
+    meta = dict(model.spec.meta)
+    rate = model.spec.sample_rate
     channels, window = (int(v) for v in model.sample_shape)
     audio, missing = read_recording(a.input, rate, channels)
     n = audio.shape[-1]
@@ -103,9 +101,10 @@ def run(a: argparse.Namespace) -> int:
         raise ValueError(f"--class-label {a.class_label}: the model has classes 0-"
                          f"{model.num_classes - 1}")
     t0 = time.perf_counter()
-    filled = fill_gaps(model, audio, missing=missing[0], num=a.num, class_label=a.class_label,
-                       guidance_scale=a.guidance_scale, steps=a.steps, method=a.method,
-                       seed=a.seed, progress=not a.no_progress)
+    filled = fill_gaps(model, audio, sample_rate=rate, missing=missing[0], num=a.num,
+                       class_label=a.class_label, guidance_scale=a.guidance_scale,
+                       sampler=sampler, seed=a.seed,
+                       progress=not a.no_progress)
     for k, path in enumerate(wavs):
         save_wav(filled[k], path, rate)
     gapped = torch.where(missing, torch.zeros(()), audio)[None]
@@ -113,7 +112,7 @@ def run(a: argparse.Namespace) -> int:
                           titles=["input (gaps zeroed)"] + [f"filled {k}" for k in
                                                             range(min(3, a.num))])
     gap_ms = 1000 * int(missing.sum()) / rate
-    print(f"filled {gap_ms:.0f} ms of {n / rate:.2f} s ({a.num} fill(s), {a.method}, "
-          f"{a.steps} steps, {window}-sample windows) in {time.perf_counter() - t0:.1f} s; "
+    print(f"filled {gap_ms:.0f} ms of {n / rate:.2f} s ({a.num} fill(s), {sampler.describe()}, "
+          f"{window}-sample windows) in {time.perf_counter() - t0:.1f} s; "
           f"wrote {', '.join(str(p) for p in wavs)} at {rate} Hz and {png}")
     return 0

@@ -137,8 +137,9 @@ def audio_demo(out: str | Path = "polydiff-demo-audio", minutes: float = 2.0,
     shown = []
     for k, (name, window, missing) in enumerate(_gap_cases(seed, rate)):
         fills = {
-            "model": fill_gaps(module, window, missing=missing, class_label=speech,
-                               steps=steps, method=method, seed=seed + k)[0],
+            "model": fill_gaps(module, window, sample_rate=rate, missing=missing,
+                               class_label=speech, steps=steps, method=method,
+                               seed=seed + k)[0],
             "zeros": baselines.fill_zeros(window, missing),
             "linear": baselines.fill_linear(window, missing),
             "lpc": baselines.fill_lpc(window, missing),

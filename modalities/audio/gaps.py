@@ -1,4 +1,4 @@
-"""Gaps in recordings: from seconds to sample masks, and masks to runs."""
+"""Gaps in recordings: from seconds to sample masks (their runs: :func:`polydiff.masks.runs`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["gap_mask", "gap_runs"]
+__all__ = ["gap_mask"]
 
 
 def gap_mask(length: int, gaps: Sequence[tuple[float, float]], sample_rate: int) -> Tensor:
@@ -23,11 +23,3 @@ def gap_mask(length: int, gaps: Sequence[tuple[float, float]], sample_rate: int)
                              f"{length / sample_rate:.3f} s)")
         missing[a:b] = True
     return missing
-
-
-def gap_runs(missing: Tensor) -> list[tuple[int, int]]:
-    """``[(start, end), ...]`` (end exclusive) of the True runs of a 1-D bool tensor."""
-    padded = torch.cat([torch.zeros(1, dtype=torch.int8), missing.to(torch.int8),
-                        torch.zeros(1, dtype=torch.int8)])
-    edges = torch.diff(padded).nonzero().flatten().tolist()
-    return list(zip(edges[::2], edges[1::2], strict=True))

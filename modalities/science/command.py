@@ -27,20 +27,19 @@ def _select(items: list[str] | None) -> dict[str, int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``polydiff impute``."""
-    from polydiff.cli.checks import finite_float, nonnegative_int, positive_int
+    from polydiff.cli.checks import finite_float, positive_int
+    from polydiff.cli.options import add_model_options, add_sampler_options
 
     p.add_argument("input", help="netCDF file or zarr store whose NaN values are gaps")
+    add_model_options(p, "a science model")
+    add_sampler_options(p)
     p.add_argument("--var", action="append", default=None, metavar="NAME",
                    help="variable to fill (repeat for several; default: the model's "
                         "variables, which the model fills together)")
-    p.add_argument("--checkpoint", required=True,
-                   help="a science model: a .ckpt file or a `polydiff export` directory")
     p.add_argument("--out", required=True, help="output netCDF file (must not exist)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--samples", type=positive_int, default=16,
                    help="ensemble members (default 16)")
-    p.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
-    p.add_argument("--steps", type=positive_int, default=20, help="sampler steps (default 20)")
     p.add_argument("--guidance", default="inpaint", choices=["inpaint", "repaint", "dps"],
                    help="how known values steer the samples (default inpaint)")
     p.add_argument("--resample", type=positive_int, nargs=2, default=None,
@@ -56,11 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(land stays NaN); all: fill every cell (default auto)")
     p.add_argument("--select", action="append", default=None, metavar="DIM=INDEX",
                    help="pick one index of another dimension, e.g. depth=0 (repeatable)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=32,
                    help="windows x members per network call (default 32)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw (non-EMA) weights")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--mean", default="auto", choices=["auto", "ensemble", "posterior"],
                    help="centre of the ensemble: its own mean, or (conditional models) the "
@@ -76,21 +72,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """Check everything, fill the gaps, write ``--out``; returns the exit status."""
-    from polydiff import samplers
     from polydiff.cli.checks import check_device, check_out_file
+    from polydiff.cli.options import load_model, sampler_from
 
     from .files import engine_for, open_fields
     from .gapfill import impute
-    from .model import FieldModel
+    from .model import field_model
 
     out = check_out_file(a.out, a.overwrite)
     if out.suffix != ".nc":
         raise ValueError(f"--out {out}: expected a netCDF file name ending in .nc")
     device = check_device(a.device)
-    try:
-        samplers.info(a.method)
-    except ValueError as err:
-        raise ValueError(f"--method: {err}") from None
+    sampler = sampler_from(a, None if a.resample is None else tuple(a.resample))
     if a.resample is not None and a.guidance != "repaint":
         raise ValueError("--resample applies to --guidance repaint only")
     if any(not 0 < q < 1 for q in a.quantiles):
@@ -108,20 +101,21 @@ def run(a: argparse.Namespace) -> int:
                              f"{a.samples}")
     select = _select(a.select)
     engine_for(a.input)  # a netCDF file or zarr store, or one clear sentence
+    model = load_model(a, modality="science", check_grid=sampler)
     try:
-        model = FieldModel.load(a.checkpoint, device=device, ema=not a.no_ema)
+        field_model(model)
     except ValueError as err:
         raise ValueError(f"--checkpoint: {err}") from None
-    names = a.var or model.variables
-    unknown = [v for v in names if v not in model.variables]
-    if unknown or sorted(names) != sorted(model.variables):
+    variables = model.spec.variables
+    names = a.var or variables
+    unknown = [v for v in names if v not in variables]
+    if unknown or sorted(names) != sorted(variables):
         raise ValueError(f"--var {names}: the model {a.checkpoint} fills the variables "
-                         f"{model.variables} together; give --var for each of them")
-    ds = open_fields(a.input, model.variables, select)
+                         f"{variables} together; give --var for each of them")
+    ds = open_fields(a.input, variables, select)
     t0 = time.perf_counter()
-    result = impute(ds, model, n_samples=a.samples, method=a.method, steps=a.steps,
-                    guidance=a.guidance, resample=None if a.resample is None
-                    else tuple(a.resample), dps_step=a.dps_step, quantiles=a.quantiles,
+    result = impute(ds, model, n_samples=a.samples, sampler=sampler,
+                    guidance=a.guidance, dps_step=a.dps_step, quantiles=a.quantiles,
                     return_samples=a.save_samples, domain=a.domain, batch_size=a.batch_size,
                     seed=a.seed, device=device, ema=not a.no_ema, progress=not a.no_progress,
                     calibrate=a.calibrate, spread_factor=a.spread_factor, mean=a.mean)
@@ -131,12 +125,12 @@ def run(a: argparse.Namespace) -> int:
     tmp = out.with_name(out.name + ".part")
     result.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
     tmp.replace(out)
-    filled = sum(int(result[f"{v}_imputed"].sum()) for v in model.variables)
+    filled = sum(int(result[f"{v}_imputed"].sum()) for v in variables)
     factor = result.attrs["polydiff_spread_factor"]
     calibrated = (f", spread x {factor} (calibrated)" if a.calibrate
                   else f", spread x {factor} (given)" if a.spread_factor is not None else "")
-    print(f"filled {filled} values of {', '.join(model.variables)} with {a.samples} samples "
-          f"({a.method}, {a.steps} steps, {a.guidance}, {result.attrs['polydiff_mean']} mean"
+    print(f"filled {filled} values of {', '.join(variables)} with {a.samples} samples "
+          f"({sampler.describe()}, {a.guidance}, {result.attrs['polydiff_mean']} mean"
           f"{calibrated}) in "
           f"{time.perf_counter() - t0:.1f} s; wrote {out}")
     return 0

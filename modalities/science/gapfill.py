@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,16 +27,18 @@ import numpy as np
 import torch
 
 from polydiff.conformal import inflate
+from polydiff.inference import Model, Sampler
+from polydiff.inference.tiles import Tiles, fill_tiles
 from polydiff.metrics import latitude_weight
+from polydiff.samplers import DEFAULT_METHOD, DEFAULT_STEPS
 
 from .background import annual_phase, background_maps, stored_background
 from .calibration import Calibration, held_out
 from .data import Field
 from .files import select_variables
 from .io import check_units
-from .model import FieldModel
-from .tiles import Blender
-from .windows import Windows
+from .model import field_model, periodic, time_axis, window
+from .windows import corners
 
 __all__ = ["GUIDANCE", "MEANS", "calibrate", "impute"]
 
@@ -65,14 +67,14 @@ def _domain(field: Field, domain: Any) -> np.ndarray:
     return arr
 
 
-def _plan(fm: FieldModel, field: Field, overlap: Sequence[int] | None) -> tuple[Windows, list]:
-    """The windows covering the field, and the overlap per axis."""
+def _plan(fm: Model, field: Field, overlap: Sequence[int] | None) -> Tiles:
+    """The tiles (model windows) covering the field ``(T, Y, X)``."""
     t, y, x = field.shape
-    wt, wy, wx = fm.window
-    if fm.time_axis and t < wt:
+    wt, wy, wx = window(fm)
+    if time_axis(fm) and t < wt:
         raise ValueError(f"the model fills windows of {wt} time steps, but the data has {t}")
-    periodic = field.periodic and fm.periodic
-    if periodic and wx > x:
+    wrap = field.periodic and periodic(fm)
+    if wrap and wx > x:
         raise ValueError(f"the model's patch ({wx} longitudes) is wider than this global grid "
                          f"({x} longitudes); use data on the training resolution")
     ov = list(overlap) if overlap is not None else [wt // 4, wy // 4, wx // 4]
@@ -80,51 +82,14 @@ def _plan(fm: FieldModel, field: Field, overlap: Sequence[int] | None) -> tuple[
             o >= s for o, s in zip(ov, (wt, wy, wx), strict=True) if s > 1):
         raise ValueError(f"overlap must be [time, lat, lon] cells >= 0 and smaller than the "
                          f"window {[wt, wy, wx]}, got {ov}")
-    if periodic and wx == x:
+    if wrap and wx == x:
         ov[2] = 0  # one window spans the globe: its wrap-around padding is the overlap
-    stride = tuple(max(1, s - o) for s, o in zip((wt, wy, wx), ov, strict=True))
-    return Windows(field.shape, (wt, wy, wx), stride, periodic), ov
+    ov = [min(o, s - 1) for o, s in zip(ov, (wt, wy, wx), strict=True)]
+    return Tiles(field.shape, (wt, wy, wx), tuple(ov), (False, False, wrap))
 
 
-def _operator(mask: torch.Tensor):
-    def keep_observed(x: torch.Tensor) -> torch.Tensor:
-        return x * mask
-
-    return keep_observed
-
-
-def _draw(fm: FieldModel, known: torch.Tensor, observed: torch.Tensor, extra: dict,
-          noise: torch.Tensor, method: str, steps: int, guidance: str,
-          resample: tuple[int, int] | None, dps_step: float, generator,
-          point: bool = False) -> torch.Tensor:
-    """Samples of one batch of windows, in model units: ``known``/``observed``/``noise``
-    ``(N, C, ...)``; ``extra``: the network's ``vector`` / validity ``cond``. ``point``: the
-    denoiser at ``t_max`` on the scaled noise instead (one term of the posterior mean)."""
-    from polydiff import guidance as guide
-    from polydiff import samplers
-    from polydiff.training.imputation import imputation_cond
-    from polydiff.training.sampling import denoise_at_t_max
-
-    cond = dict(extra)
-    parts = [imputation_cond(known, observed)] if fm.conditional else []
-    if "validity" in cond:
-        parts.append(cond.pop("validity"))
-    if parts:
-        cond["cond"] = torch.cat(parts, dim=1)
-    if point:
-        return denoise_at_t_max(guide.inpaint(fm.denoiser, known, observed), fm.schedule,
-                                noise, **cond)
-    if guidance == "dps":
-        mask = observed.to(known.dtype)
-        den = guide.dps(fm.denoiser, _operator(mask), known * mask, dps_step, fm.schedule)
-    else:
-        den = guide.inpaint(fm.denoiser, known, observed)
-    opts = {"resample": resample} if guidance == "repaint" else {}
-    return samplers.sample(den, noise, fm.schedule, steps=steps, method=method,
-                           generator=generator, **opts, **cond)
-
-
-def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: int = 20, *,
+def impute(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
+           steps: int = DEFAULT_STEPS, *, sampler: Sampler | None = None,
            variables: Sequence[str] | None = None, guidance: str = "inpaint",
            resample: tuple[int, int] | None = None, dps_step: float = 1.0,
            quantiles: Sequence[float] = (0.05, 0.5, 0.95), return_samples: bool = False,
@@ -142,9 +107,10 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
             its stored background, which is added back; a seasonal one at the data's dates);
             NaN = missing.
         model: a ``.ckpt`` path, an export directory, a ``DiffusionModule`` or a
-            :class:`~polydiff.modalities.science.model.FieldModel`.
+            :class:`polydiff.inference.Model` (anything :func:`polydiff.load` takes).
         n_samples: ensemble members per gap (>= 2 for std and quantiles to mean anything).
-        method, steps: the sampler (:func:`polydiff.samplers.methods`) and its steps.
+        method, steps: the sampler (:func:`polydiff.samplers.methods`) and its steps, or
+            ``sampler``: a :class:`polydiff.inference.Sampler` (method, steps, grid).
         variables: the variables to fill (default: the model's, which the data must hold).
         guidance: one of :data:`GUIDANCE` (see the module docstring); ``resample``
             ``(jump, repeats)`` for ``"repaint"`` (default ``(1, 4)``), ``dps_step`` for ``"dps"``.
@@ -190,7 +156,7 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
         raise ValueError(f"spread_factor must be finite and >= 0 and needs n_samples >= 2, "
                          f"got spread_factor={spread_factor}, n_samples={n_samples}")
     job = _prepare(data, model, n_samples=n_samples, method=method, steps=steps,
-                   variables=variables, guidance=guidance, resample=resample,
+                   sampler=sampler, variables=variables, guidance=guidance, resample=resample,
                    dps_step=dps_step, domain=domain, overlap=overlap, batch_size=batch_size,
                    seed=seed, device=device, ema=ema, progress=progress, mean=mean)
     factor, source = spread_factor, "none" if spread_factor is None else "spread_factor given"
@@ -206,17 +172,20 @@ def impute(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: in
     run = job.run  # the window plan, for the provenance
     return _dataset(job.ds, job.field, job.names, samples, job.observed, levels,
                     return_samples,
-                    dict(source=job.fm.source, method=method, steps=steps, n_samples=n_samples,
+                    dict(source=job.fm.source, method=str(run["sampler"].method),
+                         steps=run["sampler"].steps, n_samples=n_samples,
                          guidance=guidance, seed=seed, conditional=int(job.fm.conditional),
-                         windows=len(run["windows"].positions()),
-                         window=list(run["windows"].size), overlap=run["ov"], mean=job.mean,
-                         background=_background_note(job.fm.meta),
+                         windows=len(run["tiles"].positions()),
+                         window=list(run["tiles"].size), overlap=list(run["tiles"].overlap),
+                         mean=job.mean,
+                         background=_background_note(job.fm.spec.meta),
                          spread_factor=("none (not calibrated)" if factor is None
                                         else round(factor, 4)),
                          calibration=source))
 
 
-def calibrate(data, model, n_samples: int = 16, method: str = "dpmpp_2m", steps: int = 20, *,
+def calibrate(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
+              steps: int = DEFAULT_STEPS, *,
               level: float = 0.9, share: float | None = 0.1, **options) -> Calibration:
     """What ``impute(data, model, ..., calibrate=True)`` learns before filling, without the
     filling: known values where another time step has its gaps (:func:`held_out`, at most
@@ -239,7 +208,7 @@ class _Job:
     ds: Any
     field: Field
     names: list[str]
-    fm: FieldModel
+    fm: Model
     raw: np.ndarray
     observed: np.ndarray
     bg: np.ndarray
@@ -248,6 +217,7 @@ class _Job:
 
 
 def _prepare(data, model, *, n_samples: int, method: str, steps: int,
+             sampler: Sampler | None = None,
              variables: Sequence[str] | None = None, guidance: str = "inpaint",
              resample: tuple[int, int] | None = None, dps_step: float = 1.0,
              domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
@@ -269,7 +239,11 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
         resample = tuple(resample or (1, 4))
     elif resample is not None:
         raise ValueError("resample applies to guidance='repaint' only")
-    fm = FieldModel.load(model, device=device, ema=ema)
+    if sampler is None:
+        sampler = Sampler.of(method, steps, resample=resample)
+    elif resample is not None:
+        sampler = replace(sampler, resample=resample)
+    fm = field_model(model, device=device, ema=ema)
     if mean == "auto":
         mean = "posterior" if fm.conditional else "ensemble"
     if mean == "posterior" and not fm.conditional:
@@ -278,29 +252,30 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
     if not isinstance(data, (xr.DataArray, xr.Dataset)):
         raise ValueError(f"data must be an xr.DataArray or xr.Dataset, got "
                          f"{type(data).__name__}")
-    names = list(variables) if variables is not None else fm.variables
+    names = list(variables) if variables is not None else fm.spec.variables
     if isinstance(data, xr.DataArray) and data.name is None and len(names) == 1:
         data = data.rename(names[0])
     ds = select_variables(data, names, where="data")
-    check_units({v: str(ds[v].attrs.get("units", "")) for v in ds.data_vars}, fm.meta, "data")
-    if names != fm.variables:
-        raise ValueError(f"the model fills the variables {fm.variables} together; variables="
+    check_units({v: str(ds[v].attrs.get("units", "")) for v in ds.data_vars}, fm.spec.meta,
+                "data")
+    if names != fm.spec.variables:
+        raise ValueError(f"the model fills the variables {fm.spec.variables} together; variables="
                          f"{names} selects others")
     field = Field(ds, "data", in_memory_mb=float("inf"))
     field.check_observed()
-    windows, ov = _plan(fm, field, overlap)
+    tiles = _plan(fm, field, overlap)
     inside = _domain(field, domain)
     raw = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X), data units
     # a model trained on anomalies fills anomalies; the background goes back on at the end
-    bg = stored_background(fm.meta, field.lat, field.lon, "data")
+    bg = stored_background(fm.spec.meta, field.lat, field.lon, "data")
     if bg is None:
         bg = np.zeros((raw.shape[0], 1, 1, 1), np.float32)
     else:  # (C, T or 1, Y, X); a seasonal one at the data's own dates
         bg = background_maps(bg, None if bg.ndim == 3 else annual_phase(_dates(ds, field),
                                                                           "data"))
-    run = dict(fm=fm, windows=windows, ov=ov, inside=inside, n_samples=n_samples,
-               method=method, steps=steps, guidance=guidance, resample=resample,
-               dps_step=dps_step, batch_size=batch_size, seed=seed, device=device,
+    run = dict(fm=fm, tiles=tiles, inside=inside, n_samples=n_samples,
+               sampler=sampler, guidance=guidance,
+               dps_step=dps_step, batch_size=batch_size, seed=seed,
                progress=progress)
     return _Job(ds=ds, field=field, names=names, fm=fm, raw=raw, observed=np.isfinite(raw),
                 bg=bg, mean=mean, run=run)
@@ -357,61 +332,33 @@ def _ensemble(job: _Job, raw: np.ndarray, desc: str) -> np.ndarray:
     return members
 
 
-def _members(field: Field, raw: np.ndarray, *, fm: FieldModel, windows: Windows, ov: list,
-             inside: np.ndarray, n_samples: int, method: str, steps: int, guidance: str,
-             resample, dps_step: float, batch_size: int, seed: int, device,
-             progress: bool, desc: str = "impute: windows", point: bool = False) -> np.ndarray:
+def _members(field: Field, raw: np.ndarray, *, fm: Model, tiles: Tiles, inside: np.ndarray,
+             n_samples: int, sampler: Sampler, guidance: str, dps_step: float,
+             batch_size: int, seed: int, progress: bool, desc: str = "impute: windows",
+             point: bool = False) -> np.ndarray:
     """The ensemble ``(S, C, T, Y, X)`` in data units filling the NaN of ``raw (C, T, Y, X)``
-    window by window (blended where windows overlap)."""
-    norm = fm.normalizer
+    window by window (:func:`polydiff.inference.tiles.fill_tiles`: blended where windows
+    overlap; window ``k`` seeded by ``(seed, k)``)."""
+    norm = fm.spec.normalizer
     values = norm.normalize(torch.from_numpy(raw)[None])[0].numpy()  # model units, NaN kept
-    validity = inside[None].astype(np.float32)
-    positions = windows.positions()
-    blend = Blender(windows, n_samples, raw.shape[0], ov)
-    per_call = max(1, batch_size // n_samples)
-    bar = _progress(len(positions), progress, desc)
-    dev = torch.device(device)
-    for start in range(0, len(positions), per_call):
-        chunk = list(enumerate(positions))[start:start + per_call]
-        known, noise, vec, valid = [], [], [], []
-        for idx, (t0, y0, x0) in chunk:
-            win = windows.read(values, t0, y0, x0)  # (C, wt, wy, wx), NaN = missing
-            if not fm.time_axis:
-                win = win[:, 0]
-            known.append(torch.from_numpy(win)[None].expand(n_samples, *win.shape))
-            g = torch.Generator().manual_seed(_seed(seed, idx))
-            noise.append(torch.randn((n_samples, *win.shape), generator=g))
-            vec.append(torch.from_numpy(windows.corners(field.lat, field.lon, y0, x0))[None]
-                       .expand(n_samples, 4))
-            rows, cols, ins = windows.index(y0, x0)
-            v = (validity[:, rows][:, :, cols] * ins)[:, None].repeat(windows.size[0], 1)
-            valid.append(torch.from_numpy(v if fm.time_axis else v[:, 0])[None]
-                         .expand(n_samples, *((1,) + win.shape[1:])))
-        known_t = torch.cat(known)
-        observed = torch.isfinite(known_t)
-        known_t = torch.where(observed, known_t, 0.0)
-        extra: dict[str, torch.Tensor] = {}
-        if fm.coords:
-            extra["vector"] = torch.cat(vec).to(dev)
-        if fm.validity:
-            extra["validity"] = torch.cat(valid).to(dev)
-        gen = torch.Generator(device=dev).manual_seed(_seed(seed, start, 1))
-        with torch.no_grad():
-            x = _draw(fm, known_t.to(dev), observed.to(dev), extra, torch.cat(noise).to(dev),
-                      method, steps, guidance, resample, dps_step, gen, point)
-        x = norm.denormalize(x.float().cpu()).numpy()
-        for k, (_, (t0, y0, x0)) in enumerate(chunk):
-            member = x[k * n_samples:(k + 1) * n_samples]
-            blend.add(member if fm.time_axis else member[:, :, None], t0, y0, x0)
-        bar.update(len(chunk))
-    bar.close()
-    return blend.result()
+    validity = np.broadcast_to(inside[None, None].astype(np.float32), (1, *raw.shape[1:]))
 
+    def cond_of(start: Sequence[int]) -> dict[str, torch.Tensor]:
+        t0, y0, x0 = start
+        extra = {}
+        if getattr(fm.net, "coords", False):
+            extra["vector"] = torch.from_numpy(
+                corners(field.lat, field.lon, y0, x0, tiles.size[1:]))[None]
+        if getattr(fm.net, "validity", False):
+            v = np.nan_to_num(tiles.read(validity, start), nan=0.0)  # 0 beyond the grid
+            extra["cond"] = torch.from_numpy(v if time_axis(fm) else v[:, 0])[None]
+        return extra
 
-def _progress(total: int, show: bool, desc: str = "impute: windows"):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="window", disable=not show)
+    out = fill_tiles(fm, values, tiles, members=n_samples, seeds=lambda k: _seed(seed, k),
+                     cond_of=cond_of, point=point, post=norm.denormalize,
+                     batch_size=batch_size, progress=progress, desc=desc, sampler=sampler,
+                     guidance=guidance, dps_step=dps_step)
+    return out
 
 
 def _dataset(ds, field: Field, names: list[str], samples: np.ndarray, observed: np.ndarray,

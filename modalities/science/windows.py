@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Windows", "starts"]
+__all__ = ["Windows", "corners", "starts"]
 
 
 def starts(n: int, size: int, stride: int, periodic: bool = False) -> list[int]:
@@ -88,9 +88,17 @@ class Windows:
         """``[lat_first, lat_last, lon_first, lon_last]`` (degrees) of a window on a regular
         grid with coordinates ``lat (Y,)`` and ``lon (X,)``; padding rows and columns and
         columns past the date line continue the grid's spacing."""
-        _, wy, wx = self.size
-        return np.array([_coord(lat, y0), _coord(lat, y0 + wy - 1), _coord(lon, x0),
-                         _coord(lon, x0) + (wx - 1) * _step(lon)], dtype=np.float32)
+        return corners(lat, lon, y0, x0, self.size[1:])
+
+
+def corners(lat: np.ndarray, lon: np.ndarray, y0: int, x0: int,
+            size: tuple[int, int]) -> np.ndarray:
+    """``[lat_first, lat_last, lon_first, lon_last]`` (degrees) of a ``size = (wy, wx)``
+    window at ``(y0, x0)`` on a regular grid with coordinates ``lat (Y,)`` and ``lon (X,)``;
+    padding rows and columns and columns past the date line continue the grid's spacing."""
+    wy, wx = size
+    return np.array([_coord(lat, y0), _coord(lat, y0 + wy - 1), _coord(lon, x0),
+                     _coord(lon, x0) + (wx - 1) * _step(lon)], dtype=np.float32)
 
 
 def _step(values: np.ndarray) -> float:

@@ -149,7 +149,7 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
                                    **{b: score(v, truth, missing) for b, v in baselines.items()}}
     long = extend(module, total=16, overlap=4, num=4, class_labels=[0, 3, 6, 9],
                   guidance_scale=guidance_scale, **sample)
-    files["long"] = _write_all(module.to_data_units(long), out / "long", {**meta, "nrow": 4})
+    files["long"] = _write_all(long, out / "long", {**meta, "nrow": 4})
     sample_s = time.perf_counter() - t1
     loss_png = plot_losses(history, out / "loss.png")
     frame_loss_png = plot_losses(f_history, out / "frames" / "loss.png")

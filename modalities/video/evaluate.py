@@ -41,21 +41,18 @@ def task_outputs(module, clips: Tensor, task: str, arg: int, **sample: Any
     ``clips (N, C, F, H, W)`` in [0, 1]: ``("predict", k)`` gives the first ``F - k`` frames
     and predicts ``k``; ``("interpolate", m)`` gives every ``m``-th frame of the first
     ``(K - 1) m + 1`` frames (``K`` as many as fit)."""
-    norm = module.normalizer
-    to_model = norm.normalize if norm is not None else (lambda v: v)
-    to_data = norm.denormalize if norm is not None else (lambda v: v)
     f = clips.shape[2]
     if task == "predict":
         given = f - arg
         truth = clips
-        out = to_data(predict(module, to_model(clips[:, :, :given]), f, **sample))
+        out = predict(module, clips[:, :, :given], f, **sample)
         baselines = {"repeat_last": repeat_last(clips[:, :, :given], f)}
         missing = torch.arange(f) >= given
     elif task == "interpolate":
         keys = (f - 1) // arg + 1
         truth = clips[:, :, :(keys - 1) * arg + 1]
         keyframes = truth[:, :, ::arg]
-        out = to_data(interpolate(module, to_model(keyframes), arg, **sample))
+        out = interpolate(module, keyframes, arg, **sample)
         baselines = {"linear_blend": linear_blend(keyframes, arg),
                      "repeat_last": keyframes.repeat_interleave(arg, dim=2)[:, :, :truth.shape[2]]}
         missing = torch.arange(truth.shape[2]) % arg != 0

@@ -1,9 +1,10 @@
 """Video tasks through known frames: prediction, interpolation and longer videos.
 
-Each task fixes some frames and samples the others with :func:`polydiff.guidance.inpaint`
-over the time axis (``DiffusionModule.sample(known=, observed=)``), so it works with every
-sampler and returns the given frames exactly. Tensors are in the model's units (the data
-module's normaliser; ``module.normalizer.normalize`` maps data units in).
+Each task fixes some frames and samples the others through the core's inference layer
+(:func:`polydiff.load`, :meth:`polydiff.inference.Model.sample` with known frames, or its
+posterior mean), so it works with every sampler and returns the given frames exactly.
+Tensors are in data units (pixels in [0, 1] for models trained on video files); ``model`` is
+anything :func:`polydiff.load` takes (a live ``DiffusionModule``, a checkpoint, an export).
 
 - :func:`predict`: given the first ``k`` frames, the next ``frames - k``.
 - :func:`interpolate`: given every ``every``-th frame, the ones between.
@@ -18,6 +19,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from polydiff.inference import Model, load
+from polydiff.inference.along import continuation_windows, continue_along
 
 __all__ = ["ESTIMATES", "prediction_mask", "interpolation_mask", "predict", "interpolate", "extend"]
 
@@ -45,48 +49,50 @@ def interpolation_mask(frames: int, every: int) -> Tensor:
 def _check_video(x: Tensor, name: str) -> Tensor:
     if not isinstance(x, Tensor) or x.ndim != 5:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be videos (N, C, F, H, W) in model units, got {shape}")
+        raise ValueError(f"{name} must be videos (N, C, F, H, W) in data units, got {shape}")
     return x.float()
 
 
 ESTIMATES = ("sample", "mean")
 
 
-def _sample(module, known: Tensor, observed: Tensor, estimate: str = "sample",
-            **kwargs: Any) -> Tensor:
+def _sample(m: Model, known: Tensor, observed: Tensor, estimate: str = "sample",
+            draws: int = 8, **kwargs: Any) -> Tensor:
     n = known.shape[0]
     if estimate == "mean":
-        opts = {k: kwargs[k] for k in ("draws", "seed", "ema", "batch_size") if k in kwargs}
-        return module.posterior_mean(known, observed.expand(n, *observed.shape[1:]), **opts)
+        opts = {k: kwargs[k] for k in ("seed", "batch_size") if k in kwargs}
+        return m.posterior_mean(known, observed.expand(n, *observed.shape[1:]), draws=draws,
+                                **opts)
     if estimate != "sample":
         raise ValueError(f"estimate must be one of {list(ESTIMATES)}, got {estimate!r}")
-    kwargs.pop("draws", None)
-    return module.sample(n, shape=list(known.shape[1:]), known=known, observed=observed,
-                         **kwargs)
+    return m.sample(n, shape=list(known.shape[1:]), known=known, observed=observed, **kwargs)
 
 
-def predict(module, context: Tensor, frames: int | None = None, **kwargs: Any) -> Tensor:
+def predict(model: Any, context: Tensor, frames: int | None = None, **kwargs: Any) -> Tensor:
     """The next frames after ``context (N, C, k, H, W)``: ``(N, C, frames, H, W)`` whose first
     ``k`` frames are ``context`` exactly.
 
-    ``module`` is a trained :class:`~polydiff.training.DiffusionModule`; ``frames`` defaults
-    to its sample length. ``kwargs`` go to ``module.sample`` (``steps``, ``method``,
-    ``class_labels``, ``guidance_scale``, ``seed``, ``resample``, ...); with
-    ``estimate="mean"`` a conditional frame model returns its posterior mean instead of a
-    sample (``module.posterior_mean``: ``draws``, ``seed``), the point estimate for PSNR/SSIM.
+    ``model``: anything :func:`polydiff.load` takes; ``frames`` defaults to its sample
+    length. ``kwargs`` go to :meth:`~polydiff.inference.Model.sample` (``steps``,
+    ``method``, ``sampler``, ``class_labels``, ``guidance_scale``, ``seed``, ``resample``,
+    ...); with ``estimate="mean"`` a conditional frame model returns its posterior mean
+    instead of a sample (:meth:`~polydiff.inference.Model.posterior_mean`: ``draws``,
+    ``seed``), the point estimate for PSNR/SSIM.
     """
+    m = load(model)
     context = _check_video(context, "context")
-    frames = frames or int(module.sample_shape[1])
+    frames = frames or int(m.sample_shape[1])
     n, c, k, h, w = context.shape
     observed = prediction_mask(frames, k)
     known = context.new_zeros(n, c, frames, h, w)
     known[:, :, :k] = context
-    return _sample(module, known, observed, **kwargs)
+    return _sample(m, known, observed, **kwargs)
 
 
-def interpolate(module, keyframes: Tensor, every: int, **kwargs: Any) -> Tensor:
+def interpolate(model: Any, keyframes: Tensor, every: int, **kwargs: Any) -> Tensor:
     """The frames between ``keyframes (N, C, K, H, W)``: ``(N, C, (K - 1) * every + 1, H, W)``
     with keyframe ``j`` exactly at frame ``j * every`` (``kwargs`` as in :func:`predict`)."""
+    m = load(model)
     keyframes = _check_video(keyframes, "keyframes")
     n, c, k, h, w = keyframes.shape
     if k < 2:
@@ -95,40 +101,38 @@ def interpolate(module, keyframes: Tensor, every: int, **kwargs: Any) -> Tensor:
     observed = interpolation_mask(frames, every)
     known = keyframes.new_zeros(n, c, frames, h, w)
     known[:, :, ::every] = keyframes
-    return _sample(module, known, observed, **kwargs)
+    return _sample(m, known, observed, **kwargs)
 
 
-def extend(module, total: int, overlap: int, num: int = 1, first: Tensor | None = None,
+def extend(model: Any, total: int, overlap: int, num: int = 1, first: Tensor | None = None,
            window: int | None = None, seed: int = 0,
            class_labels: Sequence[int] | Tensor | None = None, **kwargs: Any) -> Tensor:
-    """A video of ``total`` frames, longer than one window, by overlapping continuation.
+    """A video of ``total`` frames, longer than one window, by overlapping continuation
+    (:func:`polydiff.inference.along.continue_along` over the time axis).
 
     The first window (``window`` frames, default the model's sample length) is sampled, or
-    continues ``first (N, C, k, H, W)`` (kept exactly); each further window is a
-    :func:`predict` from the last ``overlap`` frames so far and adds ``window - overlap`` new
-    frames (window ``i`` uses ``seed + i``). Returns ``(N, C, total, H, W)``; ``N`` is
-    ``num``, or ``first``'s batch.
+    continues ``first (N, C, k, H, W)`` (kept exactly); each further window keeps the last
+    ``overlap`` frames so far and adds ``window - overlap`` new frames (window ``i`` uses
+    ``seed + i``). Returns ``(N, C, total, H, W)``; ``N`` is ``num``, or ``first``'s batch.
+    ``kwargs``: the sampler options of :func:`predict`.
     """
-    window = window or int(module.sample_shape[1])
+    m = load(model)
+    window = window or int(m.sample_shape[1])
     if not 1 <= overlap < window:
         raise ValueError(f"extend: overlap must lie in 1..{window - 1} (the window has {window} "
                          f"frames), got {overlap}")
     if total < window:
         raise ValueError(f"extend: total ({total}) is shorter than one window ({window}); "
                          f"sample or predict directly")
-    c, h, w = (int(v) for v in (module.sample_shape[0], *module.sample_shape[2:]))
-    shared = dict(class_labels=class_labels, **kwargs)
-    if first is None:
-        video = module.sample(num, shape=[c, window, h, w], seed=seed, **shared)
-    else:
+    done = 0
+    if first is not None:
         first = _check_video(first, "first")
         if first.shape[2] >= window:
             raise ValueError(f"extend: first has {first.shape[2]} frames; give fewer than one "
                              f"window ({window})")
-        video = predict(module, first, window, seed=seed, **shared)
-    i = 1
-    while video.shape[2] < total:
-        nxt = predict(module, video[:, :, -overlap:], window, seed=seed + i, **shared)
-        video = torch.cat([video, nxt[:, :, overlap:]], dim=2)
-        i += 1
+        done = first.shape[2]
+    windows = continuation_windows(total, window, overlap, done, first_context=done,
+                                   align_end=False)
+    video = continue_along(m, windows, size=window, prefix=first, num=num, seed=seed,
+                           class_labels=class_labels, **kwargs)
     return video[:, :, :total]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..samplers import DEFAULT_METHOD, DEFAULT_STEPS
 from .checks import UserError, finite_float, nonnegative_int, positive_float, positive_int
+from .options import add_model_options, add_sampler_options
 
 __all__ = ["LIGHTNING_COMMANDS", "build_parser"]
 
@@ -15,14 +17,6 @@ LIGHTNING_COMMANDS = ("fit", "validate")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse calls this for bad arguments
         raise UserError(f"{message} (polydiff {self.prog.split()[-1]} --help lists the options)")
-
-
-def _model_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help=f"a Lightning .ckpt file or a `polydiff export` directory ({what})")
-    p.add_argument("--no-ema", action="store_true",
-                   help="use the raw (non-EMA) weights (checkpoints with EMA only)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
 def build_parser(extra: dict | None = None, selected: str | None = None
@@ -39,15 +33,12 @@ def build_parser(extra: dict | None = None, selected: str | None = None
                        add_help=False)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint or an export directory")
-    _model_args(s, "the model to sample")
+    add_model_options(s, "the model to sample")
+    add_sampler_options(s, plan=True)
     s.add_argument("--num", type=positive_int, default=16, help="number of samples (default 16)")
     s.add_argument("--out", required=True, help="output directory (new or empty)")
     s.add_argument("--overwrite", action="store_true",
                    help="write into a non-empty --out, replacing earlier samples")
-    s.add_argument("--method", default=None, help="sampler (default dpmpp_2m)")
-    s.add_argument("--steps", type=positive_int, default=None, help="sampler steps (default 20)")
-    s.add_argument("--grid", default=None, help="time grid (default log_snr)")
-    s.add_argument("--seed", type=nonnegative_int, default=0, help="noise seed (default 0)")
     s.add_argument("--guidance-scale", type=finite_float, default=1.0,
                    help="classifier-free guidance scale (class-conditional models; default 1)")
     s.add_argument("--class-label", type=int, action="append", default=None,
@@ -68,12 +59,9 @@ def build_parser(extra: dict | None = None, selected: str | None = None
     s.add_argument("--resample", type=positive_int, nargs=2, default=None,
                    metavar=("JUMP", "REPEATS"),
                    help="with --known: RePaint resampling, JUMP intervals run REPEATS times")
-    s.add_argument("--plan", default=None,
-                   help="a plan JSON from `polydiff calibrate` (instead of --method/--steps/"
-                        "--grid)")
 
     c = sub.add_parser("calibrate", help="learn a sampling plan for few steps (JSON)")
-    _model_args(c, "the model to calibrate for")
+    add_model_options(c, "the model to calibrate for")
     c.add_argument("--out", required=True, help="output JSON file (must not exist)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     c.add_argument("--steps", type=positive_int, default=4,
@@ -109,8 +97,9 @@ def build_parser(extra: dict | None = None, selected: str | None = None
     d.add_argument("--overwrite", action="store_true",
                    help="write into a non-empty --out, replacing an earlier demo's files")
     d.add_argument("--seed", type=nonnegative_int, default=0)
-    d.add_argument("--steps", type=positive_int, default=20, help="sampler steps (default 20)")
-    d.add_argument("--method", default="dpmpp_2m", help="sampler (default dpmpp_2m)")
+    d.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS,
+                   help=f"sampler steps (default {DEFAULT_STEPS})")
+    d.add_argument("--method", default=DEFAULT_METHOD, help=f"sampler (default {DEFAULT_METHOD})")
     d.add_argument("--guidance-scale", type=finite_float, default=2.0,
                    help="CFG scale (default 2)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")

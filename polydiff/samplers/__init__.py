@@ -16,11 +16,12 @@ from .dpmpp import dpm_2m, dpm_3m, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
 from .first_order import ddim, ddpm, euler, euler_maruyama
 from .grids import check_grid, make_grid
 from .heun import edm, heun
-from .registry import MethodInfo, info, methods, nfe
+from .registry import DEFAULT_METHOD, DEFAULT_STEPS, MethodInfo, info, methods, nfe
 from .sample import renoise, sample
 from .unipc import unipc
 
 __all__ = [
+    "DEFAULT_METHOD", "DEFAULT_STEPS",
     "MethodInfo", "Plan", "Run", "adaptive", "calibrate", "calibration", "check_grid", "ddim",
     "ddpm", "dpm_2m", "dpm_3m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m", "edm", "euler",
     "euler_maruyama", "grids", "heun", "info", "make_grid", "methods", "nfe", "renoise",

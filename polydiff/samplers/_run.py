@@ -56,14 +56,19 @@ def _defer_checks(device: torch.device) -> bool:
 
 def randn_like(like: Tensor, generator: Generators = None) -> Tensor:
     """Standard normal noise shaped like ``like``. ``generator`` is one ``torch.Generator``
-    (``None``: the global RNG) or one per sample, so that sample ``b`` draws only from
-    ``generator[b]`` and its noise does not depend on the rest of the batch."""
+    (``None``: the global RNG), one per sample (sample ``b`` draws only from ``generator[b]``,
+    so its noise does not depend on the rest of the batch), or one per group of rows: ``G``
+    generators for a batch of ``B = G m`` samples draw ``m`` rows each, in one call, as they
+    would for a batch of ``m`` alone (the windows of a windowed task, batched together)."""
     if generator is None or isinstance(generator, torch.Generator):
         return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
-    if len(generator) != like.shape[0]:
-        raise ValueError(f"got {len(generator)} generators for a batch of {like.shape[0]}")
-    return torch.stack([torch.randn(like.shape[1:], generator=g, dtype=like.dtype,
-                                    device=like.device) for g in generator])
+    groups, batch = len(generator), like.shape[0]
+    if not groups or batch % groups:
+        raise ValueError(f"got {groups} generators for a batch of {batch}; give one, one per "
+                         f"sample or one per group of rows (a divisor of {batch})")
+    rows = batch // groups
+    return torch.cat([torch.randn((rows, *like.shape[1:]), generator=g, dtype=like.dtype,
+                                  device=like.device) for g in generator])
 
 
 def check_eval_times(eval_times: Times, grid: Tensor, schedule: Schedule) -> list[float]:

@@ -20,8 +20,15 @@ from .first_order import ddim, ddpm, euler, euler_maruyama
 from .heun import edm, heun
 from .unipc import unipc
 
-__all__ = ["COMMON_OPTIONS", "MethodInfo", "check_conditioning", "info", "methods", "nfe",
+__all__ = ["COMMON_OPTIONS", "DEFAULT_METHOD", "DEFAULT_STEPS",
+           "MethodInfo", "check_conditioning", "info", "methods", "nfe",
            "split_options"]
+
+#: the method every polydiff command, task and ``sample`` call uses unless told otherwise
+DEFAULT_METHOD = "dpmpp_2m"
+#: the steps of the inference layer, the commands and the tasks unless told otherwise
+#: (:func:`polydiff.samplers.sample` alone defaults to 10)
+DEFAULT_STEPS = 20
 
 #: options every method takes (handled by ``_run.Run``)
 COMMON_OPTIONS = frozenset({"final", "generator", "callback", "progress", "info", "eval_times"})

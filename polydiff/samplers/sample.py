@@ -32,7 +32,7 @@ def renoise(x: Tensor, t_from: float, t_to: float, schedule: Schedule,
 
 
 def sample(denoiser: DenoiserFn, noise: Tensor, schedule: Schedule, steps: int | None = None,
-           method: str | SamplerMethod = "dpmpp_2m", grid: GridLike = "log_snr", *,
+           method: str | SamplerMethod = registry.DEFAULT_METHOD, grid: GridLike = "log_snr", *,
            generator: Generators = None, progress: bool = False,
            callback: Callback | None = None, resample: tuple[int, int] | None = None,
            info: dict | None = None, **kwargs: Any) -> Tensor:

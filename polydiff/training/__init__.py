@@ -14,15 +14,37 @@
   from one part at a time, for items of different shapes in one run.
 """
 
-from .callbacks import LossHistory, SampleCallback
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# reading checkpoints and exports (and the JSON specs they hold) needs no Lightning
 from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, read_checkpoint
-from .data import EpochShuffleSampler, ResumableLoader, train_loader
-from .datamodule import BatchCollate, DiffusionDataModule, split_indices
-from .export import export, load_export_config, load_exported
-from .mixed import MixedBatchSampler
-from .module import DiffusionModule, NonFiniteLossError
-from .outputs import write_samples
+from .export import export, load_export_config, load_exported, read_export
 from .spec import build_net, instantiate_net, net_spec, register_net
+
+#: public name -> the module that defines it, loaded on first use (Lightning's)
+_LAZY = {
+    "LossHistory": "callbacks", "SampleCallback": "callbacks",
+    "EpochShuffleSampler": "data", "ResumableLoader": "data", "train_loader": "data",
+    "BatchCollate": "datamodule", "DiffusionDataModule": "datamodule",
+    "split_indices": "datamodule",
+    "MixedBatchSampler": "mixed",
+    "DiffusionModule": "module", "NonFiniteLossError": "module",
+    "write_samples": "outputs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BatchCollate",
@@ -43,6 +65,7 @@ __all__ = [
     "load_exported",
     "net_spec",
     "read_checkpoint",
+    "read_export",
     "register_net",
     "ResumableLoader",
     "split_indices",

@@ -7,8 +7,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from ..inference.draw import default_labels
 from .outputs import write_samples, writer_for
-from .sampling import default_labels
 
 __all__ = ["LossHistory", "SampleCallback", "is_sharded"]
 

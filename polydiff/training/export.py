@@ -16,9 +16,9 @@ import torch
 from .. import __version__
 from ..denoiser import Denoiser
 from .checkpoints import CheckpointError, read_torch_file
-from .spec import check_json, instantiate_net, schedule_from, share_data_info
+from .spec import check_json, instantiate_net
 
-__all__ = ["export", "load_exported", "load_export_config", "FORMAT"]
+__all__ = ["export", "load_exported", "load_export_config", "read_export", "FORMAT"]
 
 FORMAT = "polydiff-denoiser"
 CONFIG_NAME = "config.json"
@@ -131,9 +131,9 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> Denoiser:
-    """Rebuild the exported denoiser (eval mode). Only allow-listed network classes are built and
-    weights load with ``weights_only=True``; the config is attached as ``.export_config``."""
+def read_export(directory: str | Path) -> tuple[dict[str, Any], torch.nn.Module]:
+    """``(config, network)`` of an export directory: the validated ``config.json`` and the
+    allow-listed network with its weights (read with ``weights_only=True`` or safetensors)."""
     directory = Path(directory)
     config = load_export_config(directory)
     net = instantiate_net(config["net"])
@@ -144,9 +144,16 @@ def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> 
         first = str(err).splitlines()[1:2] or [str(err)]
         raise CheckpointError(f"{directory}: the weights do not fit the network in "
                               f"{CONFIG_NAME} ({first[0].strip()})") from None
-    share_data_info(net, config.get("data"))
-    den = Denoiser(net, schedule_from(config["schedule"]), config["prediction"],
-                   c_noise=config.get("c_noise"), sigma_data=config.get("sigma_data", 0.5),
-                   input_scale=config.get("input_scale"))
-    den.export_config = config
-    return den.to(device).eval()
+    return config, net
+
+
+def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> Denoiser:
+    """Rebuild the exported denoiser (eval mode). Only allow-listed network classes are built and
+    weights load with ``weights_only=True``; the config is attached as ``.export_config``.
+    (:func:`polydiff.load` gives the whole model: denoiser and data description.)"""
+    from ..inference import load
+
+    model = load(directory, device=device)
+    den = model.denoiser
+    den.export_config = load_export_config(directory)
+    return den

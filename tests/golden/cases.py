@@ -146,10 +146,10 @@ def audio_fill_gaps(tmp: Path) -> dict[str, torch.Tensor]:
                         ("inpaint", audio_model(classes=2))):
         kw = {} if name == "conditional" else {"class_label": 1, "guidance_scale": 1.5}
         out[name] = fill_gaps(model, audio, gaps=[(0.02, 0.05), (0.08, 0.09), (0.25, 0.28)],
-                              num=2, steps=3, seed=4, **kw)
+                              sample_rate=RATE, num=2, steps=3, seed=4, **kw)
     out["repaint"] = fill_gaps(audio_model(classes=None, imputation=True), audio,
-                               gaps=[(0.1, 0.12)], steps=2, seed=1, resample=(1, 2),
-                               method="ddim")
+                               gaps=[(0.1, 0.12)], sample_rate=RATE, steps=2, seed=1,
+                               resample=(1, 2), method="ddim")
     return out
 
 
@@ -159,8 +159,8 @@ def audio_continue(tmp: Path) -> dict[str, torch.Tensor]:
 
     model = audio_model(classes=2, timing=True)
     prefix = recording(40)
-    return {"continue": continue_audio(model, prefix, 0.15, num=2, steps=3, seed=2,
-                                       class_label=0),
+    return {"continue": continue_audio(model, prefix, 0.15, sample_rate=RATE, num=2, steps=3,
+                                       seed=2, class_label=0),
             "extend": extend(model, 170, overlap=0.25, steps=3, seed=5, class_label=1,
                              guidance_scale=2.0)}
 

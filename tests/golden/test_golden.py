@@ -82,7 +82,7 @@ def test_polydiff_fill_gaps_gives_what_the_api_gives(tmp_path):
     missing = torch.isnan(audio)
     missing[:, 20:50] = missing[:, 250:280] = True
     want = fill_gaps(load_checkpoint(ckpt).eval(), torch.nan_to_num(audio), missing=missing[0],
-                     num=2, steps=3, seed=4)
+                     sample_rate=RATE, num=2, steps=3, seed=4)
     for k in range(2):
         save_wav(want[k], tmp_path / f"want_{k}.wav", RATE)
         got, _ = sf.read(tmp_path / f"out_{k}.wav", dtype="float32")

@@ -132,8 +132,14 @@ def test_per_sample_generators_make_stochastic_methods_batch_independent(method)
     part = samplers.sample(gmm.denoiser(sched), noise[1:3], sched, 5, method,
                            generator=gens([11, 12]))
     torch.testing.assert_close(part, full[1:3], rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="generators for a batch"):
-        samplers.sample(gmm.denoiser(sched), noise, sched, 5, method, generator=gens([1]))
+    # one generator per group of rows: each group as it would be alone (batched windows)
+    grouped = samplers.sample(gmm.denoiser(sched), noise, sched, 5, method,
+                              generator=gens([7, 8]))
+    alone = samplers.sample(gmm.denoiser(sched), noise[2:], sched, 5, method,
+                            generator=torch.Generator().manual_seed(8))
+    torch.testing.assert_close(grouped[2:], alone, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="got 3 generators for a batch of 4"):
+        samplers.sample(gmm.denoiser(sched), noise, sched, 5, method, generator=gens([1, 2, 3]))
 
 
 @pytest.mark.parametrize("method", ["dpmpp_2m", "heun", "ddpm", "unipc", "adaptive"])

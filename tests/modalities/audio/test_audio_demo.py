@@ -24,7 +24,7 @@ def test_demo_writes_clips_gap_fills_spectrograms_and_report(tmp_path, cli_error
     for png in ("generated.png", "gap_filling.png", "loss.png"):
         assert (out / png).stat().st_size > 1000
     model = load_audio_model(out / "checkpoints" / "last.ckpt")  # weights-only: plain values
-    assert model.data_info["meta"]["classes"] == ["cymbal", "kick", "snare", "speech", "tabla"]
+    assert model.spec.classes == ["cymbal", "kick", "snare", "speech", "tabla"]
     report = (out / "report.txt").read_text()
     for method in ("model", "zeros", "linear", "lpc"):
         assert f"              {method}" in report

@@ -75,12 +75,12 @@ def test_stereo_into_the_mono_model_is_one_clear_line(checkpoint, tmp_path, cli_
 
 
 def test_load_audio_model_refuses_other_modalities(checkpoint, tmp_path):
-    module = load_audio_model(checkpoint)
-    assert module.data_info["meta"]["crop"] == 1024 and not module.training
+    model = load_audio_model(checkpoint)
+    assert model.spec.meta["crop"] == 1024 and not model.net.training
     raw = torch.load(checkpoint, weights_only=True)
     raw["polydiff"]["data"]["modality"] = "image"
     torch.save(raw, tmp_path / "image.ckpt")
-    with pytest.raises(ValueError, match=r"image.ckpt is a image model, not an audio model"):
+    with pytest.raises(ValueError, match=r"image.ckpt is an image model, not an audio model"):
         load_audio_model(tmp_path / "image.ckpt")
 
 

@@ -22,11 +22,11 @@ def test_gaps_config_trains_and_fills(tmp_path):
                  "--trainer.logger=false", f"--trainer.default_root_dir={root}"]) == 0
     (ckpt,) = sorted(root.rglob("last.ckpt"))
     module = load_audio_model(ckpt)
-    assert module.imputation is not None and module.net.cond_channels == 2
+    assert module.conditional and module.net.cond_channels == 2
 
     speech, rate = sf.read(ASSETS / "speech" / "cards_002.flac", dtype="float32")
     clip = torch.from_numpy(speech[8000:9000])[None]
-    out = fill_gaps(module, clip, [(0.02, 0.03)], num=2, steps=3)
+    out = fill_gaps(module, clip, [(0.02, 0.03)], sample_rate=rate, num=2, steps=3)
     hole = gap_mask(1000, [(0.02, 0.03)], rate)
     assert torch.equal(out[:, 0, ~hole], clip[0, ~hole].expand(2, -1))
     assert not torch.equal(out[0, 0, hole], out[1, 0, hole])

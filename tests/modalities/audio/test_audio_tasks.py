@@ -89,8 +89,8 @@ def test_timing_trains_through_lightning_and_changes_the_output(tmp_path):
     trainer.fit(module, dm)
     assert module.net.vector_emb.mlp[2].weight.any()
     assert module.data_info["meta"]["timing_scale"] == 10.0
-    short = generate(module, 2, start=0.0, seconds=1.0, steps=2, ema=False)
-    late = generate(module, 2, start=4.0, seconds=7.0, steps=2, ema=False)
+    short = generate(module, 2, start=0.0, seconds=1.0, steps=2)
+    late = generate(module, 2, start=4.0, seconds=7.0, steps=2)
     assert short.shape == (2, 1, 1024) and not torch.allclose(short, late)
 
 
@@ -106,7 +106,8 @@ def test_gap_filling_returns_the_observed_samples_exactly(gaps, n, seed):
         missing[0] = False
     runs = torch.diff(torch.cat([torch.zeros(1), missing.float(), torch.zeros(1)])).nonzero()
     assume(int((runs[1::2] - runs[::2]).max()) <= 64)  # every gap fits the model's window
-    out = fill_gaps(MODEL, audio, missing=missing, num=2, steps=2, seed=seed, class_label=1)
+    out = fill_gaps(MODEL, audio, missing=missing, num=2, steps=2, seed=seed, class_label=1,
+                    sample_rate=RATE)
     assert out.shape == (2, 1, n)
     assert torch.equal(out[:, 0, ~missing], audio[0, ~missing].expand(2, -1))
     assert torch.isfinite(out).all()
@@ -116,27 +117,54 @@ def test_gap_filling_returns_the_observed_samples_exactly(gaps, n, seed):
 def test_gap_filling_with_seconds_nan_and_resampling():
     audio = torch.sin(torch.arange(300.0) / 5)[None] * 0.4
     audio[0, 250:260] = float("nan")
-    out = fill_gaps(MODEL, audio, [(0.020, 0.050), (0.100, 0.110)], steps=2,
+    out = fill_gaps(MODEL, audio, [(0.020, 0.050), (0.100, 0.110)], sample_rate=RATE, steps=2,
                     resample=(1, 2))
     hole = gap_mask(300, [(0.020, 0.050), (0.100, 0.110)], RATE)
     hole[250:260] = True
     assert torch.equal(out[0, 0, ~hole], audio[0, ~hole]) and torch.isfinite(out).all()
 
 
+def test_a_recording_at_another_rate_is_resampled_and_its_gaps_land_in_place(tmp_path):
+    """A 2 kHz tensor (twice the model's rate) with a gap at 0.10-0.12 s is filled at the
+    model's 1 kHz, the gap at samples 100-120; a tensor without its rate is refused in one
+    line, and a file's path says its own rate."""
+    import soundfile as sf
+
+    fast = torch.sin(torch.arange(600.0) / 9)[None] * 0.4
+    out = fill_gaps(MODEL, fast, [(0.10, 0.12)], sample_rate=2000, steps=2)
+    assert out.shape == (1, 1, 300)
+    slow = fill_gaps(MODEL, fast[:, ::2], [(0.10, 0.12)], sample_rate=RATE, steps=2)
+    hole = gap_mask(300, [(0.10, 0.12)], RATE)
+    assert hole.nonzero().flatten().tolist() == list(range(100, 120))
+    # outside the gap: the resampled recording, exactly; inside it: filled (not the input)
+    from polydiff.modalities.audio import resample
+
+    torch.testing.assert_close(out[0, :, ~hole], resample(fast, 2000, RATE)[:, ~hole])
+    assert not torch.allclose(out[0, :, hole], resample(fast, 2000, RATE)[:, hole])
+    assert torch.isfinite(slow).all()
+    with pytest.raises(ValueError, match=r"audio is a tensor of samples: give its sample_rate"):
+        fill_gaps(MODEL, fast, [(0.10, 0.12)])
+    sf.write(tmp_path / "fast.wav", fast[0].numpy(), 2000, subtype="FLOAT")
+    from_file = fill_gaps(MODEL, tmp_path / "fast.wav", [(0.10, 0.12)], steps=2)
+    torch.testing.assert_close(from_file, out)
+    with pytest.raises(ValueError, match="is a file, which says its own rate"):
+        fill_gaps(MODEL, tmp_path / "fast.wav", [(0.10, 0.12)], sample_rate=2000)
+
+
 def test_gap_filling_errors_name_the_problem():
     audio = torch.zeros(1, 100)
     with pytest.raises(ValueError, match=r"gap 0.05-0.2 s ends after the recording \(100 "):
-        fill_gaps(MODEL, audio, [(0.05, 0.2)])
+        fill_gaps(MODEL, audio, [(0.05, 0.2)], sample_rate=RATE)
     with pytest.raises(ValueError, match=r"longer than the model's window \(64 samples"):
-        fill_gaps(MODEL, torch.zeros(1, 200), [(0.01, 0.09)])
+        fill_gaps(MODEL, torch.zeros(1, 200), [(0.01, 0.09)], sample_rate=RATE)
     with pytest.raises(ValueError, match=r"has 2 channel\(s\) but the model makes mono"):
-        fill_gaps(MODEL, torch.zeros(2, 100), [(0.01, 0.02)])
+        fill_gaps(MODEL, torch.zeros(2, 100), [(0.01, 0.02)], sample_rate=RATE)
     with pytest.raises(ValueError, match="nothing to fill"):
-        fill_gaps(MODEL, audio)
+        fill_gaps(MODEL, audio, sample_rate=RATE)
     image_like = module_for()
     image_like.data_info = {**image_like.data_info, "modality": "image"}
-    with pytest.raises(ValueError, match="is a image model, not an audio model"):
-        fill_gaps(image_like, audio, [(0.01, 0.02)])
+    with pytest.raises(ValueError, match="is an image model, not an audio model"):
+        fill_gaps(image_like, audio, [(0.01, 0.02)], sample_rate=RATE)
 
 
 @given(length=st.integers(1, 300), prefix=st.integers(0, 150),
@@ -145,7 +173,8 @@ def test_gap_filling_errors_name_the_problem():
 def test_extend_makes_any_length_and_keeps_the_prefix(length, prefix, overlap):
     prefix = min(prefix, length - 1)
     start = torch.linspace(-0.5, 0.5, prefix)[None] if prefix else None
-    out = extend(MODEL, length, prefix=start, overlap=overlap, num=2, steps=2, class_label=0)
+    out = extend(MODEL, length, prefix=start, sample_rate=RATE, overlap=overlap, num=2, steps=2,
+                 class_label=0)
     assert out.shape == (2, 1, length) and torch.isfinite(out).all()
     if prefix:
         assert torch.equal(out[:, :, :prefix], start.expand(2, 1, -1))
@@ -158,6 +187,7 @@ def test_long_generation_windows_continue_each_other():
     first = generate(MODEL, 1, class_label=1, steps=2, seed=3)
     assert torch.equal(out[:, :, :64], first)  # window 0 is plain generation
     # window 1 of extend (seed 3 + 1) is the continuation of window 0 by 32 samples
-    cont = continue_audio(MODEL, out[0, :, :64], 0.096, overlap=0.5, steps=2, seed=4,
+    cont = continue_audio(MODEL, out[0, :, :64], 0.096, sample_rate=RATE, overlap=0.5, steps=2,
+                          seed=4,
                           class_label=1)
     assert torch.equal(cont, out[:, :, :96])

@@ -45,8 +45,8 @@ def tiny_model(path, conditional=True, time_window=None, patch=(8, 8), validity=
     import torch
 
     from polydiff import Denoiser, schedules
+    from polydiff.inference import Model
     from polydiff.modalities.science.data import FieldData
-    from polydiff.modalities.science.model import FieldModel
     from polydiff.modalities.science.unet import FieldUNet
 
     data = FieldData(str(path), patch=list(patch), time_window=time_window, min_observed=0,
@@ -59,7 +59,8 @@ def tiny_model(path, conditional=True, time_window=None, patch=(8, 8), validity=
         for p in net.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=g))
     den = Denoiser(net, schedules.VPCosine(), "v").eval()
-    return FieldModel(den, den.schedule, list(data.sample_shape), info, conditional, "tiny")
+    return Model.from_info(den, info, sample_shape=data.sample_shape, conditional=conditional,
+                           source="tiny")
 
 
 @pytest.fixture(scope="module")

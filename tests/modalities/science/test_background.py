@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polydiff import Denoiser, schedules
+from polydiff.inference import Model
 from polydiff.modalities.science import impute
 from polydiff.modalities.science.background import (
     SEASONAL_HARMONICS,
@@ -30,7 +31,6 @@ from polydiff.modalities.science.background import (
 from polydiff.modalities.science.data import FieldData
 from polydiff.modalities.science.fill import first_guess
 from polydiff.modalities.science.io import read_netcdf
-from polydiff.modalities.science.model import FieldModel
 from polydiff.modalities.science.unet import FieldUNet
 from polydiff.normalize import Normalizer
 
@@ -137,8 +137,7 @@ def _fresh_guess_model(path):
                     fill_method="biharmonic", base_channels=8, channel_mult=(1, 2),
                     attention_heads=2)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
-    return FieldModel(den, den.schedule, list(data.sample_shape), data.data_info(), True,
-                      "fresh"), data
+    return Model.from_info(den, data.data_info(), conditional=True, source="fresh"), data
 
 
 def _check_guess_filled(out, ds, model, bg: np.ndarray) -> None:
@@ -146,7 +145,7 @@ def _check_guess_filled(out, ds, model, bg: np.ndarray) -> None:
     (C, T or 1, Y, X)`` + the network's first guess of the anomalies (model units; the guess
     commutes with the per-variable affine normaliser)."""
     values = np.stack([ds[v].values for v in ("SST", "AIRT")]) - bg  # (C, T, Y, X)
-    norm = model.normalizer
+    norm = model.spec.normalizer
     z = norm.normalize(torch.from_numpy(values.transpose(1, 0, 2, 3).copy()))
     known = torch.isfinite(z)
     guess = first_guess(torch.nan_to_num(z), known, model.net.periodic,
@@ -367,8 +366,7 @@ def test_impute_adds_the_seasonal_background_back_at_the_datas_dates(tmp_path):
                     fill_method="biharmonic", base_channels=8, channel_mult=(1, 2),
                     attention_heads=2)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
-    model = FieldModel(den, den.schedule, list(data.sample_shape), data.data_info(), True,
-                       "fresh")
+    model = Model.from_info(den, data.data_info(), conditional=True, source="fresh")
     ds = _seasonal_file(tmp_path / "other.nc", n_time=3, gaps=0.4, seed=5).isel(
         time=slice(0, 3))
     ds = ds.assign_coords(time=_dates(3, "1996-06-15"))  # other dates: other background

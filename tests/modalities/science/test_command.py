@@ -96,7 +96,7 @@ def test_impute_checks_everything_first(trained, tmp_path, cli_error):
     cli_error(["impute", path, *base, "--spread-factor", "nan", "--out", tmp_path / "a.nc"],
               r"--spread-factor: expected a finite number, got 'nan'")
     cli_error(["impute", path, "--checkpoint", tmp_path / "none.ckpt", "--out",
-               tmp_path / "a.nc"], r"--checkpoint: checkpoint .*none.ckpt does not exist")
+               tmp_path / "a.nc"], r"--checkpoint .*none.ckpt does not exist")
     kelvin = make_field(n_time=3, n_lat=10, n_lon=16, units="K")
     kelvin.to_netcdf(tmp_path / "kelvin.nc", engine="scipy")
     cli_error(["impute", tmp_path / "kelvin.nc", *base, "--out", tmp_path / "a.nc"],

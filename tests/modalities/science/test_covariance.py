@@ -168,8 +168,8 @@ def test_encoded_table_round_trips_in_float16():
 def _covariance_model(path, patch=None):
     """An untrained residual x0 model: it predicts its first guess (the field's OI)."""
     from polydiff import Denoiser, schedules
+    from polydiff.inference import Model
     from polydiff.modalities.science.data import FieldData
-    from polydiff.modalities.science.model import FieldModel
     from polydiff.modalities.science.unet import FieldUNet
 
     data = FieldData(str(path), patch=patch, min_observed=0, background=True, covariance=1)
@@ -179,7 +179,7 @@ def _covariance_model(path, patch=None):
     info = data.data_info()
     net.use_data_info(info)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
-    return FieldModel(den, den.schedule, list(data.sample_shape), info, True, "fresh"), data
+    return Model.from_info(den, info, conditional=True, source="fresh"), data
 
 
 def test_impute_with_a_covariance_model_gives_the_fields_oi(tmp_path):

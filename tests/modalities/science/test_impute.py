@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polydiff import Denoiser, schedules
+from polydiff.inference import Model
 from polydiff.modalities.science import impute
 from polydiff.modalities.science.data import FieldData
-from polydiff.modalities.science.model import FieldModel
+from polydiff.modalities.science.model import field_model
 from polydiff.modalities.science.tiles import Blender, ramp
 from polydiff.modalities.science.unet import FieldUNet
 from polydiff.modalities.science.windows import Windows
@@ -151,11 +152,11 @@ def test_bad_input_is_named(gappy, tmp_path):
         impute(ds, model, guidance="magic", progress=False)
     with pytest.raises(ValueError, match=r"quantiles must lie in \(0, 1\)"):
         impute(ds, model, quantiles=(0.5, 1.0), progress=False)
-    other = FieldModel(model.denoiser, model.schedule, model.sample_shape,
-                       {**model.data_info, "modality": "image"}, True, "img.ckpt")
-    with pytest.raises(ValueError, match="checkpoint img.ckpt is a image model, not a science"):
-        other._check()
-    with pytest.raises(ValueError, match="checkpoint .*absent.ckpt does not exist"):
+    other = Model.from_info(model.denoiser, {**model.spec.to_info(), "modality": "image"},
+                            conditional=True, source="img.ckpt")
+    with pytest.raises(ValueError, match="img.ckpt is an image model, not a science model"):
+        field_model(other)
+    with pytest.raises(ValueError, match=".*absent.ckpt does not exist"):
         impute(ds, tmp_path / "absent.ckpt", progress=False)
     with pytest.raises(ValueError, match="data must be an xr.DataArray or xr.Dataset"):
         impute(ds["SST"].values, model, progress=False)
@@ -243,8 +244,7 @@ def test_untrained_residual_model_posterior_mean_is_its_first_guess(gappy):
     net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
                     base_channels=8, channel_mult=(1, 2), attention_heads=2)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
-    model = FieldModel(den, den.schedule, list(data.sample_shape), data.data_info(), True,
-                       "fresh")
+    model = Model.from_info(den, data.data_info(), conditional=True, source="fresh")
     ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=0.3, seed=5)
     kw = dict(n_samples=2, steps=2, domain="all", progress=False)
     a = impute(ds, model, mean="posterior", seed=0, **kw)

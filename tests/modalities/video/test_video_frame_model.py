@@ -91,9 +91,12 @@ def test_posterior_mean_keeps_the_given_frames_and_averages_the_draws(module, k,
 
 
 def test_frame_model_bad_input_is_named(module):
+    with pytest.raises(ValueError, match=r"this model was trained for imputation \(the known "
+                                         r"values are one of its inputs\): give known="):
+        module.sample(1, steps=1)
     with pytest.raises(ValueError, match=r"conditional frame model \(conditional=True\) got no "
                                          r"given frames \(cond=None\)"):
-        module.sample(1, steps=1)
+        module.net(torch.zeros(1, 1, 5, 8, 8), torch.zeros(1))
     with pytest.raises(ValueError, match=r"cond must have shape \(1, 2, 5, 8, 8\) \(\[known "
                                          r"frames, mask\]\), got \(1, 1, 5, 8, 8\)"):
         module.net(torch.zeros(1, 1, 5, 8, 8), torch.zeros(1), cond=torch.zeros(1, 1, 5, 8, 8))
