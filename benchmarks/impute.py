@@ -96,16 +96,22 @@ def load_winds(path: Path, months: int | None):
 
 
 def make_mask(kind: str, shape: tuple[int, int, int], seed: int) -> np.ndarray:
-    from polydiff.modalities.science import gaps
+    """The hidden entries (True) of ``(T, Y, X)``: ``~`` the observed masks of
+    :mod:`polydiff.masks`, drawn from a numpy generator seeded with ``seed``."""
+    from polydiff import masks
 
     rng = np.random.default_rng(seed)
     if kind.startswith("random"):
-        return gaps.random_gaps(shape, int(kind[6:]) / 100, rng)
-    if kind == "clouds":
-        return gaps.cloud_gaps(shape, 0.4, rng, scale=4.0)
-    if kind == "steps":
-        return gaps.step_gaps(shape, 0.25, rng)
-    raise ValueError(f"unknown mask {kind!r}; expected one of {MASKS}")
+        observed = masks.random_mask(shape, int(kind[6:]) / 100, rng)
+    elif kind == "clouds":
+        observed = masks.cloud_mask(shape, 0.4, rng, scale=4.0)
+    elif kind == "steps":
+        count = min(max(1, round(0.25 * shape[0])), shape[0] - 2)
+        observed = masks.time_step_mask(shape, 0.25, time_axis=0, generator=rng, count=count,
+                                        keep_ends=True).expand(shape)
+    else:
+        raise ValueError(f"unknown mask {kind!r}; expected one of {MASKS}")
+    return ~observed.numpy()
 
 
 def eval_months(kind: str, hidden: np.ndarray, k: int) -> np.ndarray:

@@ -1,9 +1,21 @@
 """The one mask convention: a bool tensor ``observed`` with True = known/kept, False = missing.
 
 NaN in data means missing: :func:`from_nan` turns it into ``observed = False`` plus a finite
-placeholder. Random, block and whole-time-step masks make training and evaluation gaps;
-:func:`from_values` / :func:`to_values` convert from and to other conventions (0/1, 0/255,
-"1 = fill this in" inpainting masks).
+placeholder. The generators below return ``observed`` for every kind of gap the library makes
+(training targets, a modality's task, synthetic gaps of a benchmark):
+
+- :func:`random_mask`: independent points; :func:`block_mask`: boxes of one size;
+  :func:`random_blocks_mask`: boxes of random sizes up to a share of the positions;
+- :func:`time_step_mask`: whole steps along an axis (at random, or an exact count);
+- :func:`suffix_mask`: everything after the first ``known`` entries along an axis
+  (prediction, continuation); :func:`strided_mask`: every ``m``-th entry along an axis given
+  (interpolation); :func:`from_intervals`: intervals along an axis missing (gaps in seconds);
+- :func:`cloud_mask`: cloud-like patches (smoothed noise, thresholded) on every map.
+
+Random generators take a ``torch.Generator`` or a ``numpy.random.Generator`` (numpy pipelines
+keep their draws). :func:`from_values` / :func:`to_values` convert from and to other
+conventions (0/1, 0/255, "1 = fill this in" inpainting masks); :func:`runs` lists the gaps
+of a mask along an axis.
 
 Masks are shaped like the data ``(B, C, *axes)`` or broadcast to it (e.g. ``(B, 1, *axes)``).
 """
@@ -11,7 +23,9 @@ Masks are shaped like the data ``(B, C, *axes)`` or broadcast to it (e.g. ``(B, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -22,7 +36,12 @@ __all__ = [
     "fill_missing",
     "random_mask",
     "block_mask",
+    "random_blocks_mask",
     "time_step_mask",
+    "suffix_mask",
+    "strided_mask",
+    "from_intervals",
+    "cloud_mask",
     "from_values",
     "to_values",
     "check_mask",
@@ -47,12 +66,27 @@ def fill_missing(x: Tensor, observed: Tensor, value: float = float("nan")) -> Te
     return torch.where(observed, x, torch.full((), value, dtype=x.dtype, device=x.device))
 
 
-def random_mask(shape: Sequence[int], missing: float, generator: torch.Generator | None = None,
+Generator = torch.Generator | np.random.Generator | None
+
+
+def _uniform(shape: Sequence[int], generator: Generator, device=None) -> Tensor:
+    """``U[0, 1)`` draws of ``shape`` from a torch or a numpy generator."""
+    if isinstance(generator, np.random.Generator):
+        return torch.from_numpy(generator.random(tuple(shape))).to(device)
+    return torch.rand(tuple(shape), generator=generator, device=device)
+
+
+def _check_missing(missing: float, what: str = "missing") -> float:
+    if not 0.0 <= missing <= 1.0:
+        raise ValueError(f"{what} must be a probability in [0, 1], got {missing}")
+    return float(missing)
+
+
+def random_mask(shape: Sequence[int], missing: float, generator: Generator = None,
                 device: torch.device | str | None = None) -> Tensor:
     """Each entry independently missing with probability ``missing`` in [0, 1]."""
-    if not 0.0 <= missing <= 1.0:
-        raise ValueError(f"missing must be a probability in [0, 1], got {missing}")
-    return torch.rand(tuple(shape), generator=generator, device=device) >= missing
+    _check_missing(missing)
+    return _uniform(shape, generator, device) >= missing
 
 
 def block_mask(shape: Sequence[int], block: Sequence[int], num_blocks: int = 1,
@@ -80,19 +114,137 @@ def block_mask(shape: Sequence[int], block: Sequence[int], num_blocks: int = 1,
     return observed
 
 
+def random_blocks_mask(shape: Sequence[int], missing: float, max_block: Sequence[int],
+                       generator: torch.Generator | None = None, tries: int = 64) -> Tensor:
+    """``(1, *axes)`` for one sample ``shape = (C, *axes)``: boxes of random size (1 to
+    ``max_block`` per axis, at random places) missing across all channels, until at least a
+    share ``missing`` of the positions is (or ``tries`` boxes were drawn)."""
+    _check_missing(missing)
+    axes = tuple(shape[1:])
+    if len(max_block) != len(axes):
+        raise ValueError(f"max_block needs one size per spatial axis ({len(axes)}), got "
+                         f"{list(max_block)}")
+    hidden = torch.zeros((1, *axes), dtype=torch.bool)
+    total = hidden.numel()
+    for _ in range(tries):
+        if hidden.sum() >= missing * total:
+            break
+        size = [int(torch.randint(1, min(m, a) + 1, (), generator=generator))
+                for m, a in zip(max_block, axes, strict=True)]
+        start = [int(torch.randint(0, a - s + 1, (), generator=generator))
+                 for s, a in zip(size, axes, strict=True)]
+        hidden[(slice(None), *(slice(b, b + s) for b, s in zip(start, size, strict=True)))] = True
+    return ~hidden
+
+
+def _along(shape: Sequence[int], axis: int, keep: Tensor) -> Tensor:
+    """A mask of ``shape``'s rank, size 1 except along ``axis``, where it is ``keep``."""
+    view = [1] * len(shape)
+    view[axis] = -1
+    return keep.reshape(view)
+
+
+def _axis(shape: Sequence[int], axis: int, name: str = "axis") -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < len(shape):
+        raise ValueError(f"{name} must index an axis of {tuple(shape)}, got {axis}")
+    return axis
+
+
 def time_step_mask(shape: Sequence[int], missing: float, time_axis: int = 2,
-                   generator: torch.Generator | None = None,
-                   device: torch.device | str | None = None) -> Tensor:
+                   generator: Generator = None, device: torch.device | str | None = None,
+                   *, count: int | None = None, keep_ends: bool = False) -> Tensor:
     """Whole time steps missing: each index along ``time_axis`` is dropped (for every channel
-    and every other axis) with probability ``missing``. Returns a mask broadcastable to
-    ``shape`` with size 1 on all axes but batch and time."""
+    and every other axis) with probability ``missing``, or, with ``count``, exactly that many
+    (chosen without replacement; ``keep_ends``: never the first or the last). Returns a mask
+    broadcastable to ``shape`` with size 1 on all axes but batch (axis 0, when ``time_axis``
+    is not 0) and time."""
     shape = tuple(shape)
-    if isinstance(time_axis, bool) or not isinstance(time_axis, int) or \
-            not 2 <= time_axis < len(shape):
-        raise ValueError(f"time_axis must index a spatial axis of {shape}, got {time_axis}")
-    mshape = [1] * len(shape)
-    mshape[0], mshape[time_axis] = shape[0], shape[time_axis]
-    return random_mask(mshape, missing, generator, device)
+    _axis(shape, time_axis, "time_axis")
+    if count is None:
+        mshape = [1] * len(shape)
+        mshape[time_axis] = shape[time_axis]
+        if time_axis:
+            mshape[0] = shape[0]
+        return random_mask(mshape, missing, generator, device)
+    t = shape[time_axis]
+    pool = np.arange(1, t - 1) if keep_ends else np.arange(t)
+    if not 1 <= count <= len(pool):
+        raise ValueError(f"count must lie in 1..{len(pool)} for {t} steps"
+                         f"{' (the ends kept)' if keep_ends else ''}, got {count}")
+    if isinstance(generator, np.random.Generator):
+        steps = generator.choice(pool, size=count, replace=False)
+    else:
+        steps = pool[torch.randperm(len(pool), generator=generator)[:count].numpy()]
+    keep = torch.ones(t, dtype=torch.bool)
+    keep[torch.as_tensor(steps, dtype=torch.long)] = False
+    return _along(shape, time_axis, keep).to(device)
+
+
+def suffix_mask(shape: Sequence[int], known: int, axis: int) -> Tensor:
+    """The first ``known`` entries along ``axis`` observed, the rest missing (prediction,
+    continuation): broadcastable to ``shape``."""
+    shape = tuple(shape)
+    n = shape[_axis(shape, axis)]
+    if not 0 <= known <= n:
+        raise ValueError(f"known must lie in 0..{n} (the axis' length), got {known}")
+    return _along(shape, axis, torch.arange(n) < known)
+
+
+def strided_mask(shape: Sequence[int], every: int, axis: int, offset: int = 0) -> Tensor:
+    """Entries ``offset, offset + every, ...`` along ``axis`` observed, those between missing
+    (interpolation: every ``m``-th frame or step given): broadcastable to ``shape``."""
+    shape = tuple(shape)
+    n = shape[_axis(shape, axis)]
+    if every < 1 or not 0 <= offset < max(every, 1):
+        raise ValueError(f"strided_mask needs every >= 1 and 0 <= offset < every, got every="
+                         f"{every}, offset={offset}")
+    keep = torch.zeros(n, dtype=torch.bool)
+    keep[offset::every] = True
+    return _along(shape, axis, keep)
+
+
+def from_intervals(length: int, intervals: Sequence[tuple[float, float]], rate: float = 1.0,
+                   unit: str = "", what: str = "the input") -> Tensor:
+    """``observed (length,)``: False inside each ``(start, end)`` interval, in units of
+    ``1 / rate`` entries (seconds at ``rate`` samples per second: ``unit="s"``); an empty
+    interval or one past the end of ``what`` is a ``ValueError`` naming it."""
+    observed = torch.ones(length, dtype=torch.bool)
+    u = f" {unit}" if unit else ""
+    for start, end in intervals:
+        a, b = round(start * rate), round(end * rate)
+        if not 0 <= a < b:
+            raise ValueError(f"gap {start}-{end}{u}: need 0 <= start < end")
+        if b > length:
+            raise ValueError(f"gap {start}-{end}{u} ends after {what} ({length} entries, "
+                             f"{length / rate:.3f}{u})")
+        observed[a:b] = False
+    return observed
+
+
+def cloud_mask(shape: Sequence[int], missing: float, generator: Generator = None,
+               scale: float = 3.0, periodic: bool = True) -> Tensor:
+    """Cloud-like patches over ``missing`` of every map (the last two axes; to within one
+    cell): per map, white noise smoothed by a Gaussian of ``scale`` cells (wrapping along the
+    last axis when ``periodic``, e.g. longitude) and thresholded at its ``1 - missing``
+    quantile."""
+    from scipy import ndimage
+
+    if not 0.0 < missing < 1.0:
+        raise ValueError(f"missing must lie in (0, 1), got {missing}")
+    shape = tuple(shape)
+    if len(shape) < 2:
+        raise ValueError(f"cloud_mask needs maps (..., Y, X), got shape {shape}")
+    rng: Any = generator if isinstance(generator, np.random.Generator) else None
+    modes = ("nearest", "wrap" if periodic else "nearest")
+    out = np.zeros(shape, dtype=bool)
+    for idx in np.ndindex(*shape[:-2]):
+        if rng is not None:
+            noise = rng.standard_normal(shape[-2:])
+        else:
+            noise = torch.randn(shape[-2:], generator=generator, dtype=torch.float64).numpy()
+        field = ndimage.gaussian_filter(noise, scale, mode=modes)
+        out[idx] = field <= np.quantile(field, 1.0 - missing)
+    return torch.from_numpy(out)
 
 
 def from_values(mask: Tensor, known: float | None = None, missing: float | None = None) -> Tensor:

@@ -27,7 +27,7 @@ _LAZY = {
     "fill_linear": "baselines", "fill_lpc": "baselines", "fill_zeros": "baselines",
     "AudioUNet": "unet",
     "audio_meta": "tasks", "continue_audio": "tasks", "extend": "tasks", "fill_gaps": "tasks",
-    "gap_mask": "gaps", "generate": "tasks", "load_audio_model": "tasks",
+    "generate": "tasks", "load_audio_model": "tasks",
     "audio_model": "tasks", "check_gap_lengths": "tasks",
 }
 

@@ -22,10 +22,9 @@ from torch import Tensor
 
 from polydiff.inference import Model, load
 from polydiff.inference.along import continuation_windows, continue_along, fill_along
-from polydiff.masks import runs
+from polydiff.masks import from_intervals, runs
 
 from .data import timing_vector
-from .gaps import gap_mask
 
 __all__ = [
     "audio_meta",
@@ -189,7 +188,7 @@ def fill_gaps(model: Any, audio: Recording, gaps: Sequence[tuple[float, float]] 
     audio, hole = _at_model_rate(m, audio, sample_rate, "audio")
     n = audio.shape[-1]
     if gaps is not None:
-        hole = hole | gap_mask(n, gaps, rate)[None]
+        hole = hole | ~from_intervals(n, gaps, rate, "s", "the recording")[None]
     if missing is not None:
         if missing.shape[-1] != n:
             raise ValueError(f"missing has {missing.shape[-1]} samples, the audio {n} (at the "
@@ -207,8 +206,7 @@ def fill_gaps(model: Any, audio: Recording, gaps: Sequence[tuple[float, float]] 
     return fill_along(m, torch.where(hole, 0.0, audio), hole, members=num, seed=seed,
                       cond_of=timing if m.spec.meta.get("timing_scale") else None,
                       class_labels=_labels(class_label, num), guidance_scale=guidance_scale,
-                      progress=progress, batch_size=256,
-                      **_sampler_args(steps, method, resample, sampler))
+                      progress=progress, **_sampler_args(steps, method, resample, sampler))
 
 
 def extend(model: Any, length: int, *, prefix: Recording | None = None,

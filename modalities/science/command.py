@@ -55,8 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(land stays NaN); all: fill every cell (default auto)")
     p.add_argument("--select", action="append", default=None, metavar="DIM=INDEX",
                    help="pick one index of another dimension, e.g. depth=0 (repeatable)")
-    p.add_argument("--batch-size", type=positive_int, default=32,
-                   help="windows x members per network call (default 32)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="windows x members per network call (default: as many as fit the "
+                        "memory budget, POLYDIFF_MEMORY_MB, 256 MiB on the CPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--mean", default="auto", choices=["auto", "ensemble", "posterior"],
                    help="centre of the ensemble: its own mean, or (conditional models) the "

@@ -37,13 +37,14 @@ def _gappy_file(out: Path, seed: int):
     ``gappy.nc``) and the hidden ocean cells."""
     import xarray as xr
 
+    from polydiff.masks import cloud_mask
+
     from .data import ASSETS
-    from .gaps import cloud_gaps
 
     with xr.open_dataset(ASSETS / "coads_2deg.nc", decode_times=False) as ds:
         truth = ds[["SST"]].load()
     sea = np.isfinite(truth["SST"].values)
-    clouds = cloud_gaps(sea.shape, CLOUDS, np.random.default_rng(seed), scale=2.5)
+    clouds = ~cloud_mask(sea.shape, CLOUDS, np.random.default_rng(seed), scale=2.5).numpy()
     hidden = clouds & sea
     gappy = truth.copy(deep=True)
     gappy["SST"].values[hidden] = np.nan

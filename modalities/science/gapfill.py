@@ -93,7 +93,8 @@ def impute(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
            variables: Sequence[str] | None = None, guidance: str = "inpaint",
            resample: tuple[int, int] | None = None, dps_step: float = 1.0,
            quantiles: Sequence[float] = (0.05, 0.5, 0.95), return_samples: bool = False,
-           domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
+           domain: Any = "auto", overlap: Sequence[int] | None = None,
+           batch_size: int | None = None,
            seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
            progress: bool = True, calibrate: bool = False, calibrate_level: float = 0.9,
            calibrate_share: float | None = 0.1, spread_factor: float | None = None,
@@ -121,7 +122,9 @@ def impute(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
             boolean ``(lat, lon)`` array. Cells outside stay NaN.
         overlap: ``[time, lat, lon]`` cells shared by neighbouring windows (default a quarter
             of the window).
-        batch_size: network batch (windows x members) per sampler call.
+        batch_size: network batch (windows x members) per sampler call; default: as many
+            whole windows as fit the memory budget
+            (:func:`polydiff.inference.budget.rows_for`).
         seed: seeds the noise of every window (results do not depend on ``batch_size``).
         calibrate: widen the ensemble so its central ``calibrate_level`` intervals cover that
             share of held-out known values, counted by cell area (cos latitude)
@@ -220,7 +223,8 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
              sampler: Sampler | None = None,
              variables: Sequence[str] | None = None, guidance: str = "inpaint",
              resample: tuple[int, int] | None = None, dps_step: float = 1.0,
-             domain: Any = "auto", overlap: Sequence[int] | None = None, batch_size: int = 32,
+             domain: Any = "auto", overlap: Sequence[int] | None = None,
+           batch_size: int | None = None,
              seed: int = 0, device: str | torch.device = "cpu", ema: bool = True,
              progress: bool = True, mean: str = "auto") -> _Job:
     """Check the arguments, load the model, read the data: the data's variables ``ds`` and
@@ -228,7 +232,7 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
     the background ``bg`` to take off and put back, the cells to fill and the window plan."""
     import xarray as xr
 
-    if n_samples < 1 or steps < 1 or batch_size < 1:
+    if n_samples < 1 or steps < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(f"need n_samples, steps and batch_size >= 1, got {n_samples}, {steps}, "
                          f"{batch_size}")
     if guidance not in GUIDANCE:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from polydiff import masks
 from polydiff.inference import Model, load
 from polydiff.inference.along import continuation_windows, continue_along
 
@@ -27,23 +27,21 @@ __all__ = ["ESTIMATES", "prediction_mask", "interpolation_mask", "predict", "int
 
 
 def prediction_mask(frames: int, given: int) -> Tensor:
-    """``observed (1, 1, frames, 1, 1)``: True for the first ``given`` frames."""
+    """``observed (1, 1, frames, 1, 1)``: True for the first ``given`` frames
+    (:func:`polydiff.masks.suffix_mask` along time)."""
     if not 1 <= given < frames:
         raise ValueError(f"prediction needs 1 <= given frames < frames, got given={given}, "
                          f"frames={frames}")
-    observed = torch.zeros(1, 1, frames, 1, 1, dtype=torch.bool)
-    observed[:, :, :given] = True
-    return observed
+    return masks.suffix_mask((1, 1, frames, 1, 1), given, axis=2)
 
 
 def interpolation_mask(frames: int, every: int) -> Tensor:
-    """``observed (1, 1, frames, 1, 1)``: True for frames ``0, every, 2 * every, ...``."""
+    """``observed (1, 1, frames, 1, 1)``: True for frames ``0, every, 2 * every, ...``
+    (:func:`polydiff.masks.strided_mask` along time)."""
     if every < 2 or frames < 2:
         raise ValueError(f"interpolation needs every >= 2 (frames between given ones) and "
                          f"frames >= 2, got every={every}, frames={frames}")
-    observed = torch.zeros(1, 1, frames, 1, 1, dtype=torch.bool)
-    observed[:, :, ::every] = True
-    return observed
+    return masks.strided_mask((1, 1, frames, 1, 1), every, axis=2)
 
 
 def _check_video(x: Tensor, name: str) -> Tensor:

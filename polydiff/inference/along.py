@@ -2,9 +2,9 @@
 video frames, sensor series), through a :class:`~polydiff.inference.Model`:
 
 - :func:`fill_along`: the gaps of a long input, each filled inside a window of the model's
-  length centred on it. Windows are filled in order, so a window sees what earlier,
-  overlapping ones filled; windows that overlap nothing before them in their wave run
-  together in one batch (the same result, at the network's batch size);
+  length centred on it. Windows are filled in order, so a window sees what earlier ones
+  filled inside it; windows that need none of each other's fills run together in one batch
+  (the same result, at the network's batch size);
 - :func:`continue_along`: an input continued window by window, each window keeping the
   last ``context`` entries so far as known values (:func:`continuation_windows`).
 
@@ -51,14 +51,31 @@ def gap_windows(todo: Tensor, size: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _waves(windows: Sequence[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]:
-    """Consecutive windows grouped so that none overlaps an earlier one of its group."""
-    waves: list[list[tuple[int, int, int]]] = []
-    for w in windows:
-        if waves and all(w[1] >= e or w[2] <= s for _, s, e in waves[-1]):
-            waves[-1].append(w)
-        else:
-            waves.append([w])
+def _waves(windows: Sequence[tuple[int, int, int]], todo: Tensor
+           ) -> list[list[tuple[int, int, int]]]:
+    """The windows grouped into waves that give what filling them one at a time, in order,
+    gives: a window goes one wave after every earlier window whose filled entries (its gap
+    entries still to fill when it comes) lie inside it, so it sees their fills; windows that
+    only share known entries do not wait for each other (:func:`gap_windows` leaves no gap
+    entry inside an earlier window, so a later window never changes an earlier one)."""
+    left = todo.clone()
+    filled = []
+    for _, s, e in windows:
+        filled.append(left[s:e].clone())
+        left[s:e] = False
+    wave_of: list[int] = []
+    for i, (_, s, e) in enumerate(windows):
+        w = 0
+        for j in range(i - 1, -1, -1):  # starts and ends never decrease: stop at the first
+            _, sj, ej = windows[j]      # earlier window that ends before this one starts
+            if ej <= s:
+                break
+            if filled[j][max(s, sj) - sj:min(e, ej) - sj].any():
+                w = max(w, wave_of[j] + 1)
+        wave_of.append(w)
+    waves: list[list[tuple[int, int, int]]] = [[] for _ in range(max(wave_of, default=-1) + 1)]
+    for w, window in zip(wave_of, windows, strict=True):
+        waves[w].append(window)
     return waves
 
 
@@ -99,17 +116,20 @@ def _draw_windows(model: Model, wins: Sequence[tuple[int, int, int]], members: i
 
 def fill_along(model: Model, x: Tensor, missing: Tensor, *, axis: int = 0, members: int = 1,
                seeds: Seeds | None = None, seed: int = 0, cond_of: CondOf | None = None,
-               **kwargs: Any) -> Tensor:
+               batch_size: int | None = None, **kwargs: Any) -> Tensor:
     """Fill ``missing`` entries of ``x (C, *axes)`` (data units; a long axis ``axis``):
     ``(members, C, *axes)``, equal to ``x`` where it is known.
 
     Each gap along ``axis`` (a run of positions where any entry is missing) is filled in a
     window of the model's length centred on it (:func:`gap_windows`; a gap longer than the
     window raises); windows go in order, so a window keeps what earlier ones filled as
-    known, and windows of one wave (:func:`_waves`) share a batch. ``seeds(k)``: the seed of
+    known, and windows that do not need each other's fills share a batch (:func:`_waves`:
+    the same result as one window at a time). ``seeds(k)``: the seed of
     gap ``k``'s window (default ``seed + k``); ``cond_of(start, end)``: the window's other
-    conditioning (``vector``, ``cond``; 1 or ``members`` rows); ``kwargs``: the model's
-    :meth:`~Model.sample` options (sampler, guidance, class labels, ``batch_size``, ...)."""
+    conditioning (``vector``, ``cond``; 1 or ``members`` rows); ``batch_size``: rows per
+    network call (default: as many as fit the memory budget,
+    :func:`~polydiff.inference.budget.rows_for`); ``kwargs``: the model's
+    :meth:`~Model.sample` options (sampler, guidance, class labels, ...)."""
     seeds = seeds or (lambda k: seed + k)
     size = model.sample_shape[axis + 1]
     hole = missing.to(torch.bool).expand_as(x)
@@ -121,7 +141,10 @@ def fill_along(model: Model, x: Tensor, missing: Tensor, *, axis: int = 0, membe
     out = torch.where(hole, 0.0, x.float()).expand(members, *x.shape).clone()
     shape = tuple(model.sample_shape)
     plan = gap_windows(todo, size)
-    for wave in _waves(plan):
+    if batch_size is None and plan:
+        batch_size = _budget_rows(model, shape, members, cond_of, plan[0])
+    kwargs["batch_size"] = batch_size or 256
+    for wave in _waves(plan, todo):
         known = torch.zeros((len(wave) * members, *shape))
         observed = torch.zeros((len(wave) * members, *shape), dtype=torch.bool)
         for j, (_, s, e) in enumerate(wave):
@@ -143,6 +166,27 @@ def fill_along(model: Model, x: Tensor, missing: Tensor, *, axis: int = 0, membe
         for _, s, e in wave:
             todo[s:e] = False
     return out
+
+
+def _budget_rows(model: Model, shape: tuple[int, ...], members: int, cond_of: CondOf | None,
+                 window: tuple[int, int, int]) -> int:
+    """Rows per call within the memory budget, measured on one row of the first window."""
+    from .budget import rows_for
+    from .draw import posterior_terms
+
+    device = model.device
+    cond = {} if cond_of is None else {
+        k: torch.as_tensor(v)[:1].to(device) for k, v in cond_of(*window[1:]).items()
+        if v is not None}
+    known = torch.zeros((1, *shape), device=device)
+    observed = torch.ones((1, *shape), dtype=torch.bool, device=device)
+
+    def one_row() -> None:
+        with model.evaluating():
+            posterior_terms(model.denoiser, model.schedule, known, known, observed,
+                            model.conditional, **cond)
+
+    return rows_for(model.net, one_row, members, device)
 
 
 def continuation_windows(length: int, size: int, context: int, done: int = 0,

@@ -178,8 +178,9 @@ def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
     rows). ``point``: the posterior mean's terms (the denoiser at ``t_max`` on the same
     noise) instead of samples. ``post``: applied to each batch of filled tiles before they
     are blended (e.g. back to data units, so that the blend is in those). ``batch_size``:
-    rows (tiles x members) per network call, whole tiles (default: one tile); ``kwargs``:
-    the model's :meth:`~Model.sample` options (sampler, guidance, ...)."""
+    rows (tiles x members) per network call, whole tiles (default: as many as fit the memory
+    budget, :func:`~polydiff.inference.budget.rows_for`); ``kwargs``: the model's
+    :meth:`~Model.sample` options (sampler, guidance, ...)."""
     from .draw import posterior_terms
 
     shape = tuple(model.sample_shape)
@@ -189,8 +190,10 @@ def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
         raise ValueError(f"fill_tiles: tiles of {list(tiles.size)} cells do not fill the "
                          f"model's samples {list(shape)} ({c} channels given)")
     blend = Blend(tiles, (members, c))
-    per_call = max(1, (batch_size or members) // members)
     device = model.device
+    if batch_size is None:
+        batch_size = _budget_rows(model, values, tiles, shape, members, cond_of)
+    per_call = max(1, batch_size // members)
     bar = _bar(len(positions), progress, desc)
     for first in range(0, len(positions), per_call):
         chunk = list(enumerate(positions))[first:first + per_call]
@@ -224,6 +227,30 @@ def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
         bar.update(len(chunk))
     bar.close()
     return blend.result()
+
+
+def _budget_rows(model: Model, values: np.ndarray, tiles: Tiles, shape: tuple[int, ...],
+                 members: int, cond_of: CondOf | None) -> int:
+    """Rows per call within the memory budget, measured on the first tile's first row."""
+    from .budget import rows_for
+    from .draw import posterior_terms
+
+    start = tiles.positions()[0]
+    device = model.device
+    tile = torch.from_numpy(tiles.read(values, start).reshape(values.shape[0], *shape[1:]))
+    known = tile[None].to(device)
+    observed = torch.isfinite(known)
+    cond = _stack([cond_of(start)] if cond_of is not None else [], 1)
+    cond = {k: v[:1].to(device) for k, v in cond.items()}
+    noise = torch.zeros((1, *shape), device=device)
+
+    def one_row() -> None:
+        with model.evaluating():
+            posterior_terms(model.denoiser, model.schedule, noise,
+                            torch.where(observed, known, 0.0), observed, model.conditional,
+                            **cond)
+
+    return rows_for(model.net, one_row, members, device)
 
 
 def _stack(parts: list[dict[str, Any]], members: int) -> dict[str, torch.Tensor]:

@@ -7,7 +7,8 @@ gaps from the gappy data itself, with no clean copy. At sampling time the known 
 their mask are the conditioning (:func:`imputation_cond`), and ``guidance.inpaint`` returns
 the known values exactly.
 
-How targets are drawn, per sample (one kind each, chosen uniformly from ``kinds``):
+How targets are drawn, per sample (one kind each, chosen uniformly from ``kinds``; each is a
+generator of the one mask vocabulary, :mod:`polydiff.masks`):
 
 - ``"random"``: every observed entry is a target with probability ``r ~ U[missing]``
   (independently per channel);
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .. import masks
 from .._checks import check_choice
 
 __all__ = ["KINDS", "TargetMasks", "imputation_cond"]
@@ -109,42 +111,25 @@ class TargetMasks:
 
     def _one(self, kind: str, shape: tuple[int, ...], r: float,
              g: torch.Generator | None, device) -> Tensor:
-        """Hidden entries (True = target) of one sample ``(C, *axes)`` or ``(1, *axes)``."""
+        """Hidden entries (True = target) of one sample ``(C, *axes)`` or ``(1, *axes)``: the
+        complement of a :mod:`polydiff.masks` generator's ``observed``."""
         c, *axes = shape
         if kind == "random":
-            return torch.rand((c, *axes), generator=g).to(device) < r
-        hidden = torch.zeros((1, *axes), dtype=torch.bool)
+            return ~masks.random_mask((c, *axes), r, g).to(device)
+        one = (1, *axes)
         n = axes[self.axis]
         if kind == "steps":
-            idx = [slice(None)] * (len(axes) + 1)
-            idx[self.axis + 1] = torch.rand(n, generator=g) < r
-            hidden[tuple(idx)] = True
+            seen = masks.time_step_mask(one, r, time_axis=self.axis + 1, generator=g)
         elif kind == "suffix":
-            cut = n - max(1, round(r * n))
-            idx = [slice(None)] * (len(axes) + 1)
-            idx[self.axis + 1] = slice(cut, n)
-            hidden[tuple(idx)] = True
+            seen = masks.suffix_mask(one, n - max(1, round(r * n)), self.axis + 1)
         elif kind == "strided":
             m = self.strides[int(torch.randint(len(self.strides), (), generator=g))]
             offset = int(torch.randint(min(m, n), (), generator=g))
-            keep = torch.ones(n, dtype=torch.bool)
-            keep[offset::m] = False
-            idx = [slice(None)] * (len(axes) + 1)
-            idx[self.axis + 1] = keep
-            hidden[tuple(idx)] = True
+            seen = masks.strided_mask(one, m, self.axis + 1, offset)
         else:  # blocks, until about r of the positions are hidden
             limits = self.max_block or [max(1, a // 4) for a in axes]
-            total = hidden.numel()
-            for _ in range(64):
-                if hidden.sum() >= r * total:
-                    break
-                size = [int(torch.randint(1, min(m, a) + 1, (), generator=g))
-                        for m, a in zip(limits, axes, strict=True)]
-                start = [int(torch.randint(0, a - s + 1, (), generator=g))
-                         for s, a in zip(size, axes, strict=True)]
-                hidden[(slice(None), *(slice(b, b + s) for b, s in zip(start, size,
-                                                                      strict=True)))] = True
-        return hidden.to(device)
+            seen = masks.random_blocks_mask((c, *axes), r, limits, g)
+        return (~seen).expand(one).to(device)
 
     def draw(self, x: Tensor, observed: Tensor | None,
              generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

@@ -7,7 +7,8 @@ import soundfile as sf
 import torch
 
 from polydiff.cli import main
-from polydiff.modalities.audio import ASSETS, MODALITY, fill_gaps, gap_mask, load_audio_model
+from polydiff.masks import from_intervals
+from polydiff.modalities.audio import ASSETS, MODALITY, fill_gaps, load_audio_model
 
 
 def test_gaps_config_trains_and_fills(tmp_path):
@@ -27,7 +28,7 @@ def test_gaps_config_trains_and_fills(tmp_path):
     speech, rate = sf.read(ASSETS / "speech" / "cards_002.flac", dtype="float32")
     clip = torch.from_numpy(speech[8000:9000])[None]
     out = fill_gaps(module, clip, [(0.02, 0.03)], sample_rate=rate, num=2, steps=3)
-    hole = gap_mask(1000, [(0.02, 0.03)], rate)
+    hole = ~from_intervals(1000, [(0.02, 0.03)], rate)
     assert torch.equal(out[:, 0, ~hole], clip[0, ~hole].expand(2, -1))
     assert not torch.equal(out[0, 0, hole], out[1, 0, hole])
 

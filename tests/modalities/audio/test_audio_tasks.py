@@ -10,13 +10,13 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from polydiff.masks import from_intervals
 from polydiff.modalities.audio import (
     ASSETS,
     AudioFolder,
     continue_audio,
     extend,
     fill_gaps,
-    gap_mask,
     generate,
 )
 from polydiff.training import DiffusionModule
@@ -119,7 +119,7 @@ def test_gap_filling_with_seconds_nan_and_resampling():
     audio[0, 250:260] = float("nan")
     out = fill_gaps(MODEL, audio, [(0.020, 0.050), (0.100, 0.110)], sample_rate=RATE, steps=2,
                     resample=(1, 2))
-    hole = gap_mask(300, [(0.020, 0.050), (0.100, 0.110)], RATE)
+    hole = ~from_intervals(300, [(0.020, 0.050), (0.100, 0.110)], RATE)
     hole[250:260] = True
     assert torch.equal(out[0, 0, ~hole], audio[0, ~hole]) and torch.isfinite(out).all()
 
@@ -134,7 +134,7 @@ def test_a_recording_at_another_rate_is_resampled_and_its_gaps_land_in_place(tmp
     out = fill_gaps(MODEL, fast, [(0.10, 0.12)], sample_rate=2000, steps=2)
     assert out.shape == (1, 1, 300)
     slow = fill_gaps(MODEL, fast[:, ::2], [(0.10, 0.12)], sample_rate=RATE, steps=2)
-    hole = gap_mask(300, [(0.10, 0.12)], RATE)
+    hole = ~from_intervals(300, [(0.10, 0.12)], RATE)
     assert hole.nonzero().flatten().tolist() == list(range(100, 120))
     # outside the gap: the resampled recording, exactly; inside it: filled (not the input)
     from polydiff.modalities.audio import resample

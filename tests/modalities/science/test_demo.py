@@ -1,12 +1,10 @@
-"""``polydiff demo science`` end to end (two training steps), and the synthetic gaps."""
+"""``polydiff demo science`` end to end (two training steps)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import xarray as xr
 
-from polydiff.modalities.science import gaps
 from polydiff.modalities.science.data import ASSETS
 from polydiff.modalities.science.demo import science_demo
 
@@ -35,16 +33,3 @@ def test_demo_writes_the_restored_file_maps_and_report(tmp_path):
         assert out["SST_samples"].sizes["sample"] == 2
 
 
-def test_synthetic_gaps_have_the_requested_shares():
-    rng = np.random.default_rng(0)
-    assert abs(gaps.random_gaps((4, 30, 40), 0.9, rng).mean() - 0.9) < 0.02
-    clouds = gaps.cloud_gaps((3, 30, 40), 0.4, rng, scale=3.0)
-    assert np.allclose(clouds.mean(axis=(1, 2)), 0.4, atol=0.01)
-    # blobs: a hidden cell's neighbour is mostly hidden too (unlike random points)
-    assert (clouds[:, :, 1:] & clouds[:, :, :-1]).sum() / clouds[:, :, 1:].sum() > 0.8
-    steps = gaps.step_gaps((20, 4, 5), 0.25, rng)
-    whole = steps.all(axis=(1, 2))
-    assert whole.sum() == 5 and not whole[0] and not whole[-1]
-    assert (steps.any(axis=(1, 2)) == whole).all()
-    with pytest.raises(ValueError, match=r"fraction must lie in \(0, 1\)"):
-        gaps.random_gaps((2, 2, 2), 1.0, rng)
