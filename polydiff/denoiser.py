@@ -61,6 +61,16 @@ class Denoiser(nn.Module):
     sees the noise level exactly (polydiff's embeddings cast their features to their weights).
     The solver arithmetic and the result are in ``promote(x_t dtype, float32)``.
 
+    **A first guess** (networks with ``residual = True`` and a ``first_guess(**cond)`` method:
+    a cheap deterministic estimate ``g`` of the clean sample from the conditioning, e.g. a
+    blend of the given video frames or an interpolation of a gappy field): the network
+    denoises the residual ``x0 - g``. It sees ``r_t = x_t - alpha g`` (the noisy residual at the
+    same noise level) and gets ``guess=g``; its output ``out_r`` becomes ``out_r + p(alpha,
+    sigma) g`` for the prediction ``out = p x0 + q eps``, which is exact for every linear
+    prediction, so samplers and losses are unchanged (with ``prediction="x0"`` a zero network
+    returns the guess). The Denoiser applies it with its own schedule and prediction, so a
+    network never needs to be told them.
+
     **The ends** ``t < t_min`` and ``t > t_max`` (where a VP or flow schedule's log-SNR runs to
     +-inf): the network is only evaluated at noise levels it is trained on, ``t`` clamped to
     ``[t_min, t_max]`` (:meth:`~polydiff.schedules.Schedule.clamp`). Its output is turned into
@@ -100,18 +110,34 @@ class Denoiser(nn.Module):
         work = torch.promote_types(x_t.dtype, torch.float32)
         t = self.schedule.clamp(broadcast_t(t, x_t).to(work))
         alpha, sigma = self.schedule.alpha_sigma(t)
-        x_in = x_t.to(work)
-        if self.input_scale == "unit_variance":
-            x_in = x_in * append_dims(self.prediction.c_in(alpha, sigma), x_t.ndim)
         net_dtype = network_dtype(self.net, x_t.dtype)
+        x_in = x_t.to(work)
+        guess = residual = None
+        if getattr(self.net, "residual", False):  # denoise x0 - first guess (class docstring)
+            rdtype = torch.promote_types(work, net_dtype)
+            guess = self.net.first_guess(**cond).to(rdtype)
+            if guess.shape != x_t.shape:
+                raise ValueError(f"the network's first guess has shape {tuple(guess.shape)}, "
+                                 f"expected the input's {tuple(x_t.shape)}")
+            alpha_r, sigma_r = (append_dims(v, x_t.ndim)
+                                for v in self.schedule.alpha_sigma(t.to(rdtype)))
+            x_in = x_t.to(rdtype) - alpha_r * guess
+            residual = self.prediction.coefficients(alpha_r, sigma_r)[0] * guess
+        if self.input_scale == "unit_variance":
+            x_in = x_in * append_dims(self.prediction.c_in(alpha, sigma), x_t.ndim).to(
+                x_in.dtype)
         noise_in = c_noise(self.c_noise, t, alpha, sigma)
+        extra = {} if guess is None else {"guess": guess.to(net_dtype)}
         out = self.net(x_in.to(net_dtype),
-                       noise_in.to(torch.promote_types(net_dtype, torch.float32)), **cond)
+                       noise_in.to(torch.promote_types(net_dtype, torch.float32)), **cond,
+                       **extra)
         if out.shape != x_t.shape:
             raise ValueError(
                 f"the network returned shape {tuple(out.shape)}, expected the input's "
                 f"{tuple(x_t.shape)}"
             )
+        if residual is not None:
+            out = out.to(residual.dtype) + residual
         return out.to(work), append_dims(alpha, x_t.ndim), append_dims(sigma, x_t.ndim)
 
     def predict(self, x_t: Tensor, t: Tensor | float, **cond) -> tuple[Tensor, Tensor]:

@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from polydiff import Denoiser, analytic, parameterization, schedules
@@ -95,3 +97,48 @@ def test_public_types_are_met() -> None:
     assert isinstance(net, pt.Network) and isinstance(den, pt.Denoiser)
     oracle = analytic.GaussianMixture(torch.zeros(1, 2, 3)).denoiser(schedules.VPCosine())
     assert isinstance(oracle, pt.Denoiser) and isinstance(guidance.cfg(oracle, 2.0), pt.Denoiser)
+
+
+class _GuessNet(torch.nn.Module):
+    """An ideal residual network: it knows ``x0`` and ``eps`` and returns the exact target of
+    the residual ``x0 - guess``; its first guess is ``guess``."""
+
+    residual = True
+
+    def __init__(self, x0, eps, guess, prediction):
+        super().__init__()
+        self.x0, self.eps, self.g, self.prediction = x0, eps, guess, prediction
+        self.seen = []
+
+    def first_guess(self, **cond):
+        return self.g
+
+    def forward(self, x_in, c_noise, guess=None, **cond):
+        assert guess is not None and torch.equal(guess, self.g)
+        self.seen.append(x_in)
+        alpha, sigma = self.alpha_sigma
+        p, q = self.prediction.coefficients(alpha, sigma)
+        return p * (self.x0 - self.g) + q * self.eps
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.sampled_from([n for n in parameterization.names() if n != "edm"]),
+       schedule=st.sampled_from(["vp_cosine", "vp_linear", "flow"]),
+       c_noise_map=st.sampled_from(["1000t", "t", "log_snr"]), t=st.floats(0.05, 0.95),
+       seed=st.integers(0, 99))
+def test_a_first_guess_residual_gives_the_full_prediction_for_any_schedule(name, schedule,
+                                                                         c_noise_map, t, seed):
+    """The Denoiser denoises x0 - guess with its own schedule and prediction: an ideal residual
+    network gives the exact x0, whatever the schedule, prediction or c_noise map (before, the
+    network recovered t from c_noise / 1000 and had to be told the module's schedule)."""
+    g = torch.Generator().manual_seed(seed)
+    x0, eps, guess = (torch.randn(2, 3, 5, generator=g, dtype=torch.float64) for _ in range(3))
+    sched, pred = schedules.get(schedule), parameterization.get(name)
+    tt = torch.full((2,), t, dtype=torch.float64)
+    alpha, sigma = (v.view(-1, 1, 1) for v in sched.alpha_sigma(tt))
+    net = _GuessNet(x0, eps, guess, pred)
+    net.alpha_sigma = (alpha, sigma)
+    den = Denoiser(net, sched, name, c_noise=c_noise_map)
+    x_t = alpha * x0 + sigma * eps
+    torch.testing.assert_close(den(x_t, tt), x0)
+    torch.testing.assert_close(net.seen[0], alpha * (x0 - guess) + sigma * eps)  # r_t

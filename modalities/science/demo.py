@@ -26,8 +26,7 @@ __all__ = ["DEMO_NET", "science_demo"]
 DEMO_NET = {"class_path": "polydiff.modalities.science.FieldUNet",
             "init_args": {"variables": 1, "conditional": True, "base_channels": 16,
                           "channel_mult": [1, 2, 2], "attention_levels": [-1],
-                          "fill_method": "biharmonic", "residual": True, "prediction": "v",
-                          "schedule": "vp_cosine"}}
+                          "fill_method": "biharmonic", "residual": True}}
 #: share of the ocean hidden by clouds in every month
 CLOUDS = 0.3
 

@@ -30,12 +30,12 @@
   field's lag correlation (:mod:`~polydiff.modalities.science.lag`; recorded by
   ``FieldData(background=...)``) where a cell has a known step in the window, the harmonic
   guess elsewhere;
-- ``residual=True`` (with ``fill``): the U-Net denoises the residual ``x0 - first guess``
-  instead of ``x0``: it sees ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes
-  ``out_r + p(alpha, sigma) g`` for a prediction ``out = p x0 + q eps`` (exact for every
-  linear prediction, see :mod:`polydiff.parameterization`); with ``prediction="x0"`` the
-  untrained model predicts the first guess. It needs the module's ``prediction`` and
-  ``schedule`` and the default ``c_noise = 1000 t``.
+- ``residual=True`` (with ``fill``): the :class:`polydiff.Denoiser` denoises the residual
+  ``x0 - first guess`` instead of ``x0`` (:meth:`FieldUNet.first_guess`): the U-Net sees
+  ``r_t = x_t - alpha(t) g`` and its output ``out_r`` becomes ``out_r + p(alpha, sigma) g``
+  for a prediction ``out = p x0 + q eps`` (exact for every linear prediction, see
+  :mod:`polydiff.parameterization`); with ``prediction="x0"`` the untrained model predicts
+  the first guess. The Denoiser applies it with its own schedule and prediction.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from polydiff.nn import GuessResidual, UNet
+from polydiff.nn import UNet
 
 from .covariance import decode_table, local_oi
 from .fill import FILL_METHODS, first_guess
@@ -113,25 +113,28 @@ class FieldUNet(nn.Module):
             harmonic guess where a cell has no known step in the window).
         oi_ridge: (``"covariance"``) the nugget of the interpolation, as a share of each
             known value's variance.
-        residual: (conditional, with ``fill``) denoise the residual from the first guess;
-            ``prediction`` and ``schedule`` must be the module's (``c_noise="1000t"``).
+        residual: (conditional, with ``fill``) the Denoiser denoises the residual from the
+            first guess (:meth:`first_guess`); the output is then the residual's prediction.
         periodic_lon: circular padding along longitude (global grids); ``False`` for regional
             grids.
         base_channels, channel_mult, num_res_blocks, attention_levels, dropout,
         attention_heads, emb_dim, emb_kind, mid_attention: as in :class:`polydiff.nn.UNet`.
         max_time_distance: clip distance of the time relative-position bias (``time_axis``).
 
-    ``forward(x, c_noise, cond=None, vector=None, class_labels=None)``: ``cond (B,
+    ``forward(x, c_noise, cond=None, vector=None, class_labels=None, guess=None)``: ``cond (B,
     cond_channels, [time,] lat, lon)`` with ``cond_channels = 2 * variables * conditional +
     validity``; ``vector (B, 4)`` (required with ``coords``). Latitude and longitude sizes must
     be multiples of ``size_multiple``.
     """
 
+    #: init arguments of earlier versions, dropped when a stored spec names them (the
+    #: Denoiser now applies the residual with its own prediction and schedule)
+    RETIRED_INIT_ARGS = ("prediction", "schedule")
+
     def __init__(self, variables: int = 1, time_axis: bool = False, conditional: bool = False,
                  coords: bool = True, validity: bool = False, fill: bool = True,
                  fill_method: str = "harmonic", oi_ridge: float = 0.01,
-                 residual: bool = False, prediction: str = "v",
-                 schedule: str = "vp_cosine", periodic_lon: bool = True,
+                 residual: bool = False, periodic_lon: bool = True,
                  base_channels: int = 16, channel_mult: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, attention_levels: Sequence[int] = (-1,),
                  dropout: float = 0.0, attention_heads: int = 4, emb_dim: int | None = None,
@@ -165,10 +168,8 @@ class FieldUNet(nn.Module):
         if residual and not self.fill:
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
                              "(the output adds the first guess of the known values)")
+        #: the Denoiser denoises ``x0 - first_guess(...)`` (see :class:`polydiff.Denoiser`)
         self.residual = bool(residual)
-        self.prediction, self.schedule_name = prediction, schedule
-        #: the residual wrapper (:class:`polydiff.nn.GuessResidual`) when ``residual``
-        self._residual = GuessResidual(prediction, schedule) if self.residual else None
         #: channels of ``cond`` the caller gives: [known, mask] (conditional), validity
         self.cond_channels = 2 * self.variables * self.conditional + int(self.validity)
         dims = 3 if time_axis else 2
@@ -322,9 +323,20 @@ class FieldUNet(nn.Module):
         self._guess_cache = (weakref.ref(cond), cond._version, guess)
         return guess
 
+    def first_guess(self, cond: Tensor | None = None, vector: Tensor | None = None,
+                    **_: object) -> Tensor:
+        """The first guess ``(B, variables, [time,] lat, lon)`` of the missing values from
+        ``cond``'s ``[known, mask]`` channels (model units; the known values exact)."""
+        if not self.fill or cond is None:
+            raise ValueError("FieldUNet.first_guess needs a conditional model with fill=True "
+                             "and cond = [known, mask, ...]")
+        return self._first_guess(cond, vector)
+
     def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None,
-                vector: Tensor | None = None, class_labels: Tensor | None = None) -> Tensor:
-        """``x (B, variables, [time,] lat, lon)``, ``c_noise (B,)`` -> like ``x``."""
+                vector: Tensor | None = None, class_labels: Tensor | None = None,
+                guess: Tensor | None = None) -> Tensor:
+        """``x (B, variables, [time,] lat, lon)``, ``c_noise (B,)`` -> like ``x``; ``guess``:
+        the first guess when the caller (the Denoiser) has it, else computed from ``cond``."""
         if class_labels is not None:
             raise ValueError("FieldUNet is not class-conditional; drop class_labels")
         axes = tuple(x.shape[2:])
@@ -335,15 +347,12 @@ class FieldUNet(nn.Module):
                              f"{int(self.validity)} channels), got {tuple(cond.shape)}")
         parts = [] if not self.cond_channels else [
             cond if cond is not None else x.new_zeros(want)]
-        guess = self._first_guess(parts[0], vector) if self.fill else None
-        if guess is not None:
-            parts.append(guess)
+        if self.fill:
+            parts.append(self._first_guess(parts[0], vector) if guess is None else guess)
         if self.coords:
             if vector is None:
                 raise ValueError("FieldUNet(coords=True) needs vector = [lat_first, lat_last, "
                                  "lon_first, lon_last] (degrees) for each sample")
             parts.append(coord_channels(vector, axes).to(x.dtype))
         full = torch.cat([p.to(x.dtype) for p in parts], dim=1) if parts else None
-        if not self.residual:
-            return self.unet(x, c_noise, cond=full)
-        return self._residual(lambda r: self.unet(r, c_noise, cond=full), x, c_noise, guess)
+        return self.unet(x, c_noise, cond=full)

@@ -55,7 +55,7 @@ def frame_net(net: dict | None = None) -> dict:
     x0-prediction on the default schedule (so an untrained model returns the first guess)."""
     net = net or DEMO_NET
     args = {**net["init_args"], "num_classes": None, "conditional": True, "guess": True,
-            "residual": True, "prediction": "x0", "schedule": "vp_cosine"}
+            "residual": True}
     return {"class_path": net["class_path"], "init_args": args}
 
 

@@ -8,10 +8,11 @@ relative-position bias. Space is downsampled, time never is: any frame count wor
 
 ``conditional=True`` makes it a frame model for prediction and interpolation, trained with the
 core's imputation training (``DiffusionModule(imputation=...)``): ``cond = [known frames,
-mask]`` and, by default, the temporal first guess (:func:`~.guess.temporal_guess`) as more
-input channels; ``residual=True`` denoises the residual from that guess
-(:class:`polydiff.nn.GuessResidual`), so an untrained ``x0``-prediction model returns the
-linear blend / last-frame hold and training can only refine it.
+mask]`` and, by default, the temporal first guess (:func:`~.guess.temporal_guess`,
+:meth:`VideoUNet.first_guess`) as more input channels; ``residual=True`` makes the
+:class:`polydiff.Denoiser` denoise the residual from that guess (with its own schedule and
+prediction), so an untrained ``x0``-prediction model returns the linear blend / last-frame
+hold and training can only refine it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ...nn import Attention, EmbBlock, GuessResidual, ResBlock, UNet
+from ...nn import Attention, EmbBlock, ResBlock, UNet
 from .guess import temporal_guess
 from .temporal import TemporalAttention, TemporalConv, fold, unfold
 
@@ -45,19 +46,23 @@ class VideoUNet(nn.Module):
             ``cond_channels`` must then be 0 (it is set to ``2 * in_channels``).
         guess: (conditional) the temporal first guess of the missing frames
             (:func:`~.guess.temporal_guess`) as ``in_channels`` more input channels.
-        residual: (conditional, with ``guess``) denoise ``x0 - guess``; ``prediction`` and
-            ``schedule`` must be the module's (and its ``c_noise`` the default ``1000 t``).
+        residual: (conditional, with ``guess``) the :class:`polydiff.Denoiser` denoises
+            ``x0 - guess`` (:meth:`first_guess`); the output is then the prediction of the
+            residual.
 
-    ``forward(x (B, C, F, H, W), c_noise (B,), class_labels=None, cond=None) -> (B, C_out, F, H,
-    W)`` for any ``F >= 1``; ``H`` and ``W`` must be multiples of ``size_multiple[1:]``
-    (``2 ** (len(channel_mult) - 1)``). ``class_labels=None`` or :attr:`null_class` is the
-    unconditional class (classifier-free guidance). With ``F == 1`` every temporal layer is
-    skipped: the output is exactly ``self.spatial`` applied to the frame, so the video model is
-    also an image model, and :meth:`load_image_weights` starts it from a trained image U-Net.
-    The output is zero at initialisation.
+    ``forward(x (B, C, F, H, W), c_noise (B,), class_labels=None, cond=None, guess=None) ->
+    (B, C_out, F, H, W)`` for any ``F >= 1``; ``H`` and ``W`` must be multiples of
+    ``size_multiple[1:]`` (``2 ** (len(channel_mult) - 1)``). ``class_labels=None`` or
+    :attr:`null_class` is the unconditional class (classifier-free guidance). With ``F == 1``
+    every temporal layer is skipped: the output is exactly ``self.spatial`` applied to the
+    frame, so the video model is also an image model, and :meth:`load_image_weights` starts it
+    from a trained image U-Net. The output is zero at initialisation.
     """
 
     dims = 3
+    #: init arguments of earlier versions, dropped when a stored spec names them (the
+    #: Denoiser now applies the residual with its own prediction and schedule)
+    RETIRED_INIT_ARGS = ("prediction", "schedule")
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None,
                  base_channels: int = 32, channel_mult: Sequence[int] = (1, 2, 2),
@@ -67,8 +72,7 @@ class VideoUNet(nn.Module):
                  emb_dim: int | None = None, mid_attention: bool = True, resample: str = "conv",
                  temporal_kernel: int = 3, temporal_attention: bool = True,
                  max_relative_distance: int = 8, conditional: bool = False,
-                 guess: bool = True, residual: bool = False, prediction: str = "v",
-                 schedule: str = "vp_cosine"):
+                 guess: bool = True, residual: bool = False):
         super().__init__()
         self.conditional = bool(conditional)
         self.guess = bool(guess) and self.conditional
@@ -81,9 +85,8 @@ class VideoUNet(nn.Module):
                              "(the output adds the first guess of the missing frames)")
         if self.conditional:
             cond_channels = 2 * in_channels
-        self.residual, self.prediction, self.schedule_name = bool(residual), prediction, schedule
-        #: the residual wrapper (:class:`polydiff.nn.GuessResidual`) when ``residual``
-        self._residual = GuessResidual(prediction, schedule) if self.residual else None
+        #: the Denoiser denoises ``x0 - first_guess(cond)`` (see :class:`polydiff.Denoiser`)
+        self.residual = bool(residual)
         self.spatial = UNet(
             dims=2, in_channels=in_channels, out_channels=out_channels,
             base_channels=base_channels, channel_mult=channel_mult,
@@ -157,9 +160,19 @@ class VideoUNet(nn.Module):
                              f"{tuple(c_noise.shape)}")
         return c_noise
 
+    def first_guess(self, cond: Tensor | None = None, **_: object) -> Tensor:
+        """The temporal first guess ``(B, C, F, H, W)`` of the missing frames from ``cond =
+        [known frames, mask]`` (:func:`~.guess.temporal_guess`), the given frames exact."""
+        if not self.guess or cond is None:
+            raise ValueError("VideoUNet.first_guess needs a conditional frame model with guess="
+                             "True and cond = [known frames, mask]")
+        c = self.in_channels
+        return temporal_guess(cond[:, :c], cond[:, c:2 * c] > 0.5)
+
     def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
-                cond: Tensor | None = None) -> Tensor:
-        """``(B, C, F, H, W)``, ``(B,)`` -> ``(B, C_out, F, H, W)``."""
+                cond: Tensor | None = None, guess: Tensor | None = None) -> Tensor:
+        """``(B, C, F, H, W)``, ``(B,)`` -> ``(B, C_out, F, H, W)``; ``guess``: the first
+        guess when the caller (the Denoiser) has it, else computed from ``cond``."""
         c_noise = self._check(x, c_noise)
         if class_labels is not None:
             class_labels = torch.as_tensor(class_labels, device=x.device)
@@ -180,13 +193,8 @@ class VideoUNet(nn.Module):
                              "or polydiff sample --known FILE")
         if not self.guess:
             return self._run(x, c_noise, class_labels, cond)
-        c = self.in_channels
-        g = temporal_guess(cond[:, :c], cond[:, c:2 * c] > 0.5)
-        full = torch.cat([cond, g.to(cond.dtype)], dim=1)
-        if not self.residual:
-            return self._run(x, c_noise, class_labels, full)
-        return self._residual(lambda r: self._run(r, c_noise, class_labels, full), x, c_noise,
-                              g.to(x.dtype))
+        g = self.first_guess(cond) if guess is None else guess
+        return self._run(x, c_noise, class_labels, torch.cat([cond, g.to(cond.dtype)], dim=1))
 
     def _run(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None,
              cond: Tensor | None) -> Tensor:

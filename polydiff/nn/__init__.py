@@ -9,7 +9,6 @@
 - :class:`Downsample`, :class:`Upsample`: integer factors per axis.
 - :func:`group_norm`, :func:`num_groups`, :func:`zero_init`: helpers.
 - :class:`VectorEmbedding`: a few real numbers per sample (e.g. timing) into the embedding.
-- :class:`GuessResidual`: denoise ``x0 - first guess`` (exact for linear predictions).
 - :class:`UNet`: the generic noise-conditioned U-Net; modality backbones are presets of it.
 """
 
@@ -23,7 +22,6 @@ from .norm import group_norm, num_groups
 from .relpos import RelativePositionBias
 from .resample import Downsample, Upsample
 from .resblock import ResBlock
-from .residual import GuessResidual
 from .unet import UNet
 from .vector import VectorEmbedding
 
@@ -34,7 +32,6 @@ __all__ = [
     "EmbBlock",
     "EmbSequential",
     "FactorisedAttention",
-    "GuessResidual",
     "RelativePositionBias",
     "ResBlock",
     "UNet",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import warnings
 from typing import Any
 
 from torch import nn
@@ -115,6 +116,18 @@ def _check_init_args(cls: type, class_path: str, init_args: dict) -> None:
                          f"{sorted(params)}")
 
 
+def _without_retired(cls: type, class_path: str, init_args: dict) -> dict:
+    """``init_args`` without the arguments ``cls`` has retired (``RETIRED_INIT_ARGS``: options
+    of an earlier version whose meaning moved elsewhere), with a warning naming them."""
+    retired = sorted(set(getattr(cls, "RETIRED_INIT_ARGS", ())) & set(init_args))
+    if not retired:
+        return init_args
+    warnings.warn(f"{class_path}: the stored option(s) {retired} are retired and dropped (the "
+                  f"Denoiser now applies the first-guess residual with the module's own "
+                  f"prediction and schedule)", stacklevel=3)
+    return {k: v for k, v in init_args.items() if k not in retired}
+
+
 def instantiate_net(spec: dict) -> nn.Module:
     """Build a network from ``{"class_path": ..., "init_args": {...}}`` (allow-listed classes
     only). The spec is attached to the network, so checkpoints and exports can store it."""
@@ -128,6 +141,7 @@ def instantiate_net(spec: dict) -> nn.Module:
     class_path = spec["class_path"]
     init_args = check_json(dict(spec.get("init_args") or {}), f"{class_path} init_args")
     cls = _resolve(class_path)
+    init_args = _without_retired(cls, class_path, init_args)
     _check_init_args(cls, class_path, init_args)
     net = cls(**init_args)
     setattr(net, _SPEC_ATTR, {"class_path": class_path, "init_args": init_args})

@@ -177,7 +177,7 @@ def video_model(conditional: bool = False, classes: int | None = None):
     if classes:
         args["num_classes"] = classes
     if conditional:
-        args.update(conditional=True, residual=True, prediction="x0")
+        args.update(conditional=True, residual=True)
         extra = dict(prediction="x0", weighting="uniform",
                      imputation={"kinds": ["suffix", "strided"], "missing": [0.2, 0.6]})
     return _module({"class_path": VIDEO_NET["class_path"], "init_args": args},
@@ -251,8 +251,7 @@ def science_model(tmp: Path, time_window: int | None = None, conditional: bool =
     info = data.data_info()
     args = {"variables": 2, "conditional": conditional, "time_axis": time_window is not None,
             "validity": validity, "base_channels": 8, "channel_mult": [1, 2],
-            "attention_heads": 2, "fill_method": fill_method, "residual": residual,
-            "prediction": "x0" if residual else "v"}
+            "attention_heads": 2, "fill_method": fill_method, "residual": residual}
     extra = {"prediction": "x0", "weighting": "uniform"} if residual else {}
     if conditional:
         extra["imputation"] = {"kinds": ["random"], "missing": [0.2, 0.8]}

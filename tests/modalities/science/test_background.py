@@ -133,7 +133,7 @@ def test_field_data_background_needs_several_time_steps(tmp_path):
 def _fresh_guess_model(path):
     """An untrained residual x0 model on the whole grid: it predicts its first guess."""
     data = FieldData(str(path), min_observed=0, background=True)
-    net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
+    net = FieldUNet(variables=2, conditional=True, residual=True,
                     fill_method="biharmonic", base_channels=8, channel_mult=(1, 2),
                     attention_heads=2)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
@@ -362,7 +362,7 @@ def test_impute_adds_the_seasonal_background_back_at_the_datas_dates(tmp_path):
     path = tmp_path / "train.nc"
     _seasonal_file(path)
     data = FieldData(str(path), min_observed=0, background="seasonal")
-    net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
+    net = FieldUNet(variables=2, conditional=True, residual=True,
                     fill_method="biharmonic", base_channels=8, channel_mult=(1, 2),
                     attention_heads=2)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()

@@ -173,7 +173,7 @@ def _covariance_model(path, patch=None):
     from polydiff.modalities.science.unet import FieldUNet
 
     data = FieldData(str(path), patch=patch, min_observed=0, background=True, covariance=1)
-    net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
+    net = FieldUNet(variables=2, conditional=True, residual=True,
                     fill_method="covariance", base_channels=8, channel_mult=(1, 2),
                     attention_heads=2)
     info = data.data_info()
@@ -291,7 +291,7 @@ def test_lightning_trains_a_covariance_model_and_impute_loads_its_table(tmp_path
     data = FieldData("bundled:navy_winds_5deg.nc", patch=[16, 32], batch_size=4,
                      val_fraction=0.1, background=True, covariance=1)
     net = build_net("polydiff.modalities.science.FieldUNet", variables=2, conditional=True,
-                    fill_method="covariance", residual=True, prediction="v", base_channels=8,
+                    fill_method="covariance", residual=True, base_channels=8,
                     channel_mult=[1, 2], attention_heads=2)
     module = DiffusionModule(net, ema_decay=0.9, lr=1e-3, seed=0,
                              imputation={"kinds": ["random"], "missing": [0.2, 0.6]})

@@ -241,7 +241,7 @@ def test_untrained_residual_model_posterior_mean_is_its_first_guess(gappy):
     """x0-prediction on the residual from the first guess: a fresh network adds nothing, so
     the posterior mean does not depend on the draws and equals every sampled member."""
     data = FieldData(str(gappy), patch=[8, 8], min_observed=0)
-    net = FieldUNet(variables=2, conditional=True, residual=True, prediction="x0",
+    net = FieldUNet(variables=2, conditional=True, residual=True,
                     base_channels=8, channel_mult=(1, 2), attention_heads=2)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
     model = Model.from_info(den, data.data_info(), conditional=True, source="fresh")

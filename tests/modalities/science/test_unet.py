@@ -144,8 +144,8 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     from polydiff import parameterization
     from polydiff.modalities.science.fill import first_guess
 
-    net = _random_weights(_tiny(variables=2, conditional=True, residual=True,
-                                prediction=prediction), 3).double().eval()
+    net = _random_weights(_tiny(variables=2, conditional=True, residual=True), 3
+                          ).double().eval()
     sched = schedules.VPCosine()
     den = Denoiser(net, sched, prediction)
     g = torch.Generator().manual_seed(0)
@@ -167,8 +167,8 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
                                                            sigma[:, None, None, None])
     torch.testing.assert_close(x0_hat, guess + r0)
     if prediction == "x0":  # untrained (zero output layer): the first guess itself
-        fresh = Denoiser(_tiny(variables=2, conditional=True, residual=True,
-                               prediction="x0").double(), sched, "x0")
+        fresh = Denoiser(_tiny(variables=2, conditional=True, residual=True).double(), sched,
+                         "x0")
         torch.testing.assert_close(fresh(x_t, t, cond=cond, vector=vec), guess)
     with pytest.raises(ValueError, match="residual=True needs conditional=True"):
         FieldUNet(variables=1, residual=True)

@@ -167,7 +167,7 @@ def test_shipped_frame_config_is_valid():
     args = config["model"]["net"]["init_args"]
     net = build_net(config["model"]["net"]["class_path"], **args)
     assert net.conditional and net.residual and net.cond_channels == 2
-    assert args["prediction"] == config["model"]["prediction"]
+    assert "prediction" not in args and "schedule" not in args  # the Denoiser's own
     module = DiffusionModule(net, prediction="x0", imputation=config["model"]["imputation"],
                              sample_shape=[1, 9, 32, 32])
     assert module.imputation.kinds == ("suffix", "strided")

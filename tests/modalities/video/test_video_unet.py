@@ -151,3 +151,19 @@ def test_bad_input_is_named():
         NET1(torch.randn(1, 1, 2, 8, 8), c, torch.tensor([7]))
     with pytest.raises(ValueError, match="temporal_kernel must be an odd"):
         VideoUNet(1, **SMALL, temporal_kernel=2)
+
+
+def test_a_stored_spec_with_retired_options_still_loads():
+    """Checkpoints of earlier versions named the module's prediction and schedule in the
+    network's options; they are dropped with a warning (the Denoiser applies the residual)."""
+    import pytest
+
+    from polydiff.training import instantiate_net, net_spec
+
+    spec = {"class_path": "polydiff.modalities.video.VideoUNet",
+            "init_args": {"in_channels": 1, "base_channels": 8, "channel_mult": [1, 2],
+                          "attention_heads": 2, "conditional": True, "residual": True,
+                          "prediction": "x0", "schedule": "vp_cosine"}}
+    with pytest.warns(UserWarning, match=r"\['prediction', 'schedule'\] are retired"):
+        net = instantiate_net(spec)
+    assert net.residual and "prediction" not in net_spec(net)["init_args"]
