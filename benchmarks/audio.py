@@ -271,22 +271,22 @@ def gaps(a: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     for ms in GAPS_MS:
         width = round(ms * 16000 / 1000)
-        missing = torch.zeros(CROP, dtype=torch.bool)
-        missing[CROP // 2 - width // 2:CROP // 2 - width // 2 + width] = True
+        observed = torch.ones(CROP, dtype=torch.bool)
+        observed[CROP // 2 - width // 2:CROP // 2 - width // 2 + width] = False
         scores = {m: {"lsd": [], "snr": [], "mrstft": []} for m in methods}
         for k, window in enumerate(cases):
-            fills = {"zeros": baselines.fill_zeros(window, missing),
-                     "linear": baselines.fill_linear(window, missing),
-                     "lpc": baselines.fill_lpc(window, missing, order=32, context=1024)}
+            fills = {"zeros": baselines.fill_zeros(window, observed),
+                     "linear": baselines.fill_linear(window, observed),
+                     "lpc": baselines.fill_lpc(window, observed, order=32, context=1024)}
             for kind, module in models.items():
                 fills[f"model ({kind})"] = fill_gaps(module, window, sample_rate=16000,
-                                                     missing=missing, steps=20,
+                                                     observed=observed, steps=20,
                                                      seed=1000 * ms + k)[0]
             for m, fill in fills.items():
-                scores[m]["lsd"].append(float(metrics.lsd(fill, window, missing[None])))
-                scores[m]["snr"].append(float(metrics.gap_snr(fill, window, missing)))
+                scores[m]["lsd"].append(float(metrics.lsd(fill, window, observed[None])))
+                scores[m]["snr"].append(float(metrics.gap_snr(fill, window, observed)))
                 scores[m]["mrstft"].append(float(metrics.multi_resolution_stft(
-                    fill, window, missing[None])))
+                    fill, window, observed[None])))
         table[f"{ms} ms"] = {m: {k: _mean_se(v) for k, v in s.items()} for m, s in
                              scores.items()}
     print(f"\ngap filling, {a.windows} held-out windows per gap length "
@@ -352,10 +352,10 @@ def mel_round_trip(a: argparse.Namespace) -> dict:
             x, _ = load_audio(f)
             x = x[:, : x.shape[-1] // mel.hop * mel.hop]
             y = mel.inverse(mel(x), x.shape[-1], generator=torch.Generator().manual_seed(0))
-            everything = torch.ones(x.shape[-1], dtype=torch.bool)
+            none_known = torch.zeros(x.shape[-1], dtype=torch.bool)  # score every sample
             scores["lsd"].append(float(metrics.lsd(y, x)))
             scores["mrstft"].append(float(metrics.multi_resolution_stft(y, x)))
-            scores["snr"].append(float(metrics.gap_snr(y, x, everything)))
+            scores["snr"].append(float(metrics.gap_snr(y, x, none_known)))
         rows.append({"griffin_lim_iters": iters, **{k: _mean_se(v) for k, v in scores.items()}})
     print("\nlog-mel (64 bands, n_fft 512, hop 128) -> mel inversion + Griffin-Lim, bundled speech")
     print(f"{'iterations':>10s} {'LSD dB':>14s} {'MR-STFT':>14s} {'SNR dB':>14s}")

@@ -192,7 +192,7 @@ def bench_fill_gaps(a) -> dict:
     bare = best_rate(call, make, [2 ** k for k in range(7)])
     counter = Counter(net)
     t0 = time.perf_counter()
-    fill_gaps(module, audio, sample_rate=16000, missing=missing, num=4, steps=a.steps)
+    fill_gaps(module, audio, sample_rate=16000, observed=~missing, num=4, steps=a.steps)
     seconds = time.perf_counter() - t0
     counter.close()
     rate = counter.rows / seconds

@@ -1,8 +1,8 @@
 """Classical gap fillers to measure a model against: zeros, linear interpolation and linear
 prediction (LPC) from both sides.
 
-All take ``audio (C, N)`` and ``missing (N,)`` bool (True = to fill) and return ``(C, N)``
-equal to ``audio`` at the known samples.
+All take ``audio (C, N)`` and ``observed (N,)`` bool (True = known, False = to fill) and
+return ``(C, N)`` equal to ``audio`` at the known samples.
 """
 
 from __future__ import annotations
@@ -16,26 +16,27 @@ from polydiff.masks import runs
 __all__ = ["fill_linear", "fill_lpc", "fill_zeros", "lpc_coefficients", "stable_lpc"]
 
 
-def _check(audio: Tensor, missing: Tensor) -> tuple[Tensor, Tensor]:
-    if audio.ndim != 2 or missing.shape != audio.shape[-1:]:
-        raise ValueError(f"audio must be (C, N) and missing (N,), got {tuple(audio.shape)} and "
-                         f"{tuple(missing.shape)}")
-    return audio.double(), missing.to(torch.bool)
+def _check(audio: Tensor, observed: Tensor) -> tuple[Tensor, Tensor]:
+    """``(audio as float64, hole)``: ``hole = ~observed``, the samples to fill."""
+    if audio.ndim != 2 or observed.shape != audio.shape[-1:]:
+        raise ValueError(f"audio must be (C, N) and observed (N,), got {tuple(audio.shape)} and "
+                         f"{tuple(observed.shape)}")
+    return audio.double(), ~observed.to(torch.bool)
 
 
-def fill_zeros(audio: Tensor, missing: Tensor) -> Tensor:
+def fill_zeros(audio: Tensor, observed: Tensor) -> Tensor:
     """Silence in the gaps."""
-    x, m = _check(audio, missing)
-    return torch.where(m, 0.0, x).to(audio.dtype)
+    x, hole = _check(audio, observed)
+    return torch.where(hole, 0.0, x).to(audio.dtype)
 
 
-def fill_linear(audio: Tensor, missing: Tensor) -> Tensor:
+def fill_linear(audio: Tensor, observed: Tensor) -> Tensor:
     """A straight line from the last known sample before each gap to the first after it (the
     nearest known sample at the recording's ends)."""
-    x, m = _check(audio, missing)
+    x, hole = _check(audio, observed)
     out = x.clone()
     n = x.shape[-1]
-    for a, b in runs(m):
+    for a, b in runs(hole):
         left = x[:, a - 1] if a > 0 else (x[:, b] if b < n else torch.zeros(x.shape[0]))
         right = x[:, b] if b < n else left
         w = torch.arange(1, b - a + 1, dtype=x.dtype) / (b - a + 1)
@@ -87,16 +88,16 @@ def _predict(history: Tensor, a: Tensor, steps: int) -> Tensor:
     return torch.tensor(out, dtype=torch.float64)
 
 
-def fill_lpc(audio: Tensor, missing: Tensor, order: int = 32, context: int = 1024) -> Tensor:
+def fill_lpc(audio: Tensor, observed: Tensor, order: int = 32, context: int = 1024) -> Tensor:
     """Linear prediction from both sides: an AR(``order``) model fitted to up to ``context``
     known samples before each gap predicts forward, one fitted to the samples after it
     (time-reversed) predicts backward (each with its poles kept inside the unit circle,
     :func:`stable_lpc`), and the two are cross-faded linearly over the gap (one
     side alone at the recording's ends or with too little context)."""
-    x, m = _check(audio, missing)
+    x, hole = _check(audio, observed)
     out = x.clone()
     n = x.shape[-1]
-    for a, b in runs(m):
+    for a, b in runs(hole):
         length = b - a
         w = torch.arange(1, length + 1, dtype=torch.float64) / (length + 1)
         for ch in range(x.shape[0]):
@@ -113,6 +114,6 @@ def fill_lpc(audio: Tensor, missing: Tensor, order: int = 32, context: int = 102
             elif fwd is not None or bwd is not None:
                 fill = fwd if fwd is not None else bwd
             else:
-                fill = fill_linear(out[ch:ch + 1], m)[0, a:b].double()
+                fill = fill_linear(out[ch:ch + 1], ~hole)[0, a:b].double()
             out[ch, a:b] = fill
     return out.to(audio.dtype)

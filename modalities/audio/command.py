@@ -59,7 +59,7 @@ def run(a: argparse.Namespace) -> int:
     from polydiff.cli.checks import check_device, check_out_file
     from polydiff.cli.options import load_model, sampler_from
 
-    from .io import mask_from, read_recording, save_wav, write_spectrogram_png
+    from .io import observed_from, read_recording, save_wav, write_spectrogram_png
     from .tasks import audio_model, check_gap_lengths, fill_gaps
 
     out = Path(a.out)
@@ -81,17 +81,17 @@ def run(a: argparse.Namespace) -> int:
     meta = dict(model.spec.meta)
     rate = model.spec.sample_rate
     channels, window = (int(v) for v in model.sample_shape)
-    audio, missing = read_recording(a.input, rate, channels)
+    audio, observed = read_recording(a.input, rate, channels)
     n = audio.shape[-1]
     if a.gaps is not None:
-        missing = missing | mask_from(Path(a.gaps), n, rate, channels, n / rate)
+        observed = observed & observed_from(a.gaps, n, rate)
     try:
-        check_gap_lengths(missing[0], window, rate)
+        check_gap_lengths(observed[0], window, rate)
     except ValueError as err:
         raise ValueError(f"--gaps: the {err}") from None
-    if not missing.any():
+    if observed.all():
         raise ValueError(f"INPUT {a.input}: nothing to fill (no NaN samples); give --gaps")
-    if missing.all():
+    if not observed.any():
         raise ValueError(f"INPUT {a.input}: every sample is missing; use polydiff sample to "
                          f"generate audio instead")
     if model.num_classes is None and a.class_label is not None:
@@ -101,17 +101,17 @@ def run(a: argparse.Namespace) -> int:
         raise ValueError(f"--class-label {a.class_label}: the model has classes 0-"
                          f"{model.num_classes - 1}")
     t0 = time.perf_counter()
-    filled = fill_gaps(model, audio, sample_rate=rate, missing=missing[0], num=a.num,
+    filled = fill_gaps(model, audio, sample_rate=rate, observed=observed[0], num=a.num,
                        class_label=a.class_label, guidance_scale=a.guidance_scale,
                        sampler=sampler, seed=a.seed,
                        progress=not a.no_progress)
     for k, path in enumerate(wavs):
         save_wav(filled[k], path, rate)
-    gapped = torch.where(missing, torch.zeros(()), audio)[None]
+    gapped = torch.where(observed, audio, torch.zeros(()))[None]
     write_spectrogram_png(torch.cat([gapped, filled[:3]]), png.with_suffix(""), meta,
                           titles=["input (gaps zeroed)"] + [f"filled {k}" for k in
                                                             range(min(3, a.num))])
-    gap_ms = 1000 * int(missing.sum()) / rate
+    gap_ms = 1000 * int((~observed).sum()) / rate
     print(f"filled {gap_ms:.0f} ms of {n / rate:.2f} s ({a.num} fill(s), {sampler.describe()}, "
           f"{window}-sample windows) in {time.perf_counter() - t0:.1f} s; "
           f"wrote {', '.join(str(p) for p in wavs)} at {rate} Hz and {png}")

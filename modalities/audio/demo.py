@@ -43,8 +43,9 @@ def demo_clips(folder: Path) -> Path:
 
 
 def _gap_cases(seed: int, rate: int):
-    """``(clip name, window (1, CROP), missing (CROP,))``: four windows of each held-out clip
-    centred on loud (voiced) frames, each with one ``GAP_MS`` gap in its middle."""
+    """``(clip name, window (1, CROP), observed (CROP,))``: four windows of each held-out clip
+    centred on loud (voiced) frames, each with one ``GAP_MS`` gap (``observed`` False) in its
+    middle."""
     import torch
 
     from . import ASSETS
@@ -62,9 +63,9 @@ def _gap_cases(seed: int, rate: int):
         for f in picks:
             centre = min(max(f * 256 + 128, CROP // 2), n - CROP // 2)
             window = audio[:, centre - CROP // 2: centre + CROP // 2]
-            missing = torch.zeros(CROP, dtype=torch.bool)
-            missing[CROP // 2 - gap // 2: CROP // 2 - gap // 2 + gap] = True
-            cases.append((name, window, missing))
+            observed = torch.ones(CROP, dtype=torch.bool)
+            observed[CROP // 2 - gap // 2: CROP // 2 - gap // 2 + gap] = False
+            cases.append((name, window, observed))
     return cases
 
 
@@ -135,21 +136,21 @@ def audio_demo(out: str | Path = "polydiff-demo-audio", minutes: float = 2.0,
     speech = classes.index("speech")
     scores: dict[str, dict[str, list[float]]] = {}
     shown = []
-    for k, (name, window, missing) in enumerate(_gap_cases(seed, rate)):
+    for k, (name, window, observed) in enumerate(_gap_cases(seed, rate)):
         fills = {
-            "model": fill_gaps(module, window, sample_rate=rate, missing=missing,
+            "model": fill_gaps(module, window, sample_rate=rate, observed=observed,
                                class_label=speech, steps=steps, method=method,
                                seed=seed + k)[0],
-            "zeros": baselines.fill_zeros(window, missing),
-            "linear": baselines.fill_linear(window, missing),
-            "lpc": baselines.fill_lpc(window, missing),
+            "zeros": baselines.fill_zeros(window, observed),
+            "linear": baselines.fill_linear(window, observed),
+            "lpc": baselines.fill_lpc(window, observed),
         }
         for method_name, fill in fills.items():
             s = scores.setdefault(method_name, {"lsd": [], "snr": [], "mrstft": []})
-            s["lsd"].append(float(metrics.lsd(fill, window, missing[None])))
-            s["snr"].append(float(metrics.gap_snr(fill, window, missing)))
+            s["lsd"].append(float(metrics.lsd(fill, window, observed[None])))
+            s["snr"].append(float(metrics.gap_snr(fill, window, observed)))
             s["mrstft"].append(float(metrics.multi_resolution_stft(fill, window,
-                                                                    missing[None])))
+                                                                    observed[None])))
         if k % 4 == 0:  # the first window of each clip is written out
             stem = out / "gap_filling" / name
             save_wav(window, f"{stem}_original.wav", rate)

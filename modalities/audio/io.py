@@ -4,9 +4,10 @@ known audio for gap filling and continuation.
 - :func:`write_wav` (the modality's writer ``"wav"``): samples ``(B, C, T)`` in [-1, 1] ->
   ``PATH/000.wav ...`` at the data's rate, plus ``PATH/spectrograms.png``.
 - :func:`write_spectrogram_png` (writer ``"spectrogram"``): one log-mel panel per sample.
-- :func:`read_wav` (reader ``"wav"``): a recording plus which samples are missing: a gap file
-  (``start,end`` in seconds per line), a mask WAV (non-zero = fill in), NaN samples in a float
-  WAV, or - with no mask - a recording shorter than the model's length, continued to it.
+- :func:`read_wav` (reader ``"wav"``): a recording plus ``observed`` (True = known) for the
+  samples it knows; missing are the intervals of a gap file (``start,end`` in seconds per
+  line), the non-zero samples of a mask WAV, NaN samples in a float WAV, or - with no mask -
+  everything after the end of a recording shorter than the model's length (continuation).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from polydiff.masks import from_intervals
+
 from .files import load_audio, resample
 
-__all__ = ["mask_from", "plot_spectrograms", "read_gaps", "read_recording", "read_wav",
+__all__ = ["observed_from", "plot_spectrograms", "read_gaps", "read_recording", "read_wav",
            "save_wav", "write_spectrogram_png", "write_wav"]
 
 
@@ -139,29 +142,32 @@ def read_gaps(path: str | Path) -> list[tuple[float, float]]:
     return gaps
 
 
-def mask_from(mask: Path, n: int, rate: int, channels: int, length_s: float) -> Tensor:
-    """``missing (1, n)`` (True = fill in) from a gap file (``.txt``/``.csv``, ``start,end``
-    seconds per line) or a mask recording of ``n`` samples at ``rate`` Hz (non-zero = fill)."""
-    missing = torch.zeros(1, n, dtype=torch.bool)
+def observed_from(mask: str | Path, n: int, rate: int) -> Tensor:
+    """``observed (1, n)`` bool (True = known) for a recording of ``n`` samples at ``rate`` Hz:
+    False inside the intervals of a gap file (``.txt``/``.csv``, ``start,end`` seconds per
+    line; :func:`polydiff.masks.from_intervals`) or at the non-zero samples of a mask recording
+    of ``n`` samples at ``rate`` Hz. A gap past the end of the recording raises a
+    ``ValueError`` naming the gap file."""
+    mask = Path(mask)
     if mask.suffix.lower() in (".txt", ".csv"):
-        for start, end in read_gaps(mask):
-            if end > length_s + 1e-9:
-                raise ValueError(f"gap {start}-{end} s in {mask} ends after the recording "
-                                 f"({length_s:.3f} s long)")
-            missing[:, round(start * rate):round(end * rate)] = True
-        return missing
+        gaps = read_gaps(mask)
+        try:
+            return from_intervals(n, gaps, rate, "s", "the recording")[None]
+        except ValueError as err:
+            raise ValueError(f"gap file {mask}: {err}") from None
     m, m_rate = load_audio(mask)
     if m_rate != rate or m.shape[-1] != n:
         raise ValueError(f"mask {mask} has {m.shape[-1]} samples at {m_rate} Hz; expected {n} "
                          f"at {rate} Hz like the recording")
-    return (m != 0).any(0, keepdim=True)
+    return (m == 0).all(0, keepdim=True)
 
 
 def read_recording(path: str | Path, rate: int, channels: int) -> tuple[Tensor, Tensor]:
     """A recording for a model of ``channels`` channels at ``rate`` Hz: ``(audio (C, N) at
-    rate, NaN samples set to 0; nan (1, N) bool)``, resampled when the file's rate differs (a
-    resampled sample is missing when its nearest source sample was NaN). Other channel counts
-    or an empty file raise a ``ValueError`` naming the file."""
+    rate, NaN samples set to 0; observed (1, N) bool, True where no channel is NaN)``,
+    resampled when the file's rate differs (a resampled sample is missing when its nearest
+    source sample was NaN). Other channel counts or an empty file raise a ``ValueError``
+    naming the file."""
     path = Path(path)
     audio, file_rate = load_audio(path)
     if audio.shape[0] != channels:
@@ -171,13 +177,14 @@ def read_recording(path: str | Path, rate: int, channels: int) -> tuple[Tensor, 
                          f"it first (e.g. mix stereo down to mono)")
     if audio.shape[-1] == 0:
         raise ValueError(f"recording {path} is empty")
-    nan = torch.isnan(audio).any(0, keepdim=True)  # (1, T) at the file's rate
+    observed = ~torch.isnan(audio).any(0, keepdim=True)  # (1, T) at the file's rate
     audio = torch.nan_to_num(audio, nan=0.0)
     if file_rate != rate:
         audio = resample(audio, file_rate, rate)
-        source = (torch.arange(audio.shape[-1]) * file_rate // rate).clamp(max=nan.shape[-1] - 1)
-        nan = nan[:, source]
-    return audio, nan
+        source = (torch.arange(audio.shape[-1]) * file_rate // rate).clamp(
+            max=observed.shape[-1] - 1)
+        observed = observed[:, source]
+    return audio, observed
 
 
 def read_wav(path: str | Path, mask: str | Path | None, sample_shape: Sequence[int],
@@ -198,24 +205,22 @@ def read_wav(path: str | Path, mask: str | Path | None, sample_shape: Sequence[i
     c, t = (int(v) for v in sample_shape)
     rate = _rate(meta)
     path = Path(path)
-    audio, nan = read_recording(path, rate, c)
+    audio, known = read_recording(path, rate, c)
     n = audio.shape[-1]
     if n > t:
         raise ValueError(f"recording {path} is {n} samples ({n / rate:.3f} s at {rate} Hz) but "
                          f"the model makes {t} ({t / rate:.3f} s); cut it, or use "
                          f"polydiff.modalities.audio.fill_gaps for longer recordings")
     if mask is not None:
-        missing = mask_from(Path(mask), n, rate, c, n / rate) | nan
-    else:
-        missing = nan
+        known = known & observed_from(mask, n, rate)
     observed = torch.zeros(1, t, dtype=torch.bool)
-    observed[:, :n] = ~missing
-    known = torch.zeros(1, c, t)
-    known[0, :, :n] = torch.where(missing, 0.0, audio)
+    observed[:, :n] = known
+    samples = torch.zeros(1, c, t)
+    samples[0, :, :n] = torch.where(known, audio, 0.0)
     observed = observed[None].expand(1, c, t).clone()
     if observed.all():
         raise ValueError(f"nothing to fill in {path}: give a gap file or mask with --mask, NaN "
                          f"samples, or a recording shorter than the model's {t} samples")
     if not observed.any():
         raise ValueError(f"the mask for {path} marks every sample missing; nothing is known")
-    return known, observed
+    return samples, observed

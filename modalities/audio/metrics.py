@@ -2,9 +2,10 @@
 a Fréchet distance between log-mel frame statistics ("FAD-like").
 
 Waveforms are ``(..., T)`` tensors (any leading axes, e.g. ``(B, C, T)``); every metric returns
-a 0-d float64 tensor. ``missing`` masks are bool ``(..., T)`` (True = was missing, i.e. filled)
-and restrict the spectral metrics to the STFT frames that overlap a filled sample, so the
-untouched parts of a recording do not dilute a gap's score.
+a 0-d float64 tensor. Masks follow the library's one convention: ``observed`` is bool
+``(..., T)``, True = known, False = was missing (i.e. filled). The gap-scored metrics score
+the filled samples (``~observed``): the spectral ones over the STFT frames that overlap a
+filled sample, so the untouched parts of a recording do not dilute a gap's score.
 
 **FAD-like is not FAD.** The Fréchet Audio Distance compares Gaussians fitted to embeddings of
 a pretrained classifier (VGGish, PANNs), which capture timbre and sound-event identity. No
@@ -48,10 +49,10 @@ def _power(x: Tensor, n_fft: int, hop: int) -> Tensor:
     return spec.abs() ** 2
 
 
-def gap_frames(missing: Tensor, n_fft: int, hop: int) -> Tensor:
-    """``(..., T)`` bool -> ``(N, frames)``: the centred STFT frames (window ``n_fft``, hop
-    ``hop``) that contain at least one missing sample."""
-    m = missing.reshape(-1, missing.shape[-1]).double()
+def gap_frames(observed: Tensor, n_fft: int, hop: int) -> Tensor:
+    """``observed (..., T)`` bool (True = known) -> ``(N, frames)``: the centred STFT frames
+    (window ``n_fft``, hop ``hop``) that contain at least one missing (False) sample."""
+    m = (~observed.to(torch.bool)).reshape(-1, observed.shape[-1]).double()
     kernel = torch.ones(1, 1, n_fft, dtype=m.dtype)
     padded = torch.nn.functional.pad(m[:, None], (n_fft // 2, n_fft // 2))
     counts = torch.nn.functional.conv1d(padded, kernel, stride=hop)[:, 0]
@@ -59,41 +60,42 @@ def gap_frames(missing: Tensor, n_fft: int, hop: int) -> Tensor:
     return counts[:, :frames] > 0
 
 
-def lsd(pred: Tensor, target: Tensor, missing: Tensor | None = None, n_fft: int = 512,
+def lsd(pred: Tensor, target: Tensor, observed: Tensor | None = None, n_fft: int = 512,
         hop: int = 128, eps: float = 1e-10) -> Tensor:
     """Log-spectral distance in dB: per frame ``sqrt(mean_f (10 log10 P_pred - 10 log10
     P_target)^2)`` with ``P = |STFT|^2 + eps``, averaged over frames (over the frames touching
-    ``missing`` samples when given). Identical signals give 0; ``pred = a * target`` gives
-    ``|20 log10 a|`` wherever ``P_target >> eps``."""
+    a missing sample, False in ``observed``, when given). Identical signals give 0;
+    ``pred = a * target`` gives ``|20 log10 a|`` wherever ``P_target >> eps``."""
     p, t = _pair(pred, target)
     diff = 10 * (torch.log10(_power(p, n_fft, hop) + eps) - torch.log10(_power(t, n_fft, hop)
                                                                         + eps))
     per_frame = diff.pow(2).mean(dim=1).sqrt()  # (N, frames)
-    if missing is None:
+    if observed is None:
         return per_frame.mean()
-    keep = gap_frames(missing.expand_as(pred), n_fft, hop)
+    keep = gap_frames(observed.expand_as(pred), n_fft, hop)
     if not keep.any():
-        raise ValueError("lsd: `missing` marks no samples")
+        raise ValueError("lsd: `observed` has no missing samples to score")
     return per_frame[keep].mean()
 
 
-def multi_resolution_stft(pred: Tensor, target: Tensor, missing: Tensor | None = None,
+def multi_resolution_stft(pred: Tensor, target: Tensor, observed: Tensor | None = None,
                           resolutions: Sequence[tuple[int, int]] = ((256, 64), (512, 128),
                                                                      (1024, 256)),
                           eps: float = 1e-7) -> Tensor:
     """Multi-resolution STFT distance (Parallel WaveGAN's auxiliary loss): the mean over
     ``(n_fft, hop)`` resolutions of spectral convergence ``||S_t - S_p||_F / ||S_t||_F`` plus
     the mean absolute log-magnitude difference ``|ln S_t - ln S_p|`` (``S = |STFT| + eps``),
-    over the frames touching ``missing`` samples when given. ``pred = a * target`` gives
-    ``|1 - a| + |ln a|``."""
+    over the frames touching a missing sample (False in ``observed``) when given.
+    ``pred = a * target`` gives ``|1 - a| + |ln a|``."""
     p, t = _pair(pred, target)
     total = torch.zeros((), dtype=torch.float64)
     for n_fft, hop in resolutions:
         sp, st = _power(p, n_fft, hop).sqrt(), _power(t, n_fft, hop).sqrt()
-        if missing is not None:
-            keep = gap_frames(missing.expand_as(pred), n_fft, hop)  # (N, frames)
+        if observed is not None:
+            keep = gap_frames(observed.expand_as(pred), n_fft, hop)  # (N, frames)
             if not keep.any():
-                raise ValueError("multi_resolution_stft: `missing` marks no samples")
+                raise ValueError("multi_resolution_stft: `observed` has no missing samples to "
+                                 "score")
             sp, st = sp.transpose(1, 2)[keep], st.transpose(1, 2)[keep]  # (frames, freq)
         sc = torch.linalg.norm(st - sp) / torch.linalg.norm(st).clamp(min=eps)
         mag = (torch.log(st + eps) - torch.log(sp + eps)).abs().mean()
@@ -101,13 +103,14 @@ def multi_resolution_stft(pred: Tensor, target: Tensor, missing: Tensor | None =
     return total / len(resolutions)
 
 
-def gap_snr(pred: Tensor, target: Tensor, missing: Tensor) -> Tensor:
+def gap_snr(pred: Tensor, target: Tensor, observed: Tensor) -> Tensor:
     """SNR over the filled samples in dB: ``10 log10(sum target^2 / sum (target - pred)^2)``
-    over ``missing``. Filling with zeros scores 0 dB; higher is better."""
+    over the missing samples (``~observed``). Filling with zeros scores 0 dB; higher is
+    better."""
     p, t = _pair(pred, target)
-    m = missing.expand_as(pred).reshape(p.shape)
+    m = (~observed.to(torch.bool)).expand_as(pred).reshape(p.shape)
     if not m.any():
-        raise ValueError("gap_snr: `missing` marks no samples")
+        raise ValueError("gap_snr: `observed` has no missing samples to score")
     signal = t[m].pow(2).sum()
     noise = (t[m] - p[m]).pow(2).sum()
     return 10 * torch.log10(signal / noise.clamp(min=1e-30))

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from polydiff.inference import Model, load
 from polydiff.inference.along import continuation_windows, continue_along, fill_along
-from polydiff.masks import from_intervals, runs
+from polydiff.masks import check_mask, from_intervals, runs
 
 from .data import timing_vector
 
@@ -124,9 +124,10 @@ def _check_audio(audio: Tensor, channels: int, what: str) -> Tensor:
 
 def _at_model_rate(m: Model, audio: Recording, sample_rate: int | None,
                    what: str) -> tuple[Tensor, Tensor]:
-    """``(audio (C, N), nan (C, N))`` at the model's rate: a path read (and resampled) by
+    """``(audio (C, N), observed (C, N))`` at the model's rate (``observed``: True where the
+    sample is not NaN): a path read (and resampled) by
     :func:`~polydiff.modalities.audio.io.read_recording`, a tensor at ``sample_rate``
-    resampled (a resampled sample is NaN where its nearest source sample was)."""
+    resampled (a resampled sample is missing where its nearest source sample was NaN)."""
     from .files import resample
     from .io import read_recording
 
@@ -135,8 +136,8 @@ def _at_model_rate(m: Model, audio: Recording, sample_rate: int | None,
         if sample_rate is not None:
             raise ValueError(f"{what} {audio} is a file, which says its own rate; drop "
                              f"sample_rate={sample_rate}")
-        wave, nan = read_recording(audio, rate, channels)
-        return wave, nan.expand_as(wave)
+        wave, observed = read_recording(audio, rate, channels)
+        return wave, observed.expand_as(wave)
     if sample_rate is None:
         raise ValueError(f"{what} is a tensor of samples: give its sample_rate= in Hz (the "
                          f"model makes {rate} Hz audio; another rate is resampled), or pass "
@@ -144,20 +145,21 @@ def _at_model_rate(m: Model, audio: Recording, sample_rate: int | None,
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
         raise ValueError(f"sample_rate must be a whole number of Hz >= 1, got {sample_rate!r}")
     audio = _check_audio(torch.as_tensor(audio), channels, what)
-    nan = torch.isnan(audio)
+    observed = ~torch.isnan(audio)
     if sample_rate != rate:
         source = (torch.arange(round(audio.shape[-1] * rate / sample_rate)) * sample_rate
                   // rate).clamp(max=audio.shape[-1] - 1)
         audio = resample(torch.nan_to_num(audio), sample_rate, rate)
-        nan = nan[:, source[:audio.shape[-1]]]
-        audio = torch.where(nan, float("nan"), audio)
-    return audio, nan
+        observed = observed[:, source[:audio.shape[-1]]]
+        audio = torch.where(observed, audio, float("nan"))
+    return audio, observed
 
 
-def check_gap_lengths(missing: Tensor, window: int, rate: int) -> list[tuple[int, int]]:
-    """The gaps ``[(start, end), ...]`` (samples) of ``missing (N,)`` bool; a gap longer than
-    the model's ``window`` samples raises a ``ValueError`` naming it."""
-    found = runs(missing)
+def check_gap_lengths(observed: Tensor, window: int, rate: int) -> list[tuple[int, int]]:
+    """The gaps ``[(start, end), ...]`` (samples; the runs of False) of ``observed (N,)`` bool
+    (True = known); a gap longer than the model's ``window`` samples raises a ``ValueError``
+    naming it."""
+    found = runs(~observed.to(torch.bool))
     for a, b in found:
         if b - a > window:
             raise ValueError(f"gap {a / rate:.3f}-{b / rate:.3f} s ({b - a} samples) is longer "
@@ -167,7 +169,7 @@ def check_gap_lengths(missing: Tensor, window: int, rate: int) -> list[tuple[int
 
 
 def fill_gaps(model: Any, audio: Recording, gaps: Sequence[tuple[float, float]] | None = None,
-              *, sample_rate: int | None = None, missing: Tensor | None = None, num: int = 1,
+              *, sample_rate: int | None = None, observed: Tensor | None = None, num: int = 1,
               class_label=None, guidance_scale: float = 1.0, steps: int | None = None,
               method: str | None = None, sampler=None, seed: int = 0,
               resample: tuple[int, int] | None = None, progress: bool = False) -> Tensor:
@@ -175,9 +177,10 @@ def fill_gaps(model: Any, audio: Recording, gaps: Sequence[tuple[float, float]] 
     data units, or a file's path): ``(num, C, N')`` at the model's rate, equal to the
     recording wherever it is known.
 
-    What is missing: ``gaps`` (``(start, end)`` seconds) or ``missing`` (bool ``(N',)`` or
-    ``(C, N')`` at the model's rate), plus NaN samples. Each gap is filled inside a window of
-    the model's length centred on it (gaps that fit one window together are filled together;
+    What is missing: ``gaps`` (``(start, end)`` seconds) and the False entries of
+    ``observed`` (bool ``(N',)`` or ``(C, N')`` at the model's rate, True = known), plus NaN
+    samples. Each gap is filled inside a window of the model's length centred on it (gaps
+    that fit one window together are filled together;
     :func:`~polydiff.inference.along.fill_along`), windows in order, so later windows see
     what earlier ones filled. A gap longer than the window is a ``ValueError``; so is a gap
     past the end of the recording.
@@ -185,25 +188,25 @@ def fill_gaps(model: Any, audio: Recording, gaps: Sequence[tuple[float, float]] 
     m = audio_model(model)
     rate = m.spec.sample_rate
     c, t = m.sample_shape
-    audio, hole = _at_model_rate(m, audio, sample_rate, "audio")
+    audio, known = _at_model_rate(m, audio, sample_rate, "audio")
     n = audio.shape[-1]
     if gaps is not None:
-        hole = hole | ~from_intervals(n, gaps, rate, "s", "the recording")[None]
-    if missing is not None:
-        if missing.shape[-1] != n:
-            raise ValueError(f"missing has {missing.shape[-1]} samples, the audio {n} (at the "
-                             f"model's {rate} Hz)")
-        hole = hole | missing.to(torch.bool).expand_as(audio)
-    if not hole.any():
+        known = known & from_intervals(n, gaps, rate, "s", "the recording")[None]
+    if observed is not None:
+        if observed.shape[-1] != n:
+            raise ValueError(f"observed has {observed.shape[-1]} samples, the audio {n} (at "
+                             f"the model's {rate} Hz)")
+        known = known & check_mask(observed, audio)
+    if known.all():
         raise ValueError("fill_gaps: nothing to fill (no gaps, no missing samples, no NaN)")
-    if hole.all():
+    if not known.any():
         raise ValueError("fill_gaps: every sample is missing; use generate() instead")
-    check_gap_lengths(hole.any(0), t, rate)  # every gap, before any sampling
+    check_gap_lengths(known.all(0), t, rate)  # every gap, before any sampling
 
     def timing(s: int, e: int) -> dict[str, Any]:
         return {"vector": _timing(m, num, s / rate, n / rate)}
 
-    return fill_along(m, torch.where(hole, 0.0, audio), hole, members=num, seed=seed,
+    return fill_along(m, torch.where(known, audio, 0.0), known, members=num, seed=seed,
                       cond_of=timing if m.spec.meta.get("timing_scale") else None,
                       class_labels=_labels(class_label, num), guidance_scale=guidance_scale,
                       progress=progress, **_sampler_args(steps, method, resample, sampler))
@@ -231,11 +234,11 @@ def extend(model: Any, length: int, *, prefix: Recording | None = None,
     context = max(1, round(overlap * t))
     done = 0
     if prefix is not None:
-        prefix, nan = _at_model_rate(m, prefix, sample_rate, "prefix")
+        prefix, known = _at_model_rate(m, prefix, sample_rate, "prefix")
         if prefix.shape[-1] >= length:
             raise ValueError(f"extend: the prefix ({prefix.shape[-1]} samples) is already as long "
                              f"as the requested length ({length})")
-        if nan.any() or not torch.isfinite(prefix).all():
+        if not known.all() or not torch.isfinite(prefix).all():
             raise ValueError("extend: the prefix holds NaN/Inf samples")
         done = prefix.shape[-1]
         prefix = prefix.expand(num, c, done)

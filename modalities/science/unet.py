@@ -10,7 +10,7 @@
   factorised (over lat x lon per step, then over time per cell, with a relative-position bias
   in time);
 - ``conditional=True``: ``cond`` starts with the known values and their mask
-  (``2 * variables`` channels, :func:`polydiff.training.imputation.imputation_cond`), for
+  (``2 * variables`` channels, :func:`polydiff.conditioners.known_channels`), for
   imputation models trained on gappy data;
 - ``coords=True``: sin/cos of latitude and longitude as 4 more input channels, computed here
   from ``vector = [lat_first, lat_last, lon_first, lon_last]`` (degrees; the patch's corner

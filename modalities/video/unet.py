@@ -42,7 +42,7 @@ class VideoUNet(nn.Module):
         temporal_attention: temporal attention after every spatial attention layer.
         max_relative_distance: clip distance of the temporal relative-position bias (frames).
         conditional: a frame model: ``cond = [known frames, mask]`` (``2 * in_channels``
-            channels, :func:`polydiff.training.imputation.imputation_cond`) is required;
+            channels, :func:`polydiff.conditioners.known_channels`) is required;
             ``cond_channels`` must then be 0 (it is set to ``2 * in_channels``).
         guess: (conditional) the temporal first guess of the missing frames
             (:func:`~.guess.temporal_guess`) as ``in_channels`` more input channels.

@@ -114,11 +114,12 @@ def _draw_windows(model: Model, wins: Sequence[tuple[int, int, int]], members: i
                         generator=gens, class_labels=labels, shape=shape, **extra, **kwargs)
 
 
-def fill_along(model: Model, x: Tensor, missing: Tensor, *, axis: int = 0, members: int = 1,
+def fill_along(model: Model, x: Tensor, observed: Tensor, *, axis: int = 0, members: int = 1,
                seeds: Seeds | None = None, seed: int = 0, cond_of: CondOf | None = None,
                batch_size: int | None = None, **kwargs: Any) -> Tensor:
-    """Fill ``missing`` entries of ``x (C, *axes)`` (data units; a long axis ``axis``):
-    ``(members, C, *axes)``, equal to ``x`` where it is known.
+    """Fill the entries of ``x (C, *axes)`` (data units; a long axis ``axis``) that are not
+    ``observed`` (bool, broadcastable to ``x``, True = known): ``(members, C, *axes)``, equal
+    to ``x`` where it is known.
 
     Each gap along ``axis`` (a run of positions where any entry is missing) is filled in a
     window of the model's length centred on it (:func:`gap_windows`; a gap longer than the
@@ -132,7 +133,7 @@ def fill_along(model: Model, x: Tensor, missing: Tensor, *, axis: int = 0, membe
     :meth:`~Model.sample` options (sampler, guidance, class labels, ...)."""
     seeds = seeds or (lambda k: seed + k)
     size = model.sample_shape[axis + 1]
-    hole = missing.to(torch.bool).expand_as(x)
+    hole = ~observed.to(torch.bool).expand_as(x)
     dims = [d for d in range(x.ndim) if d != axis + 1]
     todo = hole.any(dim=dims[0], keepdim=True)
     for d in dims[1:]:
@@ -184,7 +185,7 @@ def _budget_rows(model: Model, shape: tuple[int, ...], members: int, cond_of: Co
     def one_row() -> None:
         with model.evaluating():
             posterior_terms(model.denoiser, model.schedule, known, known, observed,
-                            model.conditional, **cond)
+                            model.conditioner, **cond)
 
     return rows_for(model.net, one_row, members, device)
 

@@ -4,8 +4,9 @@ for every task.
 
 - :func:`with_labels`: class labels checked, and the denoiser wrapped in CFG when asked;
 - :func:`guided`: the denoiser that keeps known values, by ``guidance`` (:data:`GUIDANCE`);
-- :func:`network_cond`: the conditioning a network receives with known values (a conditional
-  imputation network takes ``cond = [known, mask]`` ahead of any other channels);
+- :func:`network_cond`: the conditioning a network receives: the model's conditioner on the
+  task's named inputs (a conditional imputation network takes ``cond = [known, mask]`` ahead
+  of any other channels);
 - :func:`draw`: noise to samples, batch by batch;
 - :func:`posterior_terms`: the denoiser at ``t_max`` on given noise, the terms of the
   posterior mean ``E[x0 | known]``.
@@ -88,24 +89,20 @@ def check_known(known: Tensor | None, observed: Tensor | None, num: int,
     return known.float(), observed
 
 
-def network_cond(known: Tensor, observed: Tensor, conditional: bool,
-                 cond: Mapping[str, Any], rows: int | None = None) -> dict[str, Any]:
-    """The denoiser's conditioning with known values for a batch of ``rows`` samples
-    (default: as many as ``known`` or ``observed`` have): a conditional imputation network
-    gets ``cond = [known * observed, observed]`` (:func:`polydiff.training.imputation.
-    imputation_cond`) ahead of the channels already in ``cond["cond"]``."""
-    from ..training.imputation import imputation_cond
+def network_cond(known: Tensor | None, observed: Tensor | None, conditioner,
+                 cond: Mapping[str, Any], rows: int) -> dict[str, Any]:
+    """The network's conditioning for a batch of ``rows`` samples: the model's
+    ``conditioner`` (:mod:`polydiff.conditioners`) on the named inputs ``known``,
+    ``observed`` and ``cond`` (each with 1 or ``rows`` rows, expanded here)."""
+    def rows_of(v: Any) -> Any:
+        if isinstance(v, Tensor) and v.ndim >= 2 and v.shape[0] == 1 and rows > 1:
+            return v.expand(rows, *v.shape[1:])
+        return v
 
-    out = dict(cond)
-    if not conditional:
-        return out
-    n = rows or max(known.shape[0], observed.shape[0])
-    parts = [imputation_cond(known.expand(n, *known.shape[1:]),
-                             observed.expand(n, *observed.shape[1:]))]
-    if out.get("cond") is not None:
-        parts.append(out["cond"].expand(n, *out["cond"].shape[1:]))
-    out["cond"] = torch.cat(parts, dim=1)
-    return out
+    inputs = {k: rows_of(v) for k, v in cond.items() if v is not None}
+    if known is not None:
+        inputs["known"], inputs["observed"] = rows_of(known), rows_of(observed)
+    return conditioner(inputs)
 
 
 def _keep_observed(mask: Tensor):
@@ -141,15 +138,16 @@ def batches(num: int, batch_size: int, **tensors: Any) -> Iterator[tuple[slice, 
         yield sl, part
 
 
-def draw(denoiser, schedule: Schedule, noise: Tensor, sampler: Sampler, *,
+def draw(denoiser, schedule: Schedule, noise: Tensor, sampler: Sampler, *, conditioner,
          known: Tensor | None = None, observed: Tensor | None = None,
-         conditional: bool = False, guidance: str = "auto", dps_step: float = 1.0,
+         guidance: str = "auto", dps_step: float = 1.0,
          batch_size: int = 256, generator=None, device=None, progress: bool = False,
          info: dict | None = None, **cond: Any) -> Tensor:
     """Samples ``(N, *shape)`` on the CPU, float32, from ``noise (N, *shape)`` (standard
     normal), batch by batch on ``device``. ``known``/``observed`` (1 or ``N`` rows, checked by
-    :func:`check_known`) are kept exactly (:func:`guided`); ``cond``: the denoiser's other
-    conditioning, tensors with 1 or ``N`` rows (``class_labels``, ``vector``, ``cond``).
+    :func:`check_known`) are kept exactly (:func:`guided`); ``cond``: the other named inputs,
+    tensors with 1 or ``N`` rows (``class_labels``, ``vector``, ``cond``), turned into the
+    network's conditioning by ``conditioner`` (:func:`network_cond`).
     ``generator``: one for the stochastic methods (used batch after batch), one per sample, or
     one per group of rows (the members of one window; batches then hold whole groups)."""
     check_choice(guidance, GUIDANCE, "guidance")
@@ -179,7 +177,7 @@ def draw(denoiser, schedule: Schedule, noise: Tensor, sampler: Sampler, *,
         if k is not None:
             k, o = k.to(device), o.to(device)
             den = guided(denoiser, schedule, k, o, guidance, dps_step)
-            part = network_cond(k, o, conditional, part, rows=x0.shape[0])
+        part = network_cond(k, o, conditioner, part, rows=x0.shape[0])
         gen = generator if gens is None else gens[sl.start // rows:sl.stop // rows]
         x = sampler(den, x0, schedule, progress=progress, generator=gen, info=info, **part)
         out.append(x.float().cpu())
@@ -187,15 +185,15 @@ def draw(denoiser, schedule: Schedule, noise: Tensor, sampler: Sampler, *,
 
 
 def posterior_terms(denoiser, schedule: Schedule, noise: Tensor, known: Tensor,
-                    observed: Tensor, conditional: bool = True, **cond: Any) -> Tensor:
-    """``D(sigma(t_max) noise, t_max)`` with the known values kept (inpainted) and, for a
-    conditional network, given as input: one term of the posterior mean ``E[x0 | known]``
-    per noise draw (``noise``, ``known``, ``observed``: ``(B, *shape)``, or 1 row shared)."""
+                    observed: Tensor, conditioner, **cond: Any) -> Tensor:
+    """``D(sigma(t_max) noise, t_max)`` with the known values kept (inpainted) and given to
+    the network through ``conditioner``: one term of the posterior mean ``E[x0 | known]`` per
+    noise draw (``noise``, ``known``, ``observed``: ``(B, *shape)``, or 1 row shared)."""
     from .. import guidance as guide
 
     t_max = schedule.t_max
     sigma = float(schedule.alpha_sigma(torch.tensor(t_max, dtype=torch.float64))[1])
     t = torch.full((noise.shape[0],), t_max, device=noise.device)
     den = guide.inpaint(denoiser, known, observed)
-    return den(sigma * noise, t, **network_cond(known, observed, conditional, cond,
+    return den(sigma * noise, t, **network_cond(known, observed, conditioner, cond,
                                                 rows=noise.shape[0]))

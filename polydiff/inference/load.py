@@ -61,7 +61,7 @@ def _is_module(obj: Any) -> bool:
 
 
 def _model(net: torch.nn.Module, config: dict, info: dict | None, shape, source: str,
-           ema: bool, has_ema: bool) -> Model:
+           ema: bool, has_ema: bool, conditioner: torch.nn.Module) -> Model:
     from ..training.spec import schedule_from, share_data_info
 
     shape = shape or (info or {}).get("sample_shape")
@@ -75,12 +75,12 @@ def _model(net: torch.nn.Module, config: dict, info: dict | None, shape, source:
     spec = DataSpec.from_info(info, shape, getattr(net, "null_class", None),
                               conditioning_of(net, conditional))
     return Model(den.eval(), spec, conditional=conditional, source=source, ema=ema,
-                 has_ema=has_ema)
+                 has_ema=has_ema, conditioner=conditioner.eval())
 
 
 def _from_checkpoint(path: Path, ema: bool) -> Model:
     from ..training.checkpoints import CheckpointError, read_checkpoint
-    from ..training.spec import instantiate_net
+    from ..training.spec import build_conditioner, instantiate_net
 
     ckpt = read_checkpoint(path)
     hparams = ckpt["hyper_parameters"]
@@ -92,25 +92,29 @@ def _from_checkpoint(path: Path, ema: bool) -> Model:
     state = ckpt["state_dict"]
     has_ema = any(k.startswith("ema_net.") for k in state)
     prefix = "ema_net." if ema and has_ema else "net."
-    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    try:
-        net.load_state_dict(weights)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1:2] or [str(err)]
-        raise CheckpointError(f"{path}: its weights do not fit the network it describes "
-                              f"({first[0].strip()})") from None
+    conditioner = build_conditioner(hparams.get("conditioner"),
+                                    hparams.get("imputation") is not None)
+    for what, module, start in (("network", net, prefix), ("conditioner", conditioner,
+                                                           "conditioner.")):
+        weights = {k[len(start):]: v for k, v in state.items() if k.startswith(start)}
+        try:
+            module.load_state_dict(weights)
+        except RuntimeError as err:
+            first = str(err).splitlines()[1:2] or [str(err)]
+            raise CheckpointError(f"{path}: its weights do not fit the {what} it describes "
+                                  f"({first[0].strip()})") from None
     stored = ckpt.get("polydiff") or {}
     shape = stored.get("sample_shape") or hparams.get("sample_shape")
     return _model(net, hparams, stored.get("data"), shape, str(path), prefix == "ema_net.",
-                  has_ema)
+                  has_ema, conditioner)
 
 
 def _from_export(path: Path, ema: bool) -> Model:
     from ..training.export import read_export
 
-    config, net = read_export(path)
+    config, net, conditioner = read_export(path)
     if not ema and config.get("ema"):
         raise ValueError(f"the export {path} holds its EMA weights only; export the "
                          f"checkpoint again with `polydiff export --no-ema` for the raw ones")
     return _model(net, config, config.get("data"), config["sample_shape"], str(path),
-                  bool(config.get("ema")), bool(config.get("ema")))
+                  bool(config.get("ema")), bool(config.get("ema")), conditioner)

@@ -52,13 +52,19 @@ class Model:
         module: the live :class:`~polydiff.training.DiffusionModule` it shares weights with.
         schedule: the forward process (default ``denoiser.schedule``; needed for a plain
             denoiser function).
+        conditioner: turns the named inputs (known values, class labels, vectors, channels)
+            into the network's conditioning (:mod:`polydiff.conditioners`); default the
+            :class:`~polydiff.conditioners.Standard` one (``known=conditional``).
     """
 
     def __init__(self, denoiser: Denoiser, spec: DataSpec, *, conditional: bool = False,
                  source: str = "model", ema: bool = False, has_ema: bool = False,
-                 module: Any = None, schedule: Any = None):
+                 module: Any = None, schedule: Any = None, conditioner: Any = None):
+        from ..conditioners import Standard
+
         self.denoiser, self.spec = denoiser, spec
         self._schedule = schedule if schedule is not None else denoiser.schedule
+        self.conditioner = conditioner if conditioner is not None else Standard(conditional)
         self.conditional, self.source = bool(conditional), str(source)
         self.ema, self.has_ema, self.module = bool(ema), bool(has_ema), module
 
@@ -90,7 +96,8 @@ class Model:
                                   conditioning_of(module.net, module.imputation is not None))
         return cls(module.denoiser(ema=use_ema), spec,
                    conditional=module.imputation is not None, source=type(module).__name__,
-                   ema=use_ema, has_ema=module.ema_net is not None, module=module)
+                   ema=use_ema, has_ema=module.ema_net is not None, module=module,
+                   conditioner=module.conditioner)
 
     # -- what it is ----------------------------------------------------------------------------
     @property
@@ -117,8 +124,9 @@ class Model:
         return torch.device("cpu")
 
     def to(self, device: torch.device | str) -> Model:
-        """Move the weights to ``device``; returns ``self``."""
+        """Move the weights (and the conditioner's buffers) to ``device``; returns ``self``."""
         self.denoiser.to(device)
+        self.conditioner.to(device)
         return self
 
     def __repr__(self) -> str:
@@ -257,8 +265,8 @@ class Model:
         den, labels = with_labels(self.denoiser, num, guidance_scale, class_labels,
                                   self.num_classes, device)
         with self.evaluating():
-            x = draw(den, self.schedule, noise, sampler, known=known, observed=observed,
-                     conditional=self.conditional, guidance=guidance, dps_step=dps_step,
+            x = draw(den, self.schedule, noise, sampler, conditioner=self.conditioner,
+                     known=known, observed=observed, guidance=guidance, dps_step=dps_step,
                      batch_size=batch_size, generator=generator, device=device,
                      progress=progress, info=info, class_labels=labels, vector=vector,
                      cond=cond)
@@ -320,7 +328,7 @@ class Model:
                             for k, v in part.items()}
                     x0 = posterior_terms(self.denoiser, self.schedule, eps[sl].to(device),
                                          known[sl].to(device), observed[sl].to(device),
-                                         True, **part)
+                                         self.conditioner, **part)
                     total[sl] += x0.float().cpu()
         return self._kept(self._out(torch.where(observed, known, total / draws), units),
                           given)
@@ -340,7 +348,7 @@ class Model:
                                   self.num_classes, device)
         noise = torch.randn((num, *self.sample_shape),
                             generator=torch.Generator().manual_seed(seed)).to(device)
-        cond = {} if labels is None else {"class_labels": labels.to(device)}
+        cond = self.conditioner({} if labels is None else {"class_labels": labels.to(device)})
         with self.evaluating():
             return samplers.calibrate(den, self.schedule, noise, steps, method, iters=iters,
                                       batch_size=batch_size, seed=seed,

@@ -212,7 +212,7 @@ def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
         with torch.no_grad(), model.evaluating():
             if point:
                 x = posterior_terms(model.denoiser, model.schedule, torch.cat(noise).to(device),
-                                    known_t.to(device), observed.to(device), model.conditional,
+                                    known_t.to(device), observed.to(device), model.conditioner,
                                     **{k: v.to(device) for k, v in cond.items()})
             else:
                 gens = [torch.Generator(device=device).manual_seed(seeds(k) + 1)
@@ -247,7 +247,7 @@ def _budget_rows(model: Model, values: np.ndarray, tiles: Tiles, shape: tuple[in
     def one_row() -> None:
         with model.evaluating():
             posterior_terms(model.denoiser, model.schedule, noise,
-                            torch.where(observed, known, 0.0), observed, model.conditional,
+                            torch.where(observed, known, 0.0), observed, model.conditioner,
                             **cond)
 
     return rows_for(model.net, one_row, members, device)

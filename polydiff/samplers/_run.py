@@ -31,6 +31,7 @@ from .._checks import check_choice
 from ..schedules import Schedule
 from ..typing import Denoiser as DenoiserFn
 from ._expint import Scalar, _expm1
+from ._options import check_conditioning
 from .grids import RANGE_TOL, check_grid
 
 __all__ = ["FINALS", "Callback", "Generators", "Run", "Times", "check_eval_times", "final_weight",
@@ -116,8 +117,6 @@ class Run:
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 1:
             raise ValueError("x must be a floating tensor of shape (batch, ...)")
         self.final = check_choice(final, FINALS, "final")
-        from .registry import check_conditioning  # (registry imports the methods, which import us)
-
         check_conditioning(cond)  # e.g. `euler(..., eta=0.5)`: eta is not euler's
         grid = check_grid(ts, schedule)
         self.n = len(grid) - 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._checks import check_choice
 from ..typing import SamplerMethod
+from ._options import check_conditioning, register_takers
 from .adaptive import adaptive
 from .dpmpp import dpm_2m, dpm_3m, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m
 from .first_order import ddim, ddpm, euler, euler_maruyama
@@ -101,6 +102,7 @@ _BY_FN = MappingProxyType({e.fn: e for e in _METHODS.values()})
 #: every option name of a built-in method -> the methods that take it
 _TAKERS = MappingProxyType({k: tuple(sorted(n for n, e in _METHODS.items() if k in e.options))
                             for e in _METHODS.values() for k in e.options})
+register_takers(_TAKERS)
 
 
 def methods() -> list[str]:
@@ -130,16 +132,6 @@ def split_options(entry: MethodInfo, kwargs: dict[str, Any]) -> tuple[dict, dict
     cond = {k: v for k, v in kwargs.items() if k not in entry.options}
     check_conditioning(cond, f"method {entry.name!r}")
     return options, cond
-
-
-def check_conditioning(cond: dict[str, Any], method: str = "this method") -> None:
-    """Raise when a conditioning keyword is named like an option of a built-in method: the
-    method at hand does not take it, and a sampler option must never reach the denoiser."""
-    misplaced = sorted(cond.keys() & _TAKERS.keys())
-    if misplaced:
-        k = misplaced[0]
-        raise ValueError(f"{method} takes no option {k}= (an option of {list(_TAKERS[k])}), and "
-                         f"a sampler option is never passed to the denoiser as conditioning")
 
 
 def nfe(method: str | SamplerMethod, steps: int, final: str = "denoise") -> int | None:

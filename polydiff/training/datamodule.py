@@ -135,6 +135,12 @@ class DiffusionDataModule(LightningDataModule):
         """JSON-able facts writers need (e.g. ``{"sample_rate": 16000}``)."""
         return {}
 
+    def statistics(self) -> dict[str, Any]:
+        """Statistics fitted on the training data that the model's conditioner keeps as
+        buffers (saved with the weights, not in the JSON description), name -> array; the
+        module hands them to ``conditioner.fit`` at the start of training. Default: none."""
+        return {}
+
     @property
     def num_classes(self) -> int | None:
         """Number of classes of labelled data (``None``: unlabelled)."""

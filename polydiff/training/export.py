@@ -16,11 +16,13 @@ import torch
 from .. import __version__
 from ..denoiser import Denoiser
 from .checkpoints import CheckpointError, read_torch_file
-from .spec import check_json, instantiate_net
+from .spec import build_conditioner, check_json, conditioner_spec, instantiate_net
 
 __all__ = ["export", "load_exported", "load_export_config", "read_export", "FORMAT"]
 
 FORMAT = "polydiff-denoiser"
+#: the weights file's keys of the conditioner's buffers (the network's keys have no prefix)
+CONDITIONER_PREFIX = "conditioner."
 CONFIG_NAME = "config.json"
 SAFETENSORS_NAME = "model.safetensors"
 TORCH_NAME = "weights.pt"
@@ -52,6 +54,10 @@ def export(module, directory: str | Path, ema: bool = True,
     use_ema = ema and module.ema_net is not None
     net = module.ema_net if use_ema else module.net
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
+    conditioner = getattr(module, "conditioner", None)
+    if conditioner is not None:  # its fitted statistics travel with the weights
+        state.update({f"{CONDITIONER_PREFIX}{k}": v.detach().to("cpu").contiguous().clone()
+                      for k, v in conditioner.state_dict().items()})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if use_safetensors is None:
@@ -81,6 +87,7 @@ def export(module, directory: str | Path, ema: bool = True,
         "num_classes": module.num_classes,
         "data": getattr(module, "data_info", None),
         "imputation": hp.get("imputation"),
+        "conditioner": None if conditioner is None else conditioner_spec(conditioner),
     }
     (directory / CONFIG_NAME).write_text(json.dumps(check_json(config, "export config"),
                                                     indent=2) + "\n")
@@ -131,20 +138,29 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def read_export(directory: str | Path) -> tuple[dict[str, Any], torch.nn.Module]:
-    """``(config, network)`` of an export directory: the validated ``config.json`` and the
-    allow-listed network with its weights (read with ``weights_only=True`` or safetensors)."""
+def read_export(directory: str | Path
+                ) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module]:
+    """``(config, network, conditioner)`` of an export directory: the validated
+    ``config.json``, the allow-listed network and conditioner with their weights and fitted
+    statistics (read with ``weights_only=True`` or safetensors)."""
     directory = Path(directory)
     config = load_export_config(directory)
     net = instantiate_net(config["net"])
+    conditioner = build_conditioner(config.get("conditioner"),
+                                    config.get("imputation") is not None)
     state = _read_weights(directory / config["weights"])
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1:2] or [str(err)]
-        raise CheckpointError(f"{directory}: the weights do not fit the network in "
-                              f"{CONFIG_NAME} ({first[0].strip()})") from None
-    return config, net
+    n = len(CONDITIONER_PREFIX)
+    parts = ({k: v for k, v in state.items() if not k.startswith(CONDITIONER_PREFIX)},
+             {k[n:]: v for k, v in state.items() if k.startswith(CONDITIONER_PREFIX)})
+    for what, module, weights in (("network", net, parts[0]),
+                                  ("conditioner", conditioner, parts[1])):
+        try:
+            module.load_state_dict(weights)
+        except RuntimeError as err:
+            first = str(err).splitlines()[1:2] or [str(err)]
+            raise CheckpointError(f"{directory}: the weights do not fit the {what} in "
+                                  f"{CONFIG_NAME} ({first[0].strip()})") from None
+    return config, net, conditioner
 
 
 def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> Denoiser:

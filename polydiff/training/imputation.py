@@ -4,7 +4,8 @@ Among the *observed* entries of each training sample, a random subset stays *giv
 conditioning) and the rest become *targets*: the network sees ``cond = [x * given, given]``
 (``2 C`` extra input channels) and the loss counts the targets only, so a model learns to fill
 gaps from the gappy data itself, with no clean copy. At sampling time the known values and
-their mask are the conditioning (:func:`imputation_cond`), and ``guidance.inpaint`` returns
+their mask are the conditioning (:func:`polydiff.conditioners.known_channels`, built by the
+model's conditioner), and ``guidance.inpaint`` returns
 the known values exactly.
 
 How targets are drawn, per sample (one kind each, chosen uniformly from ``kinds``; each is a
@@ -35,17 +36,9 @@ from torch import Tensor
 from .. import masks
 from .._checks import check_choice
 
-__all__ = ["KINDS", "TargetMasks", "imputation_cond"]
+__all__ = ["KINDS", "TargetMasks"]
 
 KINDS = ("random", "blocks", "steps", "suffix", "strided")
-
-
-def imputation_cond(known: Tensor, given: Tensor) -> Tensor:
-    """The network's conditioning ``[known * given, given]``: ``(B, 2 C, *axes)``."""
-    given = given.expand_as(known)
-    return torch.cat([torch.where(given, known, torch.zeros((), dtype=known.dtype,
-                                                            device=known.device)),
-                      given.to(known.dtype)], dim=1)
 
 
 @dataclass

@@ -33,10 +33,18 @@ from ..parameterization import names as prediction_names
 from ..schedules import Schedule
 from .batch import unpack_batch
 from .ema import ema_copy, ema_decay, ema_update_
-from .imputation import TargetMasks, imputation_cond
+from .imputation import TargetMasks
 from .inference import SamplingMixin
 from .optim import LR_DECAYS, adamw_warmup
-from .spec import attach_spec, check_json, instantiate_net, net_spec, schedule_from, share_data_info
+from .spec import (
+    attach_spec,
+    build_conditioner,
+    check_json,
+    instantiate_net,
+    net_spec,
+    schedule_from,
+    share_data_info,
+)
 
 __all__ = ["DiffusionModule", "NonFiniteLossError"]
 
@@ -106,8 +114,15 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         imputation: train a conditional imputation model on data with gaps (CSDI-style):
             options of :class:`~polydiff.training.imputation.TargetMasks`, e.g.
             ``{"kinds": ["random", "blocks"], "missing": [0.1, 0.9]}``. The network must take
-            ``cond_channels = 2 * C`` (known values and their mask); ``None`` (default):
-            ordinary training.
+            ``cond_channels = 2 * C`` (known values and their mask) plus the data's own
+            channels; ``None`` (default): ordinary training.
+        conditioner: what the network receives besides ``x_t`` and ``t``, built from the
+            batch's named inputs (:mod:`polydiff.conditioners`): a spec ``{"class_path": ...,
+            "init_args": ...}`` (allow-listed like networks) or ``None``: the default
+            :class:`~polydiff.conditioners.Standard` (the known values and their mask for
+            imputation models, then the data's ``cond`` channels; class labels and vectors as
+            they are). It is saved with the weights (fitted statistics as buffers) and used by
+            every task through :func:`polydiff.load`.
 
     Gradient clipping and mixed precision are Trainer options: ``Trainer(gradient_clip_val=1.0,
     precision="bf16-mixed")``.
@@ -126,7 +141,8 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
                  val_seed: int = 0, seed: int | None = 0,
                  sample_shape: Sequence[int] | None = None, compile: bool = False,
                  compile_options: dict[str, Any] | None = None, check_finite: bool = True,
-                 imputation: dict[str, Any] | None = None):
+                 imputation: dict[str, Any] | None = None,
+                 conditioner: dict[str, Any] | None = None):
         super().__init__()
         # -- the network and its spec --------------------------------------------------------
         if net is None:
@@ -195,6 +211,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         self.__dict__["_compiled_net"] = None
         self._first_epoch_of_fit = False
         self.imputation = TargetMasks.from_config(imputation)
+        self.conditioner = build_conditioner(conditioner, self.imputation is not None)
         if self.imputation is not None and sample_shape is not None:
             self._check_imputation_net(list(sample_shape))
         self.data_info = None
@@ -210,7 +227,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
             cond_dropout=self.cond_dropout, val_noise_levels=levels, val_seed=self.val_seed,
             seed=None if seed is None else int(seed), sample_shape=self.sample_shape,
             compile=self.compile, compile_options=compile_options,
-            check_finite=self.check_finite, imputation=imputation,
+            check_finite=self.check_finite, imputation=imputation, conditioner=conditioner,
         )
         self.save_hyperparameters(check_json(hparams, "DiffusionModule hyperparameters"))
 
@@ -258,19 +275,18 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
     def _check_imputation_net(self, shape: list[int]) -> None:
         want = 2 * shape[0]
         have = getattr(self.net, "cond_channels", None)
-        if have is not None and have != want:
+        if have is not None and have < want:
             raise ValueError(f"imputation training feeds the network cond = [known values, mask] "
-                             f"= {want} channels for samples of shape {shape}, but it was built "
-                             f"with cond_channels={have}; build it with cond_channels={want}")
+                             f"= {want} channels (then the data's own, if any) for samples of "
+                             f"shape {shape}, but it was built with cond_channels={have}; build "
+                             f"it with cond_channels={want}")
 
     def _imputation_batch(self, x: Tensor, observed: Tensor | None, cond: dict,
                           generator: torch.Generator) -> tuple[Tensor, dict]:
-        """``(targets, cond)``: the loss counts the targets; the network sees the rest."""
-        if "cond" in cond:
-            raise ValueError("imputation training builds the batch's 'cond' itself; the data "
-                             "module must not provide one")
+        """``(targets, inputs)``: the loss counts the targets; the network sees the rest (the
+        conditioner's ``known``/``observed`` inputs)."""
         given, targets = self.imputation.draw(x, observed, generator)
-        return targets, {**cond, "cond": imputation_cond(x, given)}
+        return targets, {**cond, "known": x, "observed": given}
 
     # -- data ----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -301,6 +317,8 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
             if self.data_info is not None and stage != "fit":
                 return  # a loaded model keeps what it was trained on
             self.data_info = check_json(dict(info), "data_info")
+        if stage == "fit" and callable(getattr(dm, "statistics", None)):
+            self.conditioner.fit(dm.statistics())
 
     @property
     def normalizer(self) -> Normalizer | None:
@@ -390,6 +408,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
             g_mask = self._generator(torch.device("cpu"), 4, self.current_epoch, batch_idx,
                                      self.global_rank)
             observed, cond = self._imputation_batch(x, observed, cond, g_mask)
+        cond = self.conditioner(cond)
         loss = self.loss_fn(self._train_denoiser(), x, observed=observed, generator=g,
                             weight=weight, **cond)
         if self.check_finite:
@@ -422,6 +441,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         if self.imputation is not None:  # fixed targets too: comparable across runs
             g_mask = torch.Generator().manual_seed(_seed(self.val_seed, batch_idx, 4))
             observed, cond = self._imputation_batch(x, observed, cond, g_mask)
+        cond = self.conditioner(cond)
         g = torch.Generator().manual_seed(_seed(self.val_seed, batch_idx))
         eps_all = torch.randn((len(levels), *x.shape), generator=g).to(x)
         losses, mses = [], []

@@ -19,6 +19,9 @@ from .. import schedules
 from ..schedules import Schedule
 
 __all__ = [
+    "DEFAULT_CONDITIONER",
+    "build_conditioner",
+    "conditioner_spec",
     "known_nets",
     "register_net",
     "build_net",
@@ -158,6 +161,33 @@ def net_spec(net: nn.Module) -> dict | None:
     spec = getattr(net, _SPEC_ATTR, None)
     return None if spec is None else {"class_path": spec["class_path"],
                                       "init_args": dict(spec["init_args"])}
+
+
+#: the conditioner a module gets when none is given (:class:`polydiff.conditioners.Standard`)
+DEFAULT_CONDITIONER = "polydiff.conditioners.Standard"
+
+
+def build_conditioner(spec: dict | None, imputation: bool = False) -> nn.Module:
+    """The conditioner of ``spec`` (allow-listed like networks), or for ``None`` the default
+    :class:`~polydiff.conditioners.Standard` (``known=imputation``)."""
+    from ..conditioners import Conditioner
+
+    if spec is None:
+        spec = {"class_path": DEFAULT_CONDITIONER, "init_args": {"known": bool(imputation)}}
+    conditioner = instantiate_net(spec)
+    if not isinstance(conditioner, Conditioner):
+        raise ValueError(f"conditioner {spec.get('class_path')!r} is not a "
+                         f"polydiff.conditioners.Conditioner")
+    return conditioner
+
+
+def conditioner_spec(conditioner: nn.Module) -> dict:
+    """The JSON spec a conditioner was built from (see :func:`build_conditioner`)."""
+    spec = net_spec(conditioner)
+    if spec is None:
+        raise ValueError(f"the conditioner {type(conditioner).__name__} has no spec; build it "
+                         f"with polydiff.training.spec.build_conditioner")
+    return spec
 
 
 def share_data_info(net: nn.Module | None, info: dict | None) -> None:

@@ -81,8 +81,8 @@ def test_polydiff_fill_gaps_gives_what_the_api_gives(tmp_path):
           "--num", 2, "--no-progress"])
     missing = torch.isnan(audio)
     missing[:, 20:50] = missing[:, 250:280] = True
-    want = fill_gaps(load_checkpoint(ckpt).eval(), torch.nan_to_num(audio), missing=missing[0],
-                     sample_rate=RATE, num=2, steps=3, seed=4)
+    want = fill_gaps(load_checkpoint(ckpt).eval(), torch.nan_to_num(audio),
+                     observed=~missing[0], sample_rate=RATE, num=2, steps=3, seed=4)
     for k in range(2):
         save_wav(want[k], tmp_path / f"want_{k}.wav", RATE)
         got, _ = sf.read(tmp_path / f"out_{k}.wav", dtype="float32")

@@ -67,7 +67,7 @@ def test_waves_give_what_one_window_at_a_time_gives(gaps, n, method, seed):
     if missing.all():
         missing[:, 0] = False
     assume(all(b - a <= 16 for a, b in runs(missing[0])))  # every gap fits the window
-    out = fill_along(MODEL, x, missing, members=2, seed=seed, steps=2, method=method)
+    out = fill_along(MODEL, x, ~missing, members=2, seed=seed, steps=2, method=method)
     ref = _one_window_at_a_time(MODEL, x, missing, 2, seed, steps=2, method=method)
     # (the same arithmetic on other batch sizes: equal to float32 round-off)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)

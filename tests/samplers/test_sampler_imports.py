@@ -31,3 +31,45 @@ def test_samplers_and_guidance_import_nothing_beyond_torch() -> None:
     heavy = [m for m in mods if m.startswith(("polydiff.training", "polydiff.modalities",
                                               "polydiff.nn", "polydiff.cli"))]
     assert mods and not heavy, heavy
+
+
+def _sampler_imports() -> dict[str, set[str]]:
+    """Module -> the modules of ``polydiff.samplers`` it imports (anywhere in its code)."""
+    import ast
+    from pathlib import Path
+
+    import polydiff.samplers as pkg
+
+    root = Path(pkg.__file__).parent
+    names = {p.stem for p in root.glob("*.py") if p.stem != "__init__"}
+    graph = {}
+    for name in names:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(a.name for a in node.names)
+        graph[name] = found & names
+    return graph
+
+
+def test_the_sampler_modules_import_each_other_without_a_cycle() -> None:
+    graph = _sampler_imports()
+    assert graph["_run"] and "registry" not in graph["_run"]  # the probe sees imports
+    done, path = set(), []
+
+    def visit(node: str) -> None:
+        assert node not in path, f"import cycle: {' -> '.join([*path, node])}"
+        if node in done:
+            return
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            visit(nxt)
+        path.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node)

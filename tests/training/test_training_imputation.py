@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from toy_modalities import NET1D, TOY1D, Toy1DData
 
 from polydiff.cli import main
+from polydiff.conditioners import known_channels
 from polydiff.modality import register_modality, unregister_modality
 from polydiff.training import DiffusionModule, export, load_checkpoint, load_exported
-from polydiff.training.imputation import KINDS, TargetMasks, imputation_cond
+from polydiff.training.imputation import KINDS, TargetMasks
 
 COND_NET = {**NET1D, "init_args": {**NET1D["init_args"], "cond_channels": 4}}
 
@@ -70,7 +71,7 @@ def test_strided_targets_keep_every_mth_index(seed, n, axis, strides):
 def test_cond_is_known_values_and_mask():
     known = torch.arange(6.0).reshape(1, 2, 3)
     given_ = torch.tensor([[[True, False, True]]])
-    cond = imputation_cond(known, given_)
+    cond = known_channels(known, given_)
     assert cond.shape == (1, 4, 3)
     assert torch.equal(cond[:, :2], torch.tensor([[[0.0, 0.0, 2.0], [3.0, 0.0, 5.0]]]))
     assert torch.equal(cond[:, 2:], given_.expand(1, 2, 3).float())

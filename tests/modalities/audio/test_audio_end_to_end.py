@@ -124,7 +124,8 @@ def test_fill_gaps_command_checks_everything_first(checkpoint, tmp_path, cli_err
               r"--gaps: the gap 0.010-0.200 s \(3040 samples\) is longer than the model's "
               r"window \(1024 samples")
     cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "late.txt"],
-              r"ends after the recording \(0.250 s long\)")
+              r"gap file .*late.txt: gap 0.2-0.3 s ends after the recording \(4000 entries, "
+              r"0.250 s\)")
     cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "none.txt"],
               r"--gaps .*none.txt: no such file")
     cli_error([*base, "--out", tmp_path / "o.wav", "--gaps", tmp_path / "gaps.txt",

@@ -75,7 +75,8 @@ def test_reader_errors_name_the_problem(tmp_path):
     (tmp_path / "bad.txt").write_text("one to two\n")
     with pytest.raises(ValueError, match=r"has 2 channel\(s\) but the model makes mono audio"):
         read_wav(tmp_path / "stereo.wav", None, (1, 512), META)
-    with pytest.raises(ValueError, match=r"gap 0.005-0.5 s .* ends after the recording"):
+    with pytest.raises(ValueError, match=r"gap file .*late.txt: gap 0.005-0.5 s ends after the "
+                                         r"recording \(100 entries, 0.013 s\)"):
         read_wav(tmp_path / "mono.wav", tmp_path / "late.txt", (1, 100), META)
     with pytest.raises(ValueError, match=r"long.wav is 2000 samples .* the model makes 512"):
         read_wav(tmp_path / "long.wav", None, (1, 512), META)

@@ -43,31 +43,31 @@ def test_lsd_and_mrstft_of_a_scaled_signal(a, seed):
 
 def test_gap_metrics_only_see_frames_touching_the_gap():
     x = noise(1, 4096)
-    missing = torch.zeros(4096, dtype=torch.bool)
-    missing[2000:2100] = True
-    frames = gap_frames(missing, 512, 128)[0]
+    observed = torch.ones(4096, dtype=torch.bool)
+    observed[2000:2100] = False
+    frames = gap_frames(observed, 512, 128)[0]
     centres = torch.arange(frames.shape[0]) * 128
     want = (centres + 256 > 2000) & (centres - 256 < 2100)
     assert torch.equal(frames, want)
     y = x.clone()
     y[0, :1000] *= 5.0  # far from the gap: must not count
-    assert float(lsd(y, x, missing[None])) == 0.0
-    assert float(multi_resolution_stft(y, x, missing[None])) == pytest.approx(0)
+    assert float(lsd(y, x, observed[None])) == 0.0
+    assert float(multi_resolution_stft(y, x, observed[None])) == pytest.approx(0)
     assert float(lsd(y, x)) > 1.0
-    with pytest.raises(ValueError, match="marks no samples"):
-        lsd(y, x, torch.zeros(1, 4096, dtype=torch.bool))
+    with pytest.raises(ValueError, match="has no missing samples"):
+        lsd(y, x, torch.ones(1, 4096, dtype=torch.bool))
 
 
 @given(k=st.floats(0.01, 100.0))
 @settings(max_examples=10, deadline=None)
 def test_gap_snr_closed_form(k):
     x = noise(1, 1000)
-    missing = torch.zeros(1000, dtype=torch.bool)
-    missing[100:400] = True
-    assert float(gap_snr(torch.zeros_like(x), x, missing)) == pytest.approx(0.0, abs=1e-12)
+    observed = torch.ones(1000, dtype=torch.bool)
+    observed[100:400] = False
+    assert float(gap_snr(torch.zeros_like(x), x, observed)) == pytest.approx(0.0, abs=1e-12)
     err = torch.zeros_like(x)
     err[0, 100:400] = x[0, 100:400] * k
-    assert float(gap_snr(x + err, x, missing)) == pytest.approx(-20 * math.log10(k), abs=1e-9)
+    assert float(gap_snr(x + err, x, observed)) == pytest.approx(-20 * math.log10(k), abs=1e-9)
 
 
 @given(d=st.integers(1, 5), a=st.floats(0.1, 4.0), b=st.floats(0.1, 4.0), seed=st.integers(0, 9))
@@ -98,25 +98,25 @@ def test_fad_like_ranks_what_it_should():
 
 def test_zeros_and_linear_fill():
     x = torch.linspace(-1, 1, 100)[None].repeat(2, 1)
-    missing = torch.zeros(100, dtype=torch.bool)
-    missing[30:50] = True
-    missing[95:] = True
-    assert torch.equal(fill_zeros(x, missing)[:, missing], torch.zeros(2, 25))
-    lin = fill_linear(x, missing)
+    observed = torch.ones(100, dtype=torch.bool)
+    observed[30:50] = False
+    observed[95:] = False
+    assert torch.equal(fill_zeros(x, observed)[:, ~observed], torch.zeros(2, 25))
+    lin = fill_linear(x, observed)
     torch.testing.assert_close(lin[:, 30:50], x[:, 30:50], rtol=0, atol=1e-6)  # a line is exact
-    assert torch.equal(lin[:, ~missing], x[:, ~missing])
+    assert torch.equal(lin[:, observed], x[:, observed])
     assert torch.equal(lin[:, 95:], x[:, 94:95].expand(2, 5))  # the end holds its last value
 
 
 def test_lpc_fills_a_sinusoid_almost_exactly():
     t = torch.arange(4000, dtype=torch.float64)
     x = (0.5 * torch.sin(2 * math.pi * t / 37.3) + 0.2 * torch.sin(2 * math.pi * t / 11.1))[None]
-    missing = torch.zeros(4000, dtype=torch.bool)
-    missing[2000:2400] = True
-    filled = fill_lpc(x, missing, order=16, context=1024)
-    assert torch.equal(filled[:, ~missing], x[:, ~missing])
-    assert float(gap_snr(filled, x, missing)) > 60.0  # a sum of two sines is predicted exactly
-    assert float(gap_snr(fill_linear(x, missing), x, missing)) < 3.0
+    observed = torch.ones(4000, dtype=torch.bool)
+    observed[2000:2400] = False
+    filled = fill_lpc(x, observed, order=16, context=1024)
+    assert torch.equal(filled[:, observed], x[:, observed])
+    assert float(gap_snr(filled, x, observed)) > 60.0  # a sum of two sines is predicted exactly
+    assert float(gap_snr(fill_linear(x, observed), x, observed)) < 3.0
     ar2 = lpc_coefficients(torch.sin(0.3 * t[:200] + 0.1), 2, ridge=0.0)
     torch.testing.assert_close(ar2, torch.tensor([2 * math.cos(0.3), -1.0],
                                                  dtype=torch.float64), rtol=0, atol=1e-9)
@@ -134,13 +134,13 @@ def test_lpc_fill_of_a_rising_onset_stays_bounded():
     # speech onsets rise; the covariance fit extrapolates the rise (a pole at 1.02) over the gap
     t = torch.arange(3000, dtype=torch.float64)
     x = (torch.sin(0.2 * t) * 1.02 ** (t.clamp(max=1000) - 1000))[None]
-    missing = torch.zeros(3000, dtype=torch.bool)
-    missing[1000:2600] = True
+    observed = torch.ones(3000, dtype=torch.bool)
+    observed[1000:2600] = False
     raw = lpc_coefficients(x[0, 990 - 64:1000], 8)
     assert np.abs(np.roots(np.concatenate([[1.0], -raw.numpy()]))).max() > 1.01
-    filled = fill_lpc(x, missing, order=8, context=64)
+    filled = fill_lpc(x, observed, order=8, context=64)
     assert torch.isfinite(filled).all()
-    assert float(filled[:, missing].abs().max()) <= 2 * float(x[:, ~missing].abs().max())
+    assert float(filled[:, ~observed].abs().max()) <= 2 * float(x[:, observed].abs().max())
 
 
 @settings(max_examples=15, deadline=None)
@@ -148,8 +148,8 @@ def test_lpc_fill_of_a_rising_onset_stays_bounded():
 def test_lpc_fill_is_finite_and_keeps_known_samples(seed, start, length):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(1, 1000, generator=g).cumsum(-1) * 0.05
-    missing = torch.zeros(1000, dtype=torch.bool)
-    missing[start:start + length] = True
-    filled = fill_lpc(x, missing, order=16, context=256)
+    observed = torch.ones(1000, dtype=torch.bool)
+    observed[start:start + length] = False
+    filled = fill_lpc(x, observed, order=16, context=256)
     assert torch.isfinite(filled).all()
-    assert torch.equal(filled[:, ~missing], x[:, ~missing])
+    assert torch.equal(filled[:, observed], x[:, observed])

@@ -99,19 +99,37 @@ def test_timing_trains_through_lightning_and_changes_the_output(tmp_path):
 @settings(max_examples=10, deadline=None)
 def test_gap_filling_returns_the_observed_samples_exactly(gaps, n, seed):
     audio = torch.randn(1, n, generator=torch.Generator().manual_seed(seed)) * 0.3
-    missing = torch.zeros(n, dtype=torch.bool)
+    observed = torch.ones(n, dtype=torch.bool)
     for start, width in gaps:
-        missing[min(start, n - 1):min(start + width, n)] = True
-    if missing.all():
-        missing[0] = False
-    runs = torch.diff(torch.cat([torch.zeros(1), missing.float(), torch.zeros(1)])).nonzero()
+        observed[min(start, n - 1):min(start + width, n)] = False
+    if not observed.any():
+        observed[0] = True
+    runs = torch.diff(torch.cat([torch.zeros(1), (~observed).float(), torch.zeros(1)])).nonzero()
     assume(int((runs[1::2] - runs[::2]).max()) <= 64)  # every gap fits the model's window
-    out = fill_gaps(MODEL, audio, missing=missing, num=2, steps=2, seed=seed, class_label=1,
+    out = fill_gaps(MODEL, audio, observed=observed, num=2, steps=2, seed=seed, class_label=1,
                     sample_rate=RATE)
     assert out.shape == (2, 1, n)
-    assert torch.equal(out[:, 0, ~missing], audio[0, ~missing].expand(2, -1))
+    assert torch.equal(out[:, 0, observed], audio[0, observed].expand(2, -1))
     assert torch.isfinite(out).all()
-    assert not torch.equal(out[0, 0, missing], out[1, 0, missing])
+    assert not torch.equal(out[0, 0, ~observed], out[1, 0, ~observed])
+
+
+def test_an_observed_mask_and_gaps_in_seconds_give_the_same_fill():
+    """``observed=`` (True = known) False at samples 20-50 and 100-110 is the same request as
+    the gaps 0.020-0.050 s and 0.100-0.110 s: the same fill, sample for sample."""
+    audio = torch.sin(torch.arange(200.0) / 7)[None] * 0.4
+    observed = torch.ones(200, dtype=torch.bool)
+    observed[20:50] = observed[100:110] = False
+    by_mask = fill_gaps(MODEL, audio, observed=observed, sample_rate=RATE, num=2, steps=2,
+                        seed=3, class_label=0)
+    by_seconds = fill_gaps(MODEL, audio, [(0.020, 0.050), (0.100, 0.110)], sample_rate=RATE,
+                           num=2, steps=2, seed=3, class_label=0)
+    assert torch.equal(by_mask, by_seconds)
+    assert torch.equal(by_mask[:, 0, observed], audio[0, observed].expand(2, -1))
+    assert not torch.allclose(by_mask[:, 0, ~observed], audio[0, ~observed].expand(2, -1))
+    channels = fill_gaps(MODEL, audio, observed=observed[None], sample_rate=RATE, num=2,
+                         steps=2, seed=3, class_label=0)  # (C, N) works as well as (N,)
+    assert torch.equal(channels, by_mask)
 
 
 def test_gap_filling_with_seconds_nan_and_resampling():

@@ -14,7 +14,8 @@ from polydiff import Denoiser, schedules
 from polydiff.losses import DiffusionLoss
 from polydiff.modalities.science.data import FieldData
 from polydiff.modalities.science.unet import FieldUNet, coord_channels
-from polydiff.training.imputation import TargetMasks, imputation_cond
+from polydiff.conditioners import known_channels
+from polydiff.training.imputation import TargetMasks
 
 
 def _random_weights(net: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -131,7 +132,7 @@ def test_nan_anywhere_never_reaches_the_network(tmp_path_factory, seed, gaps, wh
     for batch in data.train_dataloader():
         given_, targets = TargetMasks(kinds=["random", "blocks"]).draw(
             batch["x"], batch.get("observed"), g)
-        cond = torch.cat([imputation_cond(batch["x"], given_), batch["cond"]], dim=1)
+        cond = torch.cat([known_channels(batch["x"], given_), batch["cond"]], dim=1)
         loss = DiffusionLoss("min_snr")(den, batch["x"], observed=targets, generator=g,
                                         weight=batch["weight"], cond=cond,
                                         vector=batch["vector"])
@@ -151,7 +152,7 @@ def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 2, 8, 16, generator=g, dtype=torch.float64)
     known = torch.rand(2, 2, 8, 16, generator=g) > 0.5
-    cond = imputation_cond(x, known)
+    cond = known_channels(x, known)
     vec = torch.tensor([[-70.0, 70.0, 0.0, 337.5]], dtype=torch.float64).expand(2, 4)
     t = torch.tensor([0.2, 0.7], dtype=torch.float64)
     alpha, sigma = sched.alpha_sigma(t)
