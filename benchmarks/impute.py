@@ -164,7 +164,7 @@ def run_baselines(gappy: np.ndarray, lat, lon, months: np.ndarray, kind: str,
                   radius: int = 3, years: np.ndarray | None = None) -> dict:
     """``name -> (mean (V, K, Y, X), std or None, seconds)``; ``None`` for map-by-map
     methods on ``steps`` (a map with no known value: nothing to interpolate from)."""
-    from polydiff.modalities.science import baselines as b
+    import science_baselines as b
 
     def each(fn):  # one variable at a time
         return lambda: np.stack([fn(gappy[i]) for i in range(len(VARS))])
@@ -432,11 +432,11 @@ def main() -> None:
             print(f"   {name:22s} {rows[name]}", flush=True)
         seasonal = years if a.background == "seasonal" else None
         if fill_method(kind, a) == "covariance":  # background + OI: the local_oi baseline
-            from polydiff.modalities.science.baselines import local_oi
+            from science_baselines import local_oi
             guess, _, secs = (base.get("local_oi") if seasonal is not None else None) or timed(
                 local_oi, gappy, lat, lon, months, radius=a.covariance, years=seasonal)
         elif fill_method(kind, a) == "temporal_oi":  # the temporal_oi baseline
-            from polydiff.modalities.science.baselines import temporal_oi
+            from science_baselines import temporal_oi
             guess, _, secs = (base.get("temporal_oi") if seasonal is not None else None) or timed(
                 lambda g, t, y: np.stack([temporal_oi(v, lat, lon, y)[t] for v in g]),
                 gappy, months, seasonal)

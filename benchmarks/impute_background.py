@@ -46,7 +46,7 @@ def rmse(est: np.ndarray, truth: np.ndarray, hidden: np.ndarray, lat: np.ndarray
 
 def linear_in_time(values: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """``(V, T, Y, X)`` -> each variable linear in time (the ``temporal_linear`` baseline)."""
-    from polydiff.modalities.science.baselines import temporal_linear
+    from science_baselines import temporal_linear
 
     return np.stack([temporal_linear(v, lat, lon) for v in values])
 

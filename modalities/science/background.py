@@ -21,8 +21,8 @@ years (:func:`annual_phase`), to the same filled maps: the usual climatology of 
 robust where a calendar month has few observations (a mean per calendar month has none in
 31 % of the cells of the navy winds with 90 % of the points hidden). It is stored as its
 coefficients ``(C, 1 + 2K, Y, X)``; :func:`background_maps` evaluates either kind at given
-times. Measured on the navy winds (``benchmarks/impute.py``): the anomalies from it are
-smaller and better predicted (docs/science.md).
+times. The anomalies from it are smaller and better predicted (measured in
+docs/science.md).
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ __all__ = ["BACKGROUNDS", "SEASONAL_HARMONICS", "annual_phase", "background_at",
 
 #: the kinds of background: the per-cell time mean, or the mean and the annual cycle
 BACKGROUNDS = ("mean", "seasonal")
-#: annual harmonics of the seasonal background (measured on the navy winds with whole months
-#: missing: the background + linear-in-time guess has RMSE 1.73 / 1.69 / 1.69 m/s with 1 / 2
-#: / 3 harmonics, 1.75 with the time mean)
+#: annual harmonics of the seasonal background (the choice is measured in docs/science.md)
 SEASONAL_HARMONICS = 2
 
 
@@ -122,10 +120,8 @@ def time_mean_background(values: Any, periodic: bool, passes: int = 2, block: in
     """``(C, Y, X)`` float32: the observed-share-weighted mean over time of the maps of
     ``values (C, T, Y, X)`` (numpy or dask, NaN = missing), each filled with
     :func:`first_guess` (``method``); each of the ``passes - 1`` further passes fills the
-    anomalies from the previous background instead (measured on the navy winds,
-    ``benchmarks/impute_background.py``: the second pass lowers the RMSE of the background +
-    biharmonic guess by 1-2.5 %, a third and fourth by 0-2 % more). Reads ``block`` time
-    steps at a time."""
+    anomalies from the previous background instead (the passes are measured in
+    docs/science.md). Reads ``block`` time steps at a time."""
     return fit_background(values, periodic, None, passes, block, method)
 
 

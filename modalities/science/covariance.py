@@ -8,13 +8,11 @@ analysis). The covariance of every cell with every cell up to ``2 radius`` away
 (:func:`local_covariance`) is estimated from the field's own maps, each filled by the
 biharmonic first guess (:func:`field_covariance`), so it is learned from the observed values
 of the same file. Unlike a stationary kernel it can represent correlation lengths, shapes
-and couplings between variables that change from place to place (navy winds,
-``benchmarks/impute.py``, from the seasonal background: RMSE 24 % / 16 % below scipy's
-thin-plate RBF for 50 % / 90 % random gaps, 21 % below stationary kriging for cloud-like
-blobs).
+and couplings between variables that change from place to place (measured against the
+classical methods in docs/science.md and docs/benchmarks.md).
 
 :func:`local_oi` is the first guess of ``FieldUNet(fill_method="covariance")`` (the table is
-stored with the model) and :func:`polydiff.modalities.science.baselines.local_oi` the
+stored with the model) and ``science_baselines.local_oi`` (``benchmarks/``) the
 classical method built on it. Where a cell has no known value within ``radius`` the caller's
 fallback (the biharmonic guess) is kept.
 """

@@ -54,7 +54,7 @@ def _gappy_file(out: Path, seed: int):
 
 
 def _linear_baseline(gappy, month: int) -> np.ndarray:
-    from .baselines import griddata
+    from .reference import griddata
 
     sst = gappy["SST"].isel(time=[month])
     return griddata(sst.values, sst["lat"].values, sst["lon"].values, "linear")[0]

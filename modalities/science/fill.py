@@ -13,13 +13,9 @@ method (fields with a time axis) interpolates linearly in time wherever a cell h
 value at another time step (:func:`polydiff.interpolate.linear_along`, the classical "linear
 in time" fill) and takes the harmonic guess where it has none.
 
-On the full 2.5 degree navy winds (benchmarks/impute.py, 4 scored months, RMSE m/s) the
-harmonic guess is about as accurate as scipy's linear ``griddata`` (half of the points
-hidden: 0.672 against 0.645) and the biharmonic one as the thin-plate RBF (0.517 against
-0.506; 90 % hidden: 1.064 against 1.060; cloud-like blobs: 1.60 against 1.70), at a fraction of
-the cost. For whole missing time steps (3-D) the harmonic guess is better (1.772 against 1.844:
-the bending energy mixes time and space alike and overshoots in time), and linear in time
-better still (1.747).
+How they compare with scipy's interpolators on the full navy winds (the harmonic guess near
+linear ``griddata``, the biharmonic one near the thin-plate RBF at a fraction of the cost;
+for whole missing time steps linear in time best) is measured in docs/science.md.
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ much as the data says.
 pooled over (at most ``cells``) cells: :func:`lag_correlation`. :func:`temporal_oi` is the
 first guess of ``FieldUNet(fill_method="temporal_oi")`` (time-axis models; ``rho`` recorded
 by :class:`~polydiff.modalities.science.FieldData` with a background) and of the classical
-:func:`polydiff.modalities.science.baselines.temporal_oi`. Measured on the navy winds with
-whole months missing (``benchmarks/impute.py``): RMSE 1.60 m/s from the seasonal background,
-against 1.75 for linear interpolation in time.
+``science_baselines.temporal_oi`` (``benchmarks/``; measured with whole months
+missing in docs/science.md).
 """
 
 from __future__ import annotations

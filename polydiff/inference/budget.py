@@ -18,9 +18,9 @@ import torch
 
 __all__ = ["CPU_BUDGET_MB", "MAX_ROWS", "activation_bytes", "budget_bytes", "rows_for"]
 
-#: activations per network call on the CPU (MiB): measured on 2 cores, the grid and audio
-#: networks run at their best rate from about 100 to 300 MiB of activations
-#: (benchmarks/inference_speed.py); larger batches only add memory
+#: activations per network call on the CPU (MiB): the windowed tasks' throughput at this
+#: budget, against the bare network's best, is measured in docs/benchmarks.md
+#: (benchmarks/inference_speed.py)
 CPU_BUDGET_MB = 256
 #: no call takes more rows than this
 MAX_ROWS = 4096

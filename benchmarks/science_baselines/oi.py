@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..background import background_at, fit_background_basis
-from ..covariance import field_covariance
-from ..covariance import local_oi as oi_patches
-from ..fill import fill_maps
-from ..grid import is_periodic
+from polydiff.modalities.science.background import background_at, fit_background_basis
+from polydiff.modalities.science.covariance import field_covariance
+from polydiff.modalities.science.covariance import local_oi as oi_patches
+from polydiff.modalities.science.fill import fill_maps
+from polydiff.modalities.science.grid import is_periodic
 
 __all__ = ["local_oi"]
 

@@ -32,10 +32,10 @@ def temporal_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     dates in years, its seasonal cycle) from the cell's nearest observed steps before and
     after it, under the anomalies' lag correlation (:func:`~polydiff.modalities.science.lag.
     lag_correlation`, up to ``max_lag``); cells never observed: the background."""
-    from ..background import background_at, fit_background_basis
-    from ..grid import is_periodic
-    from ..lag import lag_correlation
-    from ..lag import temporal_oi as oi_in_time
+    from polydiff.modalities.science.background import background_at, fit_background_basis
+    from polydiff.modalities.science.grid import is_periodic
+    from polydiff.modalities.science.lag import lag_correlation
+    from polydiff.modalities.science.lag import temporal_oi as oi_in_time
 
     v = check_values(values, lat, lon)[None]  # (1, T, Y, X)
     coefs, basis = fit_background_basis(v, is_periodic(lon), years)

@@ -1,14 +1,44 @@
-"""Map-by-map interpolation: scipy ``griddata`` and ``RBFInterpolator``."""
+"""The classical reference the science demo reports beside polydiff: scipy's ``griddata`` on
+each map of a field, bridged across the date line on global grids.
+
+:func:`map_by_map` is the mechanism (each map filled from its observed cells by any
+scattered-data interpolator); the benchmarks' other map-by-map baselines
+(``benchmarks/science_baselines``) build on it. Every function takes one variable
+``values (T, Y, X)`` (NaN = missing) with ``lat (Y,)``, ``lon (X,)`` in degrees and returns
+the filled array, observed values unchanged."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import interpolate
 
-from ..grid import is_periodic
-from ._common import check_values, fallback
+from .grid import is_periodic
 
-__all__ = ["griddata", "rbf"]
+__all__ = ["check_values", "fallback", "griddata", "map_by_map"]
+
+
+def check_values(values: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """``values`` as float64 ``(T, Y, X)`` matching ``lat (Y,)`` and ``lon (X,)``."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 3 or v.shape[1:] != (np.size(lat), np.size(lon)):
+        raise ValueError(f"values must be (time, lat, lon) = (T, {np.size(lat)}, "
+                         f"{np.size(lon)}), got {v.shape}")
+    if not np.isfinite(v).any():
+        raise ValueError("values hold no finite value (all NaN)")
+    return v
+
+
+def fallback(filled: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Entries a method could not reach (NaN): the map's mean of observed values, else the
+    field's."""
+    out = filled.copy()
+    overall = np.nanmean(values)
+    for t in range(out.shape[0]):
+        bad = ~np.isfinite(out[t])
+        if bad.any():
+            m = values[t][np.isfinite(values[t])]
+            out[t][bad] = m.mean() if m.size else overall
+    return out
 
 
 def _wrapped(px: np.ndarray, py: np.ndarray, pv: np.ndarray, lon: np.ndarray,
@@ -24,7 +54,7 @@ def _wrapped(px: np.ndarray, py: np.ndarray, pv: np.ndarray, lon: np.ndarray,
             np.concatenate([pv, pv[left], pv[right]]))
 
 
-def _each_map(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, fill) -> np.ndarray:
+def map_by_map(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, fill) -> np.ndarray:
     """Fill the NaN of each map ``values (T, lat, lon)``: ``fill(points (N, 2), observed
     (N,), targets (M, 2)) -> (M,)`` in (lon, lat) degrees, with the observed points repeated
     across the date line on global grids; maps with fewer than 4 observed cells are left to
@@ -60,18 +90,4 @@ def griddata(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, method: str =
             got[bad] = interpolate.griddata(points, observed, targets[bad], method="nearest")
         return got
 
-    return _each_map(values, lat, lon, fill)
-
-
-def rbf(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, neighbors: int = 64,
-        kernel: str = "thin_plate_spline", smoothing: float = 0.0) -> np.ndarray:
-    """Radial basis function interpolation of each map in (lon, lat) degrees with the
-    ``neighbors`` nearest observed points per target (scipy ``RBFInterpolator``); on global
-    grids the points are repeated across the date line as in :func:`griddata`."""
-
-    def fill(points, observed, targets):
-        fit = interpolate.RBFInterpolator(points, observed, neighbors=min(neighbors,
-                                          observed.size), kernel=kernel, smoothing=smoothing)
-        return fit(targets)
-
-    return _each_map(values, lat, lon, fill)
+    return map_by_map(values, lat, lon, fill)

@@ -1,4 +1,6 @@
-"""Classical gap filling, to compare polydiff against (``benchmarks/impute.py``).
+"""Classical gap filling, to compare polydiff against (``benchmarks/impute.py``): benchmark
+code, not part of the library (run the benchmarks from the repository; ``benchmarks/`` is on
+``sys.path`` when a script there runs).
 
 Every method takes one variable ``values (T, Y, X)`` (time, lat, lon; NaN = missing) with its
 coordinates ``lat (Y,)``, ``lon (X,)`` in degrees and returns the filled array (observed
