@@ -7,6 +7,10 @@ Ensembles have the member axis first: ``(M, *target_shape)``. ``weight`` (option
 broadcastable to the target) makes every mean a weighted mean, e.g. area weighting of global
 grids with :func:`latitude_weight` (``cos(latitude)``). All return 0-d tensors, except
 :func:`rank_histogram`.
+
+Distribution distances: :func:`frechet_distance` between two Gaussians ``(mu, cov)`` and
+:func:`frechet_distance_of` between Gaussians fitted (:func:`feature_stats`) to two sets of
+features ``(N, D)``, as FID / FVD / FAD do with a network's embeddings; float64 throughout.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from torch import Tensor
 
 from ._checks import check_broadcastable, check_mask
 
-__all__ = ["crps_ensemble", "crps_gaussian", "interval_coverage", "latitude_weight", "mae",
+__all__ = ["crps_ensemble", "crps_gaussian", "feature_stats", "frechet_distance",
+           "frechet_distance_of", "interval_coverage", "latitude_weight", "mae",
            "rank_histogram", "rmse", "spread_skill"]
 
 
@@ -175,3 +180,53 @@ def rank_histogram(ensemble: Tensor, target: Tensor, where: Tensor | None = None
     counts.scatter_add_(0, rank.long(), torch.ones_like(rank, dtype=torch.float64)
                         if w is None else w.to(torch.float64))
     return counts / counts.sum() if normalize else counts
+
+
+def feature_stats(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean ``(D,)`` and covariance ``(D, D)`` (unbiased, ``N - 1``) of ``features (N, D)``,
+    ``N >= 2``, in float64."""
+    if not isinstance(features, Tensor) or features.ndim != 2 or features.shape[0] < 2:
+        shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
+        raise ValueError(f"features must be a tensor (N, D) with N >= 2, got {shape}")
+    x = features.double()
+    d = x.shape[1]
+    return x.mean(0), torch.cov(x.T).reshape(d, d)
+
+
+def _gaussian(mu: Tensor, cov: Tensor, which: str) -> tuple[Tensor, Tensor]:
+    if mu.ndim != 1 or cov.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"mu{which}, cov{which} must have shapes (D,) and (D, D), got "
+                         f"{tuple(mu.shape)} and {tuple(cov.shape)}")
+    return mu.double(), cov.double()
+
+
+def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> Tensor:
+    """Fréchet (2-Wasserstein²) distance between ``N(mu1, cov1)`` and ``N(mu2, cov2)``
+    (means ``(D,)``, covariances ``(D, D)``), a 0-d float64 tensor:
+    ``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)``.
+
+    The trace of the root is ``sum sqrt(eig(S1^1/2 S2 S1^1/2))`` (symmetric
+    eigen-decompositions: the eigenvalues of ``S1 S2``, no general matrix square root); tiny
+    negative eigenvalues and a tiny negative total from rounding are clipped to 0."""
+    mu1, cov1 = _gaussian(torch.as_tensor(mu1), torch.as_tensor(cov1), "1")
+    mu2, cov2 = _gaussian(torch.as_tensor(mu2), torch.as_tensor(cov2), "2")
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"mu1 and mu2 must have one dimension D, got {tuple(mu1.shape)} and "
+                         f"{tuple(mu2.shape)}")
+    w1, v1 = torch.linalg.eigh(cov1)
+    root1 = (v1 * w1.clamp(min=0).sqrt()) @ v1.T
+    middle = root1 @ cov2 @ root1
+    cross = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    dist = (mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * cross
+    return dist.clamp(min=0.0)  # rounding can leave -1e-6 relative to the traces
+
+
+def frechet_distance_of(features_a: Tensor, features_b: Tensor) -> Tensor:
+    """:func:`frechet_distance` between Gaussians fitted (:func:`feature_stats`) to
+    ``features_a (N, D)`` and ``features_b (M, D)``, ``N, M >= 2``: a 0-d float64 tensor."""
+    shapes = [tuple(f.shape) if isinstance(f, Tensor) else None for f in (features_a, features_b)]
+    if None in shapes or len(shapes[0]) != 2 or len(shapes[1]) != 2 \
+            or shapes[0][1] != shapes[1][1] or min(shapes[0][0], shapes[1][0]) < 2:
+        raise ValueError(f"frechet_distance_of: features_a and features_b must be tensors "
+                         f"(N, D) and (M, D) with N, M >= 2, got {shapes[0]} and {shapes[1]}")
+    return frechet_distance(*feature_stats(features_a), *feature_stats(features_b))

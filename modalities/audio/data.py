@@ -25,30 +25,26 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..._checks import check_choice
+from ...assets import resolve_bundled
+from ...folders import scan_class_folders
 from ...normalize import Normalizer
 from ...training.datamodule import DiffusionDataModule
-from .files import AUDIO_EXTENSIONS, Clip, ScanReport, find_audio, read_label_csv, scan_audio
+from .files import AUDIO_EXTENSIONS, Clip, ScanReport, read_label_csv, scan_audio
 
 __all__ = ["AudioFolder", "CropDataset", "PADDINGS", "bundled_path", "timing_vector"]
 
 #: ``"mask"``: padding after a short clip is ``observed = False`` (the loss ignores it);
 #: ``"silence"``: padding is zeros that count (the model learns that sounds end)
 PADDINGS = ("mask", "silence")
+#: the bundled clip sets (see assets/README.md)
+_ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def bundled_path(root: str | Path) -> Path:
     """``root`` as a path; ``"bundled:NAME"`` is the bundled clip set ``NAME`` (``speech``,
-    ``drums``, ``stereo``: see ``assets/README.md``), so configs work from any directory."""
-    text = str(root)
-    if not text.startswith("bundled:"):
-        return Path(root)
-    name = text.removeprefix("bundled:").strip("/")
-    path = Path(__file__).resolve().parent / "assets" / name
-    sets = sorted(p.name for p in path.parent.iterdir() if p.is_dir())
-    if not name or not path.is_dir():
-        raise ValueError(f"AudioFolder: {text!r} is not a bundled clip set; expected one of "
-                         f"{['bundled:' + s for s in sets]}")
-    return path
+    ``drums``, ``stereo``: see ``assets/README.md``), so configs work from any directory
+    (:func:`polydiff.assets.resolve_bundled`)."""
+    return resolve_bundled(root, _ASSETS, "clip set", folders=True)
 
 
 def timing_vector(start: float, total: float, scale: float) -> Tensor:
@@ -204,19 +200,17 @@ class AudioFolder(DiffusionDataModule):
 
     # -- reading -----------------------------------------------------------------------------
     def _labelled_files(self) -> tuple[list[Path], list[int | None], list[tuple[Path, str]]]:
-        skipped: list[tuple[Path, str]] = []
+        """The files to decode, their labels, and what was left out (with the reason)."""
         if self.labels == "folders":
-            paths, labels, self.classes = find_audio(self.root, self.extensions)
-            return paths, labels or [None] * len(paths), skipped
-        if not self.root.is_dir():
-            raise ValueError(f"audio folder {self.root} does not exist or is not a directory")
-        exts = {e.lower() for e in self.extensions}
-        paths = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-        if not paths:
-            raise ValueError(f"audio folder {self.root} holds no audio files with extensions "
-                             f"{sorted(exts)}")
+            scan = scan_class_folders(self.root, self.extensions, "audio")
+            self.classes = scan.classes
+            return scan.files, scan.labels or [None] * len(scan.files), scan.skipped
+        scan = scan_class_folders(self.root, self.extensions, "audio", by_class=False)
+        paths = scan.files
         if self.labels == "none":
-            return paths, [None] * len(paths), skipped
+            return paths, [None] * len(paths), scan.skipped
+        csv_file = Path(self.labels).resolve()  # the label table itself is not a skipped file
+        skipped = [(p, why) for p, why in scan.skipped if p.resolve() != csv_file]
         table, self.classes = read_label_csv(self.labels, self.root)
         kept, labels = [], []
         for p in paths:

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...folders import scan_class_folders
+
 __all__ = [
     "AUDIO_EXTENSIONS",
     "Clip",
@@ -31,7 +33,8 @@ __all__ = [
     "scan_audio",
 ]
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+#: file suffixes read as audio (soundfile: WAV, FLAC, Ogg Vorbis/Opus as .ogg or .oga)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga")
 
 
 @dataclass
@@ -76,35 +79,11 @@ def find_audio(root: str | Path, extensions: Sequence[str] = AUDIO_EXTENSIONS
     With sub-folders holding audio, each immediate sub-folder is a class (sorted names -> 0, 1,
     ...; files searched recursively); otherwise the files directly in ``root`` are unlabelled.
     Raises ``ValueError`` for a missing folder, a folder without audio, or files both in
-    ``root`` and in class folders.
+    ``root`` and in class folders (:func:`polydiff.folders.scan_class_folders`, whose
+    ``skipped`` lists the files and folders left out).
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"audio folder {root} does not exist or is not a directory")
-    exts = {e.lower() for e in extensions}
-
-    def audio(folder: Path, recursive: bool) -> list[Path]:
-        it = folder.rglob("*") if recursive else folder.iterdir()
-        return sorted(p for p in it if p.is_file() and p.suffix.lower() in exts)
-
-    top = audio(root, recursive=False)
-    classes = [d.name for d in sorted(root.iterdir()) if d.is_dir() and audio(d, True)]
-    if classes and top:
-        raise ValueError(f"audio folder {root} has both class sub-folders {classes} and audio "
-                         f"files directly in it (e.g. {top[0].name}); put every file in a "
-                         f"class folder, or none")
-    if classes:
-        paths: list[Path] = []
-        labels: list[int] = []
-        for k, name in enumerate(classes):
-            files = audio(root / name, True)
-            paths += files
-            labels += [k] * len(files)
-        return paths, labels, classes
-    if not top:
-        raise ValueError(f"audio folder {root} holds no audio files with extensions "
-                         f"{sorted(exts)}")
-    return top, None, []
+    scan = scan_class_folders(root, extensions, "audio")
+    return scan.files, scan.labels, scan.classes
 
 
 def read_label_csv(path: str | Path, root: str | Path) -> tuple[dict[Path, str], list[str]]:

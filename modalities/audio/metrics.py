@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from polydiff.metrics import feature_stats, frechet_distance
+
 __all__ = [
     "fad_like",
     "frechet_distance",
@@ -127,24 +129,10 @@ def log_mel_frames(audio: Tensor, sample_rate: int, n_mels: int = 64, n_fft: int
     return mel(flat).transpose(1, 2).reshape(-1, n_mels).double()
 
 
-def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> Tensor:
-    """Fréchet (2-Wasserstein²) distance between Gaussians:
-    ``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)`` (symmetric eigen-decompositions,
-    float64; tiny negative eigenvalues and a tiny negative total from rounding are clipped to
-    0)."""
-    mu1, mu2, cov1, cov2 = (v.double() for v in (mu1, mu2, cov1, cov2))
-    w1, v1 = torch.linalg.eigh(cov1)
-    root1 = (v1 * w1.clamp(min=0).sqrt()) @ v1.T
-    middle = root1 @ cov2 @ root1
-    cross = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    dist = (mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * cross
-    return dist.clamp(min=0.0)  # rounding can leave -1e-6 relative to the traces
-
-
 def _stats(frames: Tensor) -> tuple[Tensor, Tensor]:
     if frames.shape[0] < 2:
         raise ValueError(f"fad_like: need at least 2 frames per set, got {frames.shape[0]}")
-    return frames.mean(0), torch.cov(frames.T)
+    return feature_stats(frames)
 
 
 def fad_like(audio: Tensor, reference: Tensor, sample_rate: int, n_mels: int = 64) -> Tensor:

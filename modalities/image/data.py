@@ -9,6 +9,7 @@ labels).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset
 
 from ..._checks import check_choice
 from ...augment import random_flip
+from ...folders import scan_class_folders
 from ...normalize import Normalizer
 from ...training.datamodule import DiffusionDataModule
 
@@ -166,34 +168,12 @@ def scan_image_folder(root: str | Path, extensions: Sequence[str] = IMAGE_EXTENS
 
     With sub-folders, each immediate sub-folder is a class (sorted names -> 0, 1, ...) and its
     images (searched recursively) carry that label; otherwise the images directly in ``root``
-    are unlabelled.
+    are unlabelled (:func:`polydiff.folders.scan_class_folders`, whose ``skipped`` lists the
+    files and folders left out). A missing ``root`` raises
+    :class:`~polydiff.folders.MissingFolderError` (a ``FileNotFoundError``).
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist or is not a directory")
-    exts = {e.lower() for e in extensions}
-
-    def images(folder: Path, recursive: bool) -> list[Path]:
-        it = folder.rglob("*") if recursive else folder.iterdir()
-        return sorted(p for p in it if p.is_file() and p.suffix.lower() in exts)
-
-    top = images(root, recursive=False)
-    classes = [d.name for d in sorted(root.iterdir()) if d.is_dir() and images(d, True)]
-    if classes and top:
-        raise ValueError(
-            f"image folder {root} has both class sub-folders {classes} and images directly in it "
-            f"(e.g. {top[0].name}); put every image in a class folder, or none"
-        )
-    if classes:
-        paths, labels = [], []
-        for k, name in enumerate(classes):
-            files = images(root / name, True)
-            paths += files
-            labels += [k] * len(files)
-        return paths, labels, classes
-    if not top:
-        raise ValueError(f"image folder {root} holds no images with extensions {sorted(exts)}")
-    return top, None, []
+    scan = scan_class_folders(root, extensions, "image")
+    return scan.files, scan.labels, scan.classes
 
 
 @contextmanager
@@ -279,8 +259,10 @@ class ImageFolderDataModule(_ImageDataModule):
 
     Without a resize or crop, every image must have the same size; otherwise ``setup`` raises a
     ``ValueError`` naming the file and both sizes. Unreadable files raise a ``ValueError``
-    naming the file. Batches: ``{"x": (B, channels, H, W) in [-1, 1], "class_labels": (B,)}``
-    (labels only with class folders).
+    naming the file. Files with other extensions and sub-folders without images are not used:
+    one warning lists them, and ``self.skipped`` (``(path, reason)``). Batches:
+    ``{"x": (B, channels, H, W) in [-1, 1], "class_labels": (B,)}`` (labels only with class
+    folders).
     """
 
     def __init__(self, root: str | Path, size: int | Sequence[int] | None = None,
@@ -301,6 +283,8 @@ class ImageFolderDataModule(_ImageDataModule):
         self.resize = resize
         self.channels = channels
         self.classes: list[str] = []
+        #: ``(path, reason)`` of the files and folders under ``root`` that were not used
+        self.skipped: list[tuple[Path, str]] = []
         self.image_size: tuple[int, int] | None = self.size
 
     @property
@@ -342,7 +326,14 @@ class ImageFolderDataModule(_ImageDataModule):
         return self.size or (fh, fw)
 
     def build(self) -> dict[str, Dataset]:
-        paths, labels, self.classes = scan_image_folder(self.root)
+        scan = scan_class_folders(self.root, IMAGE_EXTENSIONS, "image")
+        paths, labels, self.classes, self.skipped = (scan.files, scan.labels, scan.classes,
+                                                     scan.skipped)
+        if self.skipped:
+            shown = "; ".join(f"{p.name}: {why}" for p, why in self.skipped[:3])
+            more = f" (and {len(self.skipped) - 3} more)" if len(self.skipped) > 3 else ""
+            warnings.warn(f"ImageFolderDataModule {self.root}: skipped {len(self.skipped)} "
+                          f"file(s) or folder(s): {shown}{more}; see .skipped", stacklevel=2)
         self.image_size = self._check_sizes(paths)
         size = self.size if (self.resize or self.crop) else None
         train, val = self.split(len(paths), self.val_fraction)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ...mosaic import mosaic
 
 __all__ = ["save_image_grid", "load_image", "make_grid", "read_png", "write_png"]
 
@@ -19,26 +20,17 @@ def make_grid(x: Tensor, nrow: int | None = None, padding: int = 2,
     """Tile ``x (B, C, H, W)`` into one image ``(C, rows*(H+p)+p, nrow*(W+p)+p)``.
 
     ``nrow`` images per row (default ``ceil(sqrt(B))``); ``p = padding`` pixels of
-    ``pad_value`` around and between tiles.
+    ``pad_value`` around and between tiles (:func:`polydiff.mosaic.mosaic` with a border).
     """
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[0] == 0:
         raise ValueError(f"make_grid: x must have shape (B, C, H, W) with B >= 1, got "
                          f"{tuple(x.shape)}")
-    b, c, h, w = x.shape
-    nrow = nrow or math.ceil(math.sqrt(b))
-    if nrow < 1:
+    nrow = nrow or None  # 0: the default
+    if nrow is not None and nrow < 1:
         raise ValueError(f"make_grid: nrow must be >= 1, got {nrow}")
-    nrow = min(nrow, b)
-    rows = math.ceil(b / nrow)
-    grid = x.new_full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding),
-                      pad_value)
-    for k in range(b):
-        r, col = divmod(k, nrow)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[:, top:top + h, left:left + w] = x[k]
-    return grid
+    return mosaic(x, nrow, padding, pad_value, border=True)
 
 
 def save_image_grid(x: Tensor, path: str | Path, nrow: int | None = None,

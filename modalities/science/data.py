@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from polydiff.assets import resolve_bundled
 from polydiff.training import DiffusionDataModule
 
 from .background import (
@@ -48,16 +49,9 @@ _MAX_COORDS = 4096
 
 
 def bundled_path(path: str | Path) -> Path:
-    """``"bundled:coads_2deg.nc"`` -> the bundled file; any other path unchanged."""
-    text = str(path)
-    if text.startswith("bundled:"):
-        name = text.split(":", 1)[1]
-        found = ASSETS / name
-        if not found.is_file():
-            have = sorted(p.name for p in ASSETS.glob("*.nc"))
-            raise ValueError(f"no bundled field {name!r}; bundled: {have}")
-        return found
-    return Path(path)
+    """``"bundled:coads_2deg.nc"`` -> the bundled netCDF file; any other path unchanged
+    (:func:`polydiff.assets.resolve_bundled`)."""
+    return resolve_bundled(path, ASSETS, "field", suffix=".nc")
 
 
 class Field:

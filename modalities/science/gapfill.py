@@ -16,7 +16,6 @@ Guidance (how the known values steer a sample):
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +30,7 @@ from polydiff.inference import Model, Sampler
 from polydiff.inference.tiles import Tiles, fill_tiles
 from polydiff.metrics import latitude_weight
 from polydiff.samplers import DEFAULT_METHOD, DEFAULT_STEPS
+from polydiff.seeding import mix
 
 from .background import annual_phase, background_maps, stored_background
 from .calibration import Calibration, held_out
@@ -45,11 +45,6 @@ __all__ = ["GUIDANCE", "MEANS", "calibrate", "impute"]
 GUIDANCE = ("inpaint", "repaint", "dps")
 #: the ensemble's centre: its own mean, or the model's posterior mean
 MEANS = ("ensemble", "posterior")
-
-
-def _seed(*keys: int) -> int:
-    digest = hashlib.blake2b(repr(keys).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def _domain(field: Field, domain: Any) -> np.ndarray:
@@ -358,7 +353,7 @@ def _members(field: Field, raw: np.ndarray, *, fm: Model, tiles: Tiles, inside: 
             extra["cond"] = torch.from_numpy(v if time_axis(fm) else v[:, 0])[None]
         return extra
 
-    out = fill_tiles(fm, values, tiles, members=n_samples, seeds=lambda k: _seed(seed, k),
+    out = fill_tiles(fm, values, tiles, members=n_samples, seeds=lambda k: mix(seed, k),
                      cond_of=cond_of, point=point, post=norm.denormalize,
                      batch_size=batch_size, progress=progress, desc=desc, sampler=sampler,
                      guidance=guidance, dps_step=dps_step)

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..._checks import check_choice
 from ...augment import random_crop, random_flip
+from ...folders import scan_class_folders
 from ...normalize import Normalizer
 from ...training.datamodule import DiffusionDataModule
 from .decode import VIDEO_EXTENSIONS, decode_video, size2
@@ -161,32 +162,10 @@ def scan_video_folder(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENS
                       ) -> tuple[list[Path], list[int] | None, list[str]]:
     """Video files under ``root``: ``(paths, labels or None, class names)``. Each immediate
     sub-folder is a class (sorted names -> 0, 1, ...), or the files sit directly in ``root``
-    (unlabelled)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"video folder {root} does not exist or is not a directory")
-    exts = {e.lower() for e in extensions}
-
-    def videos(folder: Path, recursive: bool) -> list[Path]:
-        it = folder.rglob("*") if recursive else folder.iterdir()
-        return sorted(p for p in it if p.is_file() and p.suffix.lower() in exts)
-
-    top = videos(root, False)
-    classes = [d.name for d in sorted(root.iterdir()) if d.is_dir() and videos(d, True)]
-    if classes and top:
-        raise ValueError(f"video folder {root} has both class sub-folders {classes} and videos "
-                         f"directly in it (e.g. {top[0].name}); put every video in a class "
-                         f"folder, or none")
-    if classes:
-        paths, labels = [], []
-        for k, name in enumerate(classes):
-            files = videos(root / name, True)
-            paths += files
-            labels += [k] * len(files)
-        return paths, labels, classes
-    if not top:
-        raise ValueError(f"video folder {root} holds no videos with extensions {sorted(exts)}")
-    return top, None, []
+    (unlabelled): :func:`polydiff.folders.scan_class_folders`, whose ``skipped`` lists the
+    files and folders left out."""
+    scan = scan_class_folders(root, extensions, "video")
+    return scan.files, scan.labels, scan.classes
 
 
 class _Clips(Dataset):
@@ -229,7 +208,8 @@ class VideoFolder(_VideoModule):
     Every file is decoded once at ``setup`` (uint8 in memory: frames x H x W x C bytes each,
     after resizing and frame-rate subsampling). Files that cannot be decoded, are truncated or
     are shorter than one clip are skipped and reported (one warning listing them, and
-    ``self.skipped``); a folder with no usable video is a ``ValueError``.
+    ``self.skipped``), like files of a folder with other extensions and sub-folders without
+    videos; a folder with no usable video is a ``ValueError``.
 
     Args:
         root: the folder (each immediate sub-folder a class, or all videos directly in it), or
@@ -293,15 +273,19 @@ class VideoFolder(_VideoModule):
 
     def _files(self) -> tuple[list[Path], list[int] | None]:
         if isinstance(self.root, (str, Path)):
-            paths, labels, self.classes = scan_video_folder(self.root)
-            return paths, labels
+            scan = scan_class_folders(self.root, VIDEO_EXTENSIONS, "video")
+            self.classes = scan.classes
+            self.skipped = [(p, f"{p}: {why}") for p, why in scan.skipped]
+            return scan.files, scan.labels
         paths = [Path(p) for p in self.root]
+        self.skipped = []
         if not paths:
             raise ValueError("VideoFolder: the list of video files is empty")
         return paths, None
 
     def _decode(self, paths: list[Path], labels: list[int] | None):
         need = self.frames if self.split_mode == "videos" else 2 * self.frames
+        found = len(paths) + len(self.skipped)  # the skips so far are the folder scan's
         videos, kept_labels, rates, sizes = [], [], [], {}
         for k, path in enumerate(paths):
             try:
@@ -325,7 +309,7 @@ class VideoFolder(_VideoModule):
             if labels is not None:
                 kept_labels.append(labels[k])
         if self.skipped:
-            warnings.warn(f"VideoFolder: skipped {len(self.skipped)} of {len(paths)} file(s): "
+            warnings.warn(f"VideoFolder: skipped {len(self.skipped)} of {found} file(s): "
                           + "; ".join(reason for _, reason in self.skipped), stacklevel=3)
         if not videos:
             raise ValueError(f"VideoFolder: {self.root} holds no decodable video with at least "

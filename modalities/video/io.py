@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...mosaic import mosaic
 from .decode import decode_video
 
 __all__ = ["H264", "FALLBACK", "available_codec", "read_frames_mask", "read_video", "tile",
@@ -33,19 +34,14 @@ DEFAULT_FPS = 8.0
 def tile(x: Tensor, nrow: int | None = None, padding: int = 1) -> Tensor:
     """Tile videos ``(B, C, F, H, W)`` into one ``(F, C, rows*(H+p)-p, nrow*(W+p)-p)``:
     ``nrow`` videos per row, ``p = padding`` black pixels between tiles (none around, so one
-    video keeps its size)."""
+    video keeps its size): :func:`polydiff.mosaic.mosaic` of the ``(F, C, H, W)`` clips
+    without a border."""
     if x.ndim != 5 or x.shape[0] == 0:
         raise ValueError(f"videos must have shape (B, C, F, H, W) with B >= 1, got "
                          f"{tuple(x.shape)}")
-    b, c, f, h, w = x.shape
+    b = x.shape[0]
     nrow = min(max(1, nrow or math.ceil(math.sqrt(b))), b)
-    rows = math.ceil(b / nrow)
-    grid = x.new_zeros((f, c, rows * (h + padding) - padding, nrow * (w + padding) - padding))
-    for k in range(b):
-        r, col = divmod(k, nrow)
-        top, left = r * (h + padding), col * (w + padding)
-        grid[:, :, top:top + h, left:left + w] = x[k].transpose(0, 1)
-    return grid
+    return mosaic(x.transpose(1, 2), nrow, padding, 0.0, border=False)
 
 
 def to_uint8(x: Tensor) -> np.ndarray:

@@ -9,10 +9,11 @@ I3D weights cannot be downloaded here.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ...metrics import frechet_distance_of
 
 __all__ = ["psnr", "ssim", "frame_change", "temporal_error", "frechet_distance"]
 
@@ -89,18 +90,10 @@ def temporal_error(x: Tensor, y: Tensor) -> Tensor:
 
 def frechet_distance(a: Tensor, b: Tensor) -> float:
     """Fréchet distance between Gaussians fitted to features ``a (N, D)`` and ``b (M, D)``:
-    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))``, in float64.
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))``, in float64
+    (:func:`polydiff.metrics.frechet_distance_of`, as a Python float).
 
     The trace of the square root is ``sum sqrt(eig(S_a^(1/2) S_b S_a^(1/2)))`` (a symmetric
     matrix with the eigenvalues of ``S_a S_b``), so no general matrix square root is needed.
     """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-        raise ValueError(f"frechet_distance: needs features (N, D) and (M, D) with N, M >= 2, "
-                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
-    a, b = a.double().numpy(), b.double().numpy()
-    mu = a.mean(0) - b.mean(0)
-    sa, sb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    ev, vec = np.linalg.eigh(sa)
-    root_a = (vec * np.sqrt(ev.clip(0))) @ vec.T
-    inner = np.linalg.eigvalsh(root_a @ sb @ root_a).clip(0)
-    return float(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * np.sqrt(inner).sum())
+    return float(frechet_distance_of(a, b))

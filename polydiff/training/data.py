@@ -15,19 +15,19 @@ still draw from torch's global RNG when a batch is loaded and are not covered.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sized
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..seeding import text_seed
+
 __all__ = ["EpochShuffleSampler", "ResumableLoader", "train_loader"]
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    digest = hashlib.blake2b(f"shuffle/{int(seed)}/{int(epoch)}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+    return text_seed(f"shuffle/{int(seed)}/{int(epoch)}")
 
 
 class EpochShuffleSampler(Sampler[int]):

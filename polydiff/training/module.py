@@ -15,7 +15,6 @@ spec), so checkpoints load with ``torch.load(path, weights_only=True)``.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from ..losses import NOISE_SAMPLERS, WEIGHTINGS, DiffusionLoss, denoising_terms
 from ..normalize import Normalizer
 from ..parameterization import names as prediction_names
 from ..schedules import Schedule
+from ..seeding import mix
 from .batch import unpack_batch
 from .ema import ema_copy, ema_decay, ema_update_
 from .imputation import TargetMasks
@@ -53,10 +53,7 @@ class NonFiniteLossError(RuntimeError):
     """Training produced (or was fed) NaN/Inf; raised before the optimizer step."""
 
 
-def _seed(*keys: int) -> int:
-    """A 63-bit seed mixing integer keys."""
-    digest = hashlib.blake2b(repr(tuple(int(k) for k in keys)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+_seed = mix  # a 63-bit seed mixing integer keys (polydiff.seeding)
 
 
 def _given_cli_hparams() -> dict | None:

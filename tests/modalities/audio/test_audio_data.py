@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polydiff.modalities.audio import ASSETS, AudioFolder, CropDataset, resample
-from polydiff.modalities.audio.files import Clip, mix_channels
+from polydiff.modalities.audio.files import AUDIO_EXTENSIONS, Clip, mix_channels
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0, channels: int = 1) -> np.ndarray:
@@ -164,6 +164,27 @@ def test_bad_files_are_skipped_and_reported_not_raised(tmp_path):
     assert "claims_128k.wav" not in {p.name for p, _ in relaxed.report.skipped}
 
 
+def test_ogg_audio_files_are_read_and_other_files_reported(tmp_path):
+    (tmp_path / "a").mkdir()
+    sf.write(tmp_path / "a" / "x.wav", tone(0.1, 8000), 8000)
+    sf.write(tmp_path / "a" / "y.oga", tone(0.1, 8000), 8000, format="OGG", subtype="VORBIS")
+    (tmp_path / "a" / "y.mp3").write_bytes(b"ID3 not decoded here")
+    (tmp_path / "README").write_text("two clips")
+    dm = AudioFolder(tmp_path, sample_rate=8000, crop=256, val_fraction=0.0)
+    with pytest.warns(UserWarning, match="skipped 2 file"):
+        dm.setup()
+    assert ".oga" in AUDIO_EXTENSIONS
+    assert sorted(c.path.name for c in dm.train_set.clips) == ["x.wav", "y.oga"]
+    reasons = {p.name: why for p, why in dm.report.skipped}
+    assert sorted(reasons) == ["README", "y.mp3"]
+    assert reasons["y.mp3"].startswith("extension '.mp3', not one of the audio extensions")
+    assert "skipped " in dm.report.text() and "y.mp3" in dm.report.text()
+    flat = AudioFolder(tmp_path, sample_rate=8000, crop=256, val_fraction=0.0, labels="none")
+    with pytest.warns(UserWarning, match="skipped 2 file"):
+        flat.setup()
+    assert flat.num_classes is None and len(flat.train_set.clips) == 2
+
+
 def test_folders_without_usable_audio_are_clear_errors(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("no audio here")
@@ -202,8 +223,8 @@ def test_bundled_sets_by_name():
     dm = AudioFolder("bundled:stereo", channels=2, crop=2048, val_fraction=0.0)
     dm.setup()
     assert dm.report.kept == 2 and dm.sample_shape == (2, 2048)
-    with pytest.raises(ValueError, match=r"'bundled:nope' is not a bundled clip set; expected "
-                                         r"one of \['bundled:drums', 'bundled:speech', "
+    with pytest.raises(ValueError, match=r"no bundled clip set 'nope'; bundled: "
+                                         r"\['bundled:drums', 'bundled:speech', "
                                          r"'bundled:stereo'\]"):
         AudioFolder("bundled:nope")
 

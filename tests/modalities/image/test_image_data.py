@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from polydiff.modalities.image import DigitsDataModule, ImageFolderDataModule
-from polydiff.modalities.image.data import load_digits_tensor
+from polydiff.modalities.image.data import load_digits_tensor, scan_image_folder
 from polydiff.training.datamodule import split_indices
 
 
@@ -155,7 +155,7 @@ def test_image_folder_unlabelled_and_corrupt(tmp_path):
 def test_image_folder_bad_layouts(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing"):
         ImageFolderDataModule(tmp_path / "missing").setup()
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ValueError, match="holds no image files"):
         ImageFolderDataModule(tmp_path).setup()
     write_png(tmp_path / "a" / "x.png", 4, 4, 0)
     write_png(tmp_path / "loose.png", 4, 4, 0)
@@ -163,6 +163,19 @@ def test_image_folder_bad_layouts(tmp_path):
         ImageFolderDataModule(tmp_path).setup()
     with pytest.raises(ValueError, match="crop"):
         ImageFolderDataModule(tmp_path, crop="center")
+
+
+def test_other_files_and_empty_folders_are_reported_not_dropped(folder):
+    (folder / "labels.txt").write_text("cat dog")
+    (folder / "cat" / "c9.webp").write_bytes(b"")
+    (folder / "empty").mkdir()
+    dm = ImageFolderDataModule(folder, size=8, val_fraction=0.0)
+    with pytest.warns(UserWarning, match=r"skipped 3 file\(s\) or folder\(s\): c9\.webp: "
+                                         r"extension '\.webp', not one of the image extensions"):
+        dm.setup()
+    assert dm.classes == ["cat", "dog"] and len(dm.train_set) == 6
+    assert sorted(p.name for p, _ in dm.skipped) == ["c9.webp", "empty", "labels.txt"]
+    assert scan_image_folder(folder)[2] == ["cat", "dog"]
 
 
 def test_truncated_file_fails_on_load_naming_the_file(tmp_path):

@@ -52,6 +52,7 @@ def tiny_model(path, conditional=True, time_window=None, patch=(8, 8), validity=
     data = FieldData(str(path), patch=list(patch), time_window=time_window, min_observed=0,
                      validity=validity)
     info = data.data_info()
+    torch.manual_seed(seed)  # the initial weights: the same whatever ran before
     net = FieldUNet(variables=2, conditional=conditional, time_axis=time_window is not None,
                     validity=validity, base_channels=8, channel_mult=(1, 2), attention_heads=2)
     g = torch.Generator().manual_seed(seed)

@@ -11,10 +11,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from polydiff import Denoiser, schedules
+from polydiff.conditioners import known_channels
 from polydiff.losses import DiffusionLoss
 from polydiff.modalities.science.data import FieldData
 from polydiff.modalities.science.unet import FieldUNet, coord_channels
-from polydiff.conditioners import known_channels
 from polydiff.training.imputation import TargetMasks
 
 

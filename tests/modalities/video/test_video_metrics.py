@@ -9,6 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from polydiff.metrics import frechet_distance_of
 from polydiff.modalities.video.baselines import linear_blend, repeat_last
 from polydiff.modalities.video.evaluate import score
 from polydiff.modalities.video.metrics import (
@@ -77,6 +78,7 @@ def test_frechet_distance_against_the_matrix_square_root():
     mu = a.numpy().mean(0) - b.numpy().mean(0)
     ref = mu @ mu + np.trace(sa + sb - 2 * root)
     assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-6)
+    assert frechet_distance(a, b) == float(frechet_distance_of(a, b))  # the core's, as a float
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match=r"\(N, D\) and \(M, D\)"):
         frechet_distance(a, b[:, :3])
