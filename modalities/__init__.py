@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import warnings
 
-from polydiff.modality import Modality
+from polydiff.plugin import Modality
 
 __all__ = ["bundled"]
 

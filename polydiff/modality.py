@@ -109,7 +109,11 @@ class Modality:
         readers: how conditioning inputs (known values + mask) are read: name -> reader. The
             first is the default.
         data_modules: class paths of its ``LightningDataModule``s (listed in help and errors).
-        networks: class paths of its backbones (listed in help and errors).
+        networks: class paths of its backbones (listed in help and errors, and allowed in
+            configs and checkpoints without :func:`polydiff.training.register_net`, also for
+            a package outside polydiff).
+        conditioners: class paths of its conditioners (:mod:`polydiff.conditioners`), allowed
+            like its networks.
         commands: extra ``polydiff`` sub-commands: name -> :class:`Command`.
         data_offset: ``fn(meta, shape) -> Tensor | None``: an additive offset in data units
             (broadcastable to samples of ``shape``) between the normalised model units and
@@ -127,6 +131,7 @@ class Modality:
     readers: Mapping[str, Ref] = field(default_factory=dict)
     data_modules: Sequence[str] = ()
     networks: Sequence[str] = ()
+    conditioners: Sequence[str] = ()
     commands: Mapping[str, Command] = field(default_factory=dict)
     data_offset: Ref | None = None
 

@@ -112,3 +112,61 @@ def test_core_does_not_import_modalities():
     assert not offenders, (
         "modules of the core import a modality:\n  " + "\n  ".join(offenders)
         + f"\nexpected none (only importlib.import_module({MODALITIES!r}) is allowed)")
+
+
+MODALITY_DIR = ROOT / "modalities"
+
+
+def _core_imports(path, root=MODALITY_DIR, package=("polydiff", "modalities")):
+    """``(line, module, names, relative)`` of every import of polydiff's core in ``path``, a
+    file below ``root``, the folder of the package ``package`` (relative imports that leave
+    the modality's package resolved)."""
+    rel = path.relative_to(root)
+    package = [*package, *rel.parts[:-1]]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("polydiff") and not target.startswith("polydiff.modalities"):
+                out.append((node.lineno, target, [a.name for a in node.names],
+                            node.level > 0))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "polydiff" or (alias.name.startswith("polydiff.") and
+                                                not alias.name.startswith("polydiff.modalities")):
+                    out.append((node.lineno, alias.name, [], False))
+    return out
+
+
+def test_modalities_use_only_the_declared_plugin_api():
+    """Every bundled modality imports the core only as ``from polydiff.plugin import ...``
+    and only names the plugin API declares (docs/modalities.md), with absolute imports."""
+    import polydiff.plugin as plugin
+
+    bad = []
+    files = sorted(MODALITY_DIR.rglob("*.py"))
+    for path in files:
+        for line, target, names, relative in _core_imports(path):
+            where = f"{path.relative_to(MODALITY_DIR)}:{line}"
+            if target != "polydiff.plugin" or relative:
+                bad.append(f"{where} imports {target} {names}")
+            else:
+                bad += [f"{where} imports {n!r}, not in the plugin API" for n in names
+                        if n not in plugin.__all__]
+    assert len(files) > 40 and not bad, "\n".join(bad)
+    for name in plugin.__all__:  # every declared name resolves
+        assert getattr(plugin, name) is not None, name
+
+
+def test_the_plugin_api_is_documented():
+    import polydiff.plugin as plugin
+
+    doc = (ROOT / "docs" / "modalities.md").read_text()
+    section = doc[doc.index("## The plugin API"):]
+    section = section[:section.index("\n## ", 4)]
+    named = set(re.findall(r"`([A-Za-z_]+)`", section))
+    assert not set(plugin.__all__) - named, sorted(set(plugin.__all__) - named)

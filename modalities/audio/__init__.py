@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from ...modality import Command, Modality
+from polydiff.plugin import Command, Modality
 
 _HERE = Path(__file__).resolve().parent
 

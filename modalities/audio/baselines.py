@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from polydiff.masks import runs
+from polydiff.plugin import runs
 
 __all__ = ["fill_linear", "fill_lpc", "fill_zeros", "lpc_coefficients", "stable_lpc"]
 

@@ -23,8 +23,13 @@ __all__ = ["add_arguments", "out_paths", "run"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``polydiff fill-gaps``."""
-    from polydiff.cli.checks import finite_float, nonnegative_int, positive_int
-    from polydiff.cli.options import add_model_options, add_sampler_options
+    from polydiff.plugin import (
+        add_model_options,
+        add_sampler_options,
+        finite_float,
+        nonnegative_int,
+        positive_int,
+    )
 
     p.add_argument("input", help="recording (wav/flac/ogg) with gaps: NaN samples and/or --gaps")
     add_model_options(p, "an audio model")
@@ -56,8 +61,7 @@ def run(a: argparse.Namespace) -> int:
     status."""
     import torch
 
-    from polydiff.cli.checks import check_device, check_out_file
-    from polydiff.cli.options import load_model, sampler_from
+    from polydiff.plugin import check_device, check_out_file, load_model, sampler_from
 
     from .io import observed_from, read_recording, save_wav, write_spectrogram_png
     from .tasks import audio_model, check_gap_lengths, fill_gaps

@@ -24,11 +24,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..._checks import check_choice
-from ...assets import resolve_bundled
-from ...folders import scan_class_folders
-from ...normalize import Normalizer
-from ...training.datamodule import DiffusionDataModule
+from polydiff.plugin import (
+    DiffusionDataModule,
+    Normalizer,
+    check_choice,
+    resolve_bundled,
+    scan_class_folders,
+)
+
 from .files import AUDIO_EXTENSIONS, Clip, ScanReport, read_label_csv, scan_audio
 
 __all__ = ["AudioFolder", "CropDataset", "PADDINGS", "bundled_path", "timing_vector"]

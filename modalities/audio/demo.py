@@ -81,9 +81,8 @@ def audio_demo(out: str | Path = "polydiff-demo-audio", minutes: float = 2.0,
     import lightning.pytorch as pl
     import torch
 
-    from ...samplers import nfe
-    from ...training import DiffusionModule
-    from ...training.demo import fit_demo, plot_losses, write_report
+    from polydiff.plugin import DiffusionModule, fit_demo, nfe, plot_losses, write_report
+
     from . import baselines, metrics
     from .data import AudioFolder
     from .io import plot_spectrograms, save_wav

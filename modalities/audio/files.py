@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...folders import scan_class_folders
+from polydiff.plugin import scan_class_folders
 
 __all__ = [
     "AUDIO_EXTENSIONS",

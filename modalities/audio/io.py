@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polydiff.masks import from_intervals
+from polydiff.plugin import from_intervals
 
 from .files import load_audio, resample
 

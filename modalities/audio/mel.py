@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ...normalize import Normalizer
+from polydiff.plugin import Normalizer
+
 from .data import AudioFolder, CropDataset
 from .spectrogram import LogMel
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from polydiff.metrics import feature_stats, frechet_distance
+from polydiff.plugin import feature_stats, frechet_distance
 
 __all__ = [
     "fad_like",

@@ -20,9 +20,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polydiff.inference import Model, load
-from polydiff.inference.along import continuation_windows, continue_along, fill_along
-from polydiff.masks import check_mask, from_intervals, runs
+from polydiff.plugin import (
+    Model,
+    check_mask,
+    continuation_windows,
+    continue_along,
+    fill_along,
+    from_intervals,
+    load,
+    runs,
+)
 
 from .data import timing_vector
 

@@ -29,8 +29,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ...conditioning import NoiseEmbedding
-from ...nn import Attention, Conv, EmbSequential, ResBlock, VectorEmbedding, group_norm, zero_init
+from polydiff.plugin import (
+    Attention,
+    Conv,
+    EmbSequential,
+    NoiseEmbedding,
+    ResBlock,
+    VectorEmbedding,
+    group_norm,
+    zero_init,
+)
 
 __all__ = ["AudioUNet", "fold", "unfold"]
 

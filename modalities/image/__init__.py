@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...modality import Modality
+from polydiff.plugin import Modality
+
 from .io import load_image, make_grid, read_png, save_image_grid, write_png
 from .unet import ImageUNet
 

@@ -21,11 +21,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..._checks import check_choice
-from ...augment import random_flip
-from ...folders import scan_class_folders
-from ...normalize import Normalizer
-from ...training.datamodule import DiffusionDataModule
+from polydiff.plugin import (
+    DiffusionDataModule,
+    Normalizer,
+    check_choice,
+    random_flip,
+    scan_class_folders,
+)
 
 __all__ = [
     "DigitsDataModule",

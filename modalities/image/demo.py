@@ -20,7 +20,7 @@ DEMO_NET = {
 def image_module(seed: int = 0):
     """The demo's :class:`~polydiff.training.DiffusionModule` (v-prediction, min-SNR, EMA 0.995,
     10% conditioning dropout, lr 2e-3 with 50 warm-up steps)."""
-    from ...training import DiffusionModule
+    from polydiff.plugin import DiffusionModule
 
     return DiffusionModule(DEMO_NET, prediction="v", weighting="min_snr", lr=2e-3,
                            warmup_steps=50, ema_decay=0.995, cond_dropout=0.1, seed=seed,
@@ -37,8 +37,8 @@ def image_demo(out: str | Path = "polydiff-demo-image", minutes: float = 2.0,
     import lightning.pytorch as pl
     import torch
 
-    from ...samplers import nfe
-    from ...training.demo import fit_demo, plot_losses, write_report
+    from polydiff.plugin import fit_demo, nfe, plot_losses, write_report
+
     from .data import DigitsDataModule
     from .io import write_png
 

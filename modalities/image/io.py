@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...mosaic import mosaic
+from polydiff.plugin import mosaic
 
 __all__ = ["save_image_grid", "load_image", "make_grid", "read_png", "write_png"]
 

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from ...nn import UNet
+from polydiff.plugin import UNet
 
 __all__ = ["ImageUNet"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...modality import Command, Modality
+from polydiff.plugin import Command, Modality
 
 __all__ = ["MODALITY", "Calibration", "FieldData", "FieldUNet", "calibrate", "impute",
            "load_field", "open_fields"]

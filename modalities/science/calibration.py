@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from polydiff.conformal import conformal_factor, covering_factors
+from polydiff.plugin import conformal_factor, covering_factors
 
 __all__ = ["Calibration", "held_out"]
 

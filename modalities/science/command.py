@@ -27,8 +27,7 @@ def _select(items: list[str] | None) -> dict[str, int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``polydiff impute``."""
-    from polydiff.cli.checks import finite_float, positive_int
-    from polydiff.cli.options import add_model_options, add_sampler_options
+    from polydiff.plugin import add_model_options, add_sampler_options, finite_float, positive_int
 
     p.add_argument("input", help="netCDF file or zarr store whose NaN values are gaps")
     add_model_options(p, "a science model")
@@ -73,8 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """Check everything, fill the gaps, write ``--out``; returns the exit status."""
-    from polydiff.cli.checks import check_device, check_out_file
-    from polydiff.cli.options import load_model, sampler_from
+    from polydiff.plugin import check_device, check_out_file, load_model, sampler_from
 
     from .files import engine_for, open_fields
     from .gapfill import impute

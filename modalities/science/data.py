@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from polydiff.assets import resolve_bundled
-from polydiff.training import DiffusionDataModule
+from polydiff.plugin import DiffusionDataModule, resolve_bundled
 
 from .background import (
     BACKGROUNDS,

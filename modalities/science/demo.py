@@ -36,7 +36,7 @@ def _gappy_file(out: Path, seed: int):
     ``gappy.nc``) and the hidden ocean cells."""
     import xarray as xr
 
-    from polydiff.masks import cloud_mask
+    from polydiff.plugin import cloud_mask
 
     from .data import ASSETS
 
@@ -72,9 +72,7 @@ def science_demo(out: str | Path = "polydiff-demo-science", minutes: float = 2.0
     import lightning.pytorch as pl
     import torch
 
-    from polydiff import metrics
-    from polydiff.training import DiffusionModule
-    from polydiff.training.demo import fit_demo, plot_losses, write_report
+    from polydiff.plugin import DiffusionModule, fit_demo, metrics, plot_losses, write_report
 
     from .data import FieldData
     from .gapfill import impute

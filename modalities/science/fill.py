@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from polydiff.interpolate import linear_along
+from polydiff.plugin import linear_along
 
 __all__ = ["FILL_METHODS", "biharmonic", "fill_maps", "first_guess", "push_pull", "relax"]
 

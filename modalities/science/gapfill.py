@@ -25,12 +25,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from polydiff.conformal import inflate
-from polydiff.inference import Model, Sampler
-from polydiff.inference.tiles import Tiles, fill_tiles
-from polydiff.metrics import latitude_weight
-from polydiff.samplers import DEFAULT_METHOD, DEFAULT_STEPS
-from polydiff.seeding import mix
+from polydiff.plugin import (
+    DEFAULT_METHOD,
+    DEFAULT_STEPS,
+    Model,
+    Sampler,
+    Tiles,
+    fill_tiles,
+    inflate,
+    latitude_weight,
+    mix,
+)
 
 from .background import annual_phase, background_maps, stored_background
 from .calibration import Calibration, held_out
@@ -365,7 +370,7 @@ def _dataset(ds, field: Field, names: list[str], samples: np.ndarray, observed: 
     """The output ``xr.Dataset`` (see :func:`impute`)."""
     import xarray as xr
 
-    import polydiff
+    from polydiff.plugin import version
 
     dims = list(field.axes.dims)
     squeeze = field.axes.time is None
@@ -405,7 +410,7 @@ def _dataset(ds, field: Field, names: list[str], samples: np.ndarray, observed: 
     if return_samples:
         out = out.assign_coords(sample=("sample", np.arange(s.shape[0])))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = (f"{stamp}: gaps filled by polydiff {polydiff.__version__} impute (model "
+    line = (f"{stamp}: gaps filled by polydiff {version} impute (model "
             f"{prov['source']}, {prov['method']} {prov['steps']} steps, {prov['guidance']}, "
             f"{prov['n_samples']} samples, seed {prov['seed']})")
     out.attrs["history"] = (f"{ds.attrs['history']}\n{line}" if ds.attrs.get("history")

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from polydiff.inference import Model, load
+from polydiff.plugin import Model, load
 
 __all__ = ["field_model", "periodic", "time_axis", "window"]
 

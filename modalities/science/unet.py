@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from polydiff.nn import UNet
+from polydiff.plugin import UNet
 
 from .covariance import decode_table, local_oi
 from .fill import FILL_METHODS, first_guess

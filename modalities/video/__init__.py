@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...modality import Modality
+from polydiff.plugin import Modality
+
 from .guess import temporal_guess
 from .tasks import extend, interpolate, predict
 from .unet import VideoUNet

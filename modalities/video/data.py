@@ -17,11 +17,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..._checks import check_choice
-from ...augment import random_crop, random_flip
-from ...folders import scan_class_folders
-from ...normalize import Normalizer
-from ...training.datamodule import DiffusionDataModule
+from polydiff.plugin import (
+    DiffusionDataModule,
+    Normalizer,
+    check_choice,
+    random_crop,
+    random_flip,
+    scan_class_folders,
+)
+
 from .decode import VIDEO_EXTENSIONS, decode_video, size2
 from .digits import digit_images, moving_digit
 

@@ -35,7 +35,7 @@ def video_module(seed: int = 0, net: dict | None = None, cond_dropout: float = 0
     """The demo's :class:`~polydiff.training.DiffusionModule` (v-prediction, min-SNR, EMA
     0.995, ``cond_dropout`` conditioning dropout (0 for unconditional ``net``), lr 2e-3 with
     50 warm-up steps); ``net`` defaults to :data:`DEMO_NET`."""
-    from ...training import DiffusionModule
+    from polydiff.plugin import DiffusionModule
 
     return DiffusionModule(net or DEMO_NET, prediction="v", weighting="min_snr", lr=2e-3,
                            warmup_steps=50, ema_decay=0.995, cond_dropout=cond_dropout,
@@ -66,7 +66,7 @@ def frame_module(seed: int = 0, net: dict | None = None, masks: dict | None = No
     conditional mean is learned, count as much as the others; min-SNR gives them almost no
     weight), VPCosine, EMA 0.995, lr 2e-3 with 50 warm-up steps.
     :func:`~.tasks.predict` / :func:`~.tasks.interpolate` give it the known frames."""
-    from ...training import DiffusionModule
+    from polydiff.plugin import DiffusionModule
 
     return DiffusionModule(frame_net(net), prediction="x0", weighting="uniform", lr=2e-3,
                            warmup_steps=50, ema_decay=0.995, seed=seed,
@@ -103,8 +103,8 @@ def video_demo(out: str | Path = "polydiff-demo-video", minutes: float = 2.5,
     import lightning.pytorch as pl
     import torch
 
-    from ...samplers import nfe
-    from ...training.demo import fit_demo, plot_losses, write_report
+    from polydiff.plugin import fit_demo, nfe, plot_losses, write_report
+
     from .evaluate import score, task_outputs
     from .io import write_strip
     from .tasks import extend

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from polydiff.interpolate import linear_along
+from polydiff.plugin import linear_along
 
 __all__ = ["temporal_guess"]
 

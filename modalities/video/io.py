@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...mosaic import mosaic
+from polydiff.plugin import mosaic
+
 from .decode import decode_video
 
 __all__ = ["H264", "FALLBACK", "available_codec", "read_frames_mask", "read_video", "tile",

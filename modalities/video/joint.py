@@ -11,9 +11,8 @@ from __future__ import annotations
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset
 
-from ...training.data import ResumableLoader
-from ...training.datamodule import DiffusionDataModule
-from ...training.mixed import MixedBatchSampler
+from polydiff.plugin import DiffusionDataModule, MixedBatchSampler, ResumableLoader
+
 from .data import _VideoModule
 
 __all__ = ["JointImageVideo"]

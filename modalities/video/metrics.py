@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...metrics import frechet_distance_of
+from polydiff.plugin import frechet_distance_of
 
 __all__ = ["psnr", "ssim", "frame_change", "temporal_error", "frechet_distance"]
 

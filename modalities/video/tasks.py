@@ -19,9 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from polydiff import masks
-from polydiff.inference import Model, load
-from polydiff.inference.along import continuation_windows, continue_along
+from polydiff.plugin import Model, continuation_windows, continue_along, load, masks
 
 __all__ = ["ESTIMATES", "prediction_mask", "interpolation_mask", "predict", "interpolate", "extend"]
 

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...conditioning import film
-from ...nn import Attention, group_norm
+from polydiff.plugin import Attention, film, group_norm
 
 __all__ = ["TemporalConv", "TemporalAttention", "fold", "unfold", "shift_conv"]
 

@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ...nn import Attention, EmbBlock, ResBlock, UNet
+from polydiff.plugin import Attention, EmbBlock, ResBlock, UNet
+
 from .guess import temporal_guess
 from .temporal import TemporalAttention, TemporalConv, fold, unfold
 

@@ -63,16 +63,29 @@ def _valid_choices() -> list[str]:
     return known_nets()
 
 
+def _listed_by_modalities() -> set[str]:
+    """Class paths a registered modality lists (its ``networks`` and ``conditioners``): an
+    outside modality's backbone is allowed in configs and checkpoints without a second
+    registration."""
+    from ..modality import modalities
+
+    listed: set[str] = set()
+    for modality in modalities().values():
+        listed.update(modality.networks)
+        listed.update(modality.conditioners)
+    return listed
+
+
 def _resolve(class_path: str) -> type[nn.Module]:
     if not isinstance(class_path, str) or not class_path:
         raise ValueError(f"net class_path must be a non-empty string, got {class_path!r}")
     if class_path in _REGISTERED:
         return _REGISTERED[class_path]
-    if not class_path.startswith("polydiff."):
+    if not class_path.startswith("polydiff.") and class_path not in _listed_by_modalities():
         raise ValueError(
-            f"unknown network class {class_path!r}: only classes inside polydiff (or registered "
-            f"with polydiff.training.register_net) are instantiated; expected one of "
-            f"{_valid_choices()}"
+            f"unknown network class {class_path!r}: only classes inside polydiff, listed by a "
+            f"registered modality or registered with polydiff.training.register_net are "
+            f"instantiated; expected one of {_valid_choices()}"
         )
     module_name, _, name = class_path.rpartition(".")
     try:
