@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from polydiff.plugin import DiffusionDataModule, resolve_bundled
+from polydiff.plugin import DiffusionDataModule, Tiles, latitude_weight, resolve_bundled
 
 from .background import (
     BACKGROUNDS,
@@ -36,9 +36,9 @@ from .background import (
 )
 from .covariance import encode_table, field_covariance
 from .files import open_fields
-from .grid import find_axes, is_periodic, latitude_weights
+from .grid import find_axes, is_periodic
 from .lag import MAX_LAG, lag_correlation
-from .windows import Windows
+from .windows import corners, rows_cols
 
 __all__ = ["ASSETS", "FieldData", "Field", "bundled_path", "load_field"]
 
@@ -130,7 +130,7 @@ def load_field(path: str | Path, variables: Sequence[str] | None = None,
 class _Patches(Dataset):
     """Items of :class:`FieldData`: one window each."""
 
-    def __init__(self, field: Field, windows: Windows, positions: list, time_axis: bool,
+    def __init__(self, field: Field, windows: Tiles, positions: list, time_axis: bool,
                  validity: np.ndarray | None, weight: np.ndarray | None, coords: bool,
                  background: np.ndarray | None = None, basis: np.ndarray | None = None):
         self.field, self.windows, self.positions = field, windows, positions
@@ -142,7 +142,7 @@ class _Patches(Dataset):
 
     def _static(self, grid: np.ndarray, y0: int, x0: int) -> np.ndarray:
         """``grid (K, Y, X)`` cut to the window ``(K, [wt,] wy, wx)`` (0 in padding)."""
-        rows, cols, inside = self.windows.index(y0, x0)
+        rows, cols, inside = rows_cols(self.windows, y0, x0)
         out = grid[:, rows][:, :, cols] * inside
         if self.time_axis:
             out = np.broadcast_to(out[:, None], (out.shape[0], self.windows.size[0],
@@ -153,7 +153,7 @@ class _Patches(Dataset):
         """The background on the window at ``(t0, y0, x0)``, shaped like its sample."""
         if self.background.ndim == 3:  # the time mean
             return self._static(self.background, y0, x0)
-        rows, cols, inside = self.windows.index(y0, x0)
+        rows, cols, inside = rows_cols(self.windows, y0, x0)
         coefs = self.background[:, :, rows][:, :, :, cols] * inside  # (C, P, wy, wx)
         wt = self.windows.size[0]
         basis = self.basis[t0:t0 + wt]
@@ -164,7 +164,7 @@ class _Patches(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         t0, y0, x0 = self.positions[i]
-        x = self.windows.read(self.field.values, t0, y0, x0)
+        x = self.windows.read(self.field.values, (t0, y0, x0))
         if not self.time_axis:
             x = x[:, 0]
         if self.background is not None:
@@ -175,8 +175,8 @@ class _Patches(Dataset):
         if self.validity is not None:
             item["cond"] = torch.from_numpy(self._static(self.validity, y0, x0))
         if self.coords:
-            item["vector"] = torch.from_numpy(self.windows.corners(self.field.lat,
-                                                                   self.field.lon, y0, x0))
+            item["vector"] = torch.from_numpy(corners(self.field.lat, self.field.lon, y0, x0,
+                                                      self.windows.size[1:]))
         return item
 
 
@@ -275,7 +275,7 @@ class FieldData(DiffusionDataModule):
         self.min_observed = float(min_observed)
         self.chunks, self.in_memory_mb = chunks, float(in_memory_mb)
         self.field: Field | None = None
-        self.windows: Windows | None = None
+        self.windows: Tiles | None = None
 
     # -- the grid ---------------------------------------------------------------------------
     def _window_size(self, field: Field) -> tuple[int, int, int]:
@@ -296,13 +296,16 @@ class FieldData(DiffusionDataModule):
         stride = tuple(self.stride or [max(1, s // 2) for s in size])
         if self.time_window is None:
             stride = (1, *stride[1:])
-        windows = Windows(field.shape, size, stride, field.periodic)
+        if size[0] > field.shape[0]:
+            raise ValueError(f"{field.where}: a time window of {size[0]} steps does not fit the "
+                             f"{field.shape[0]} time steps")
+        windows = Tiles(field.shape, size, stride, (False, False, field.periodic))
         positions = self._keep(field, windows, windows.positions())
         self.field, self.windows = field, windows
         valid = field.valid()[None].astype(np.float32) if self.validity else None
         weight = None
         if self.lat_weight:
-            weight = np.broadcast_to(latitude_weights(field.lat)[None, :, None],
+            weight = np.broadcast_to(latitude_weight(field.lat, ndim=3, lat_axis=1).numpy(),
                                      (1, *field.shape[1:])).astype(np.float32)
         if self.background:
             if field.shape[0] < 2:
@@ -324,7 +327,7 @@ class FieldData(DiffusionDataModule):
                             self.coords, self.background_values, self.background_basis)
                 for k, v in parts.items()}
 
-    def _keep(self, field: Field, windows: Windows, positions: list) -> list:
+    def _keep(self, field: Field, windows: Tiles, positions: list) -> list:
         """Positions whose windows hold at least ``min_observed`` observed entries."""
         if self.min_observed <= 0:
             return positions
@@ -333,7 +336,7 @@ class FieldData(DiffusionDataModule):
         kept = []
         wt = windows.size[0]
         for t0, y0, x0 in positions:
-            rows, cols, inside = windows.index(y0, x0)
+            rows, cols, inside = rows_cols(windows, y0, x0)
             frac = (seen[t0:t0 + wt][:, rows][:, :, cols] * inside).mean()
             if frac >= self.min_observed:
                 kept.append((t0, y0, x0))

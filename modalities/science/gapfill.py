@@ -1,9 +1,9 @@
 """``impute``: fill the gaps (NaN) of an ``xr.DataArray`` / ``xr.Dataset`` with a trained
 science model, with an ensemble for the uncertainty.
 
-Grids larger than the model's window are covered by overlapping windows (tiles, blended with
-:class:`~polydiff.modalities.science.tiles.Blender`); observed values are returned exactly;
-coordinates and attributes (CF metadata) are kept, and provenance is added.
+Grids larger than the model's window are covered by overlapping windows (the core's tiles,
+:mod:`polydiff.inference.tiles`, blended where they overlap); observed values are returned
+exactly; coordinates and attributes (CF metadata) are kept, and provenance is added.
 
 Guidance (how the known values steer a sample):
 
@@ -85,7 +85,7 @@ def _plan(fm: Model, field: Field, overlap: Sequence[int] | None) -> Tiles:
     if wrap and wx == x:
         ov[2] = 0  # one window spans the globe: its wrap-around padding is the overlap
     ov = [min(o, s - 1) for o, s in zip(ov, (wt, wy, wx), strict=True)]
-    return Tiles(field.shape, (wt, wy, wx), tuple(ov), (False, False, wrap))
+    return Tiles.with_overlap(field.shape, (wt, wy, wx), ov, (False, False, wrap))
 
 
 def impute(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridAxes", "find_axes", "is_periodic", "latitude_weights"]
+__all__ = ["GridAxes", "find_axes", "is_periodic"]
 
 _LAT_UNITS = {"degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"}
 _LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"}
@@ -98,8 +98,3 @@ def is_periodic(lon: np.ndarray, tol: float = 1e-3) -> bool:
     if not np.allclose(step, step[0], rtol=1e-4, atol=1e-6):
         return False
     return bool(abs(abs(step[0]) * lon.size - 360.0) < tol * 360.0)
-
-
-def latitude_weights(lat: np.ndarray) -> np.ndarray:
-    """``cos(latitude)`` per row ``(n_lat,)``, clipped at 0 (the area of a regular cell)."""
-    return np.clip(np.cos(np.deg2rad(np.asarray(lat, dtype=np.float64))), 0.0, None)

@@ -79,7 +79,7 @@ def _model(net: torch.nn.Module, config: dict, info: dict | None, shape, source:
 
 
 def _from_checkpoint(path: Path, ema: bool) -> Model:
-    from ..training.checkpoints import CheckpointError, read_checkpoint
+    from ..training.checkpoints import CheckpointError, load_weights, read_checkpoint
     from ..training.spec import build_conditioner, instantiate_net
 
     ckpt = read_checkpoint(path)
@@ -97,12 +97,7 @@ def _from_checkpoint(path: Path, ema: bool) -> Model:
     for what, module, start in (("network", net, prefix), ("conditioner", conditioner,
                                                            "conditioner.")):
         weights = {k[len(start):]: v for k, v in state.items() if k.startswith(start)}
-        try:
-            module.load_state_dict(weights)
-        except RuntimeError as err:
-            first = str(err).splitlines()[1:2] or [str(err)]
-            raise CheckpointError(f"{path}: its weights do not fit the {what} it describes "
-                                  f"({first[0].strip()})") from None
+        load_weights(module, weights, f"{path}: its weights do not fit the {what} it describes")
     stored = ckpt.get("polydiff") or {}
     shape = stored.get("sample_shape") or hparams.get("sample_shape")
     return _model(net, hparams, stored.get("data"), shape, str(path), prefix == "ema_net.",

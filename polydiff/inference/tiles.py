@@ -53,39 +53,51 @@ def ramp(size: int, overlap: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Tiles:
-    """Tiles of ``size`` over a grid of ``shape`` (one entry per axis).
+    """Tiles of ``size`` every ``stride`` cells over a grid of ``shape`` (one entry per
+    axis); :meth:`with_overlap` gives them by the cells neighbours share instead.
 
-    ``overlap``: cells shared by neighbouring tiles per axis (smaller than the tile); the
-    stride is ``size - overlap``. ``periodic``: axes that wrap around (a tile may cross the
-    end); on them a tile may not be larger than the axis. On other axes a tile larger than
-    the axis is padded (its cells beyond the edge read as NaN and are dropped when
-    blending)."""
+    ``periodic``: axes that wrap around (a tile may cross the end); on them a tile may not be
+    larger than the axis. On other axes a tile larger than the axis is padded (its cells
+    beyond the edge read as NaN and are dropped when blending). A stride larger than the tile
+    leaves cells between tiles (training patches; :class:`Blend` refuses such a plan)."""
 
     shape: tuple[int, ...]
     size: tuple[int, ...]
-    overlap: tuple[int, ...]
+    stride: tuple[int, ...]
     periodic: tuple[bool, ...]
 
     def __post_init__(self) -> None:
         n = len(self.shape)
-        for name in ("size", "overlap", "periodic"):
+        for name in ("shape", "size", "stride", "periodic"):
             value = tuple(getattr(self, name))
             if len(value) != n:
                 raise ValueError(f"Tiles: {name} needs one entry per axis ({n}), got "
                                  f"{list(value)}")
             object.__setattr__(self, name, value)
-        for axis, (m, s, o, p) in enumerate(zip(self.shape, self.size, self.overlap,
-                                                self.periodic, strict=True)):
-            if s < 1 or not 0 <= o < s:
-                raise ValueError(f"Tiles: axis {axis} needs a tile size >= 1 and an overlap in "
-                                 f"[0, size), got size {s}, overlap {o}")
+        for axis, (m, s, st, p) in enumerate(zip(self.shape, self.size, self.stride,
+                                                 self.periodic, strict=True)):
+            if s < 1 or st < 1:
+                raise ValueError(f"Tiles: axis {axis} needs a tile size and a stride >= 1, got "
+                                 f"size {s}, stride {st}")
             if p and s > m:
                 raise ValueError(f"Tiles: a tile of {s} cells is larger than periodic axis "
                                  f"{axis} ({m} cells)")
 
+    @classmethod
+    def with_overlap(cls, shape, size, overlap, periodic) -> Tiles:
+        """Tiles whose neighbours share ``overlap`` cells per axis (``0 <= overlap < size``)."""
+        for axis, (s, o) in enumerate(zip(size, overlap, strict=True)):
+            if not 0 <= o < s:
+                raise ValueError(f"Tiles: axis {axis} needs an overlap in [0, size), got size "
+                                 f"{s}, overlap {o}")
+        return cls(tuple(shape), tuple(size), tuple(s - o for s, o in zip(size, overlap,
+                                                                          strict=True)),
+                   tuple(periodic))
+
     @property
-    def stride(self) -> tuple[int, ...]:
-        return tuple(s - o for s, o in zip(self.size, self.overlap, strict=True))
+    def overlap(self) -> tuple[int, ...]:
+        """Cells neighbouring tiles share per axis (0 where the stride is the tile or more)."""
+        return tuple(max(0, s - st) for s, st in zip(self.size, self.stride, strict=True))
 
     def positions(self) -> list[tuple[int, ...]]:
         """Every tile's start, the first axis slowest."""

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "latest_checkpoint", "load_checkpoint", "read_checkpoint",
-           "read_torch_file"]
+__all__ = ["CheckpointError", "latest_checkpoint", "load_checkpoint", "load_weights",
+           "read_checkpoint", "read_torch_file"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -55,6 +55,17 @@ def read_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
                               f"while reading it)") from None
 
 
+def load_weights(module: torch.nn.Module, weights: dict[str, Any], where: str) -> None:
+    """``module.load_state_dict(weights)``; a mismatch is one :class:`CheckpointError`
+    sentence: ``where`` (e.g. "m.ckpt: its weights do not fit the network it describes")
+    and the first reason."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or [str(err)]
+        raise CheckpointError(f"{where} ({first[0].strip()})") from None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict of a polydiff Lightning checkpoint (validated, on the CPU)."""
     ckpt = read_torch_file(path)
@@ -84,12 +95,8 @@ def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu", 
         raise CheckpointError(f"{path}: its hyper-parameters do not fit this polydiff version's "
                               f"DiffusionModule ({err})") from None
     module.on_load_checkpoint(ckpt)
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[1:2] or [str(err)]
-        raise CheckpointError(f"{path}: its weights do not fit the network it describes "
-                              f"({first[0].strip()})") from None
+    load_weights(module, ckpt["state_dict"], f"{path}: its weights do not fit the network it "
+                                             f"describes")
     return module.to(map_location)
 
 

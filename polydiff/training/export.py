@@ -15,7 +15,7 @@ import torch
 
 from .. import __version__
 from ..denoiser import Denoiser
-from .checkpoints import CheckpointError, read_torch_file
+from .checkpoints import CheckpointError, load_weights, read_torch_file
 from .spec import build_conditioner, check_json, conditioner_spec, instantiate_net
 
 __all__ = ["export", "load_exported", "load_export_config", "read_export", "FORMAT"]
@@ -154,12 +154,8 @@ def read_export(directory: str | Path
              {k[n:]: v for k, v in state.items() if k.startswith(CONDITIONER_PREFIX)})
     for what, module, weights in (("network", net, parts[0]),
                                   ("conditioner", conditioner, parts[1])):
-        try:
-            module.load_state_dict(weights)
-        except RuntimeError as err:
-            first = str(err).splitlines()[1:2] or [str(err)]
-            raise CheckpointError(f"{directory}: the weights do not fit the {what} in "
-                                  f"{CONFIG_NAME} ({first[0].strip()})") from None
+        load_weights(module, weights, f"{directory}: the weights do not fit the {what} in "
+                                      f"{CONFIG_NAME}")
     return config, net, conditioner
 
 

@@ -11,27 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests" / "modalities" / "science"))
 import science_baselines as baselines  # noqa: E402  (benchmark code, on its own path)
+from test_fill import LAT, LON, _gappy, _smooth  # noqa: E402  (the same smooth fields)
 
 from polydiff.modalities.science.fill import first_guess  # noqa: E402
-
-LAT = np.linspace(-60, 60, 13)
-LON = np.arange(24) * 15.0
-
-
-def _smooth(n_time: int = 6, seed: int = 0) -> np.ndarray:
-    """A smooth field on the globe that moves in time: ``(T, 13, 24)``."""
-    la, lo = np.deg2rad(LAT)[None, :, None], np.deg2rad(LON)[None, None, :]
-    t = np.arange(n_time)[:, None, None]
-    return 10 * np.cos(la) + 2 * np.sin(lo + 0.3 * t) * np.cos(2 * la) + 0.1 * seed
-
-
-def _gappy(field: np.ndarray, frac: float, seed: int = 0) -> np.ndarray:
-    out = field.copy()
-    out[np.random.default_rng(seed).random(field.shape) < frac] = np.nan
-    return out
-
 
 
 @pytest.mark.parametrize("method", ["griddata_linear", "griddata_cubic", "rbf",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polydiff
-from polydiff.inference.tiles import Blend, Tiles, fill_tiles, tile_starts
+from polydiff.inference.tiles import Blend, Tiles, fill_tiles, ramp, tile_starts
 from polydiff.training import DiffusionModule
 
 
@@ -23,7 +23,7 @@ def grids(draw):
     size = tuple(draw(st.integers(1, n if p else n + 3)) for n, p in
                  zip(shape, periodic, strict=True))
     overlap = tuple(draw(st.integers(0, s - 1)) for s in size)
-    return Tiles(shape, size, overlap, periodic)
+    return Tiles.with_overlap(shape, size, overlap, periodic)
 
 
 @settings(max_examples=40, deadline=None)
@@ -42,17 +42,21 @@ def test_tiles_cover_the_grid_and_blend_to_the_identity(tiles, seed):
 
 def test_reading_wraps_periodic_axes_and_pads_the_others_with_nan():
     values = np.arange(4 * 6, dtype=np.float32).reshape(4, 6)
-    tiles = Tiles((4, 6), (5, 4), (1, 1), (False, True))
+    tiles = Tiles.with_overlap((4, 6), (5, 4), (1, 1), (False, True))
     tile = tiles.read(values, (0, 4))
     np.testing.assert_array_equal(tile[:4], np.roll(values, -4, axis=1)[:, :4])
     assert np.isnan(tile[4]).all()
     assert tile_starts(6, 4, 3, periodic=True) == [0, 3]
     assert tile_starts(6, 6, 3, periodic=True) == [0]
     assert tile_starts(5, 8, 2) == [0] and tile_starts(10, 4, 3) == [0, 3, 6]
+    assert tile_starts(11, 4, 3) == [0, 3, 6, 7] and tile_starts(8, 4, 4, periodic=True) == [0, 4]
+    np.testing.assert_allclose(ramp(6, 2), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3])
+    np.testing.assert_array_equal(ramp(4, 0), np.ones(4))
     with pytest.raises(ValueError, match="a tile of 7 cells is larger than periodic axis 1"):
-        Tiles((4, 6), (2, 7), (0, 0), (False, True))
+        Tiles((4, 6), (2, 7), (1, 1), (False, True))
     with pytest.raises(ValueError, match="overlap in \\[0, size\\)"):
-        Tiles((4, 6), (2, 2), (2, 0), (False, False))
+        Tiles.with_overlap((4, 6), (2, 2), (2, 0), (False, False))
+    assert Tiles((10,), (4,), (6,), (False,)).positions() == [(0,), (6,)]  # cells between
 
 
 def test_fill_tiles_gives_each_tile_a_lone_calls_result_whatever_the_batch():
@@ -70,7 +74,7 @@ def test_fill_tiles_gives_each_tile_a_lone_calls_result_whatever_the_batch():
     model = polydiff.load(module.eval())
     values = np.random.default_rng(0).standard_normal((1, 12, 20)).astype(np.float32)
     values[:, 3:6, 4:9] = np.nan
-    tiles = Tiles((12, 20), (8, 8), (2, 2), (False, True))
+    tiles = Tiles.with_overlap((12, 20), (8, 8), (2, 2), (False, True))
     outs = [fill_tiles(model, values, tiles, members=2, seeds=lambda k: 10 + k,
                        batch_size=b, steps=2, method="ddpm") for b in (2, 6, 64)]
     for out in outs[1:]:
@@ -83,7 +87,7 @@ def test_fill_tiles_gives_each_tile_a_lone_calls_result_whatever_the_batch():
     tile = torch.from_numpy(tiles.read(values, start))[None].expand(2, 1, 8, 8)
     alone = model.sample(2, known=torch.nan_to_num(tile), observed=torch.isfinite(tile),
                          seed=10, steps=2, method="ddpm", units="model")
-    single = Tiles((8, 8), (8, 8), (0, 0), (False, False))
+    single = Tiles((8, 8), (8, 8), (8, 8), (False, False))
     mine = fill_tiles(model, tiles.read(values, start), single, members=2,
                       seeds=lambda k: 10 + k, steps=2, method="ddpm")
     np.testing.assert_allclose(mine, alone.numpy(), rtol=0, atol=1e-6)

@@ -32,6 +32,7 @@ from polydiff.modalities.science.data import FieldData
 from polydiff.modalities.science.fill import first_guess
 from polydiff.modalities.science.io import read_netcdf
 from polydiff.modalities.science.unet import FieldUNet
+from polydiff.modalities.science.windows import rows_cols
 from polydiff.normalize import Normalizer
 
 shapes = st.tuples(st.integers(1, 2), st.integers(2, 4), st.integers(3, 6), st.integers(3, 6))
@@ -332,7 +333,7 @@ def test_field_data_seasonal_samples_are_anomalies_at_their_dates(tmp_path, time
     for i in range(0, len(data.train_set), 7):
         t0, y0, x0 = data.train_set.positions[i]
         want = plain.train_set[i]["x"].numpy()
-        rows, cols, inside = data.train_set.windows.index(y0, x0)
+        rows, cols, inside = rows_cols(data.train_set.windows, y0, x0)
         wt = time_window or 1
         bg = maps[:, t0:t0 + wt][:, :, rows][:, :, :, cols] * inside
         got = data.train_set[i]["x"].numpy() + (bg if time_window else bg[:, 0])

@@ -8,13 +8,10 @@ import pytest
 import torch
 import xarray as xr
 from conftest import make_field
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from polydiff.modalities.science.data import FieldData, bundled_path, load_field
 from polydiff.modalities.science.io import check_units, read_netcdf, write_netcdf
 from polydiff.modalities.science.maps import write_maps, write_png
-from polydiff.modalities.science.windows import Windows, starts
 
 
 def test_patches_keep_nan_as_missing_with_weights_and_coordinates(field_nc):
@@ -66,22 +63,6 @@ def test_lazy_windows_equal_the_loaded_ones(field_nc):
     for i in (0, 3, len(eager.train_set) - 1):
         torch.testing.assert_close(eager.train_set[i]["x"], lazy.train_set[i]["x"],
                                    equal_nan=True)
-
-
-@settings(max_examples=20)
-@given(x0=st.integers(0, 15), width=st.integers(1, 16))
-def test_windows_wrap_around_the_globe(x0, width):
-    grid = np.arange(16, dtype=np.float32)[None, None, None].repeat(3, axis=2)  # (1, 1, 3, 16)
-    w = Windows((1, 3, 16), (1, 3, width), (1, 1, 1), periodic=True)
-    block = w.read(grid, 0, 0, x0)
-    np.testing.assert_array_equal(block[0, 0, 0], (x0 + np.arange(width)) % 16)
-
-
-def test_window_starts_cover_the_axis():
-    assert starts(10, 4, 3) == [0, 3, 6]
-    assert starts(11, 4, 3) == [0, 3, 6, 7]
-    assert starts(3, 8, 2) == [0]
-    assert starts(8, 4, 4, periodic=True) == [0, 4]
 
 
 def test_all_nan_and_empty_windows_are_refused(tmp_path):

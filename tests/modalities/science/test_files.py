@@ -8,7 +8,7 @@ import pytest
 from conftest import make_field
 
 from polydiff.modalities.science.files import engine_for, open_fields, select_variables
-from polydiff.modalities.science.grid import find_axes, is_periodic, latitude_weights
+from polydiff.modalities.science.grid import find_axes, is_periodic
 
 
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")
@@ -87,9 +87,7 @@ def test_undecodable_time_is_kept_as_numbers(tmp_path):
     np.testing.assert_array_equal(got["time"].values, ds["time"].values)
 
 
-def test_periodicity_and_latitude_weights():
+def test_periodicity():
     assert is_periodic(np.arange(72) * 5.0 + 21.25)
     assert is_periodic(np.arange(144) * 2.5 + 20.0)  # Ferret's 20 ... 377.5
     assert not is_periodic(np.arange(40) * 2.0)
-    np.testing.assert_allclose(latitude_weights(np.array([-90.0, 0.0, 60.0])), [0, 1, 0.5],
-                               atol=1e-12)

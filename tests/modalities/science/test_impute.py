@@ -16,9 +16,7 @@ from polydiff.inference import Model
 from polydiff.modalities.science import impute
 from polydiff.modalities.science.data import FieldData
 from polydiff.modalities.science.model import field_model
-from polydiff.modalities.science.tiles import Blender, ramp
 from polydiff.modalities.science.unet import FieldUNet
-from polydiff.modalities.science.windows import Windows
 
 
 @settings(max_examples=6)
@@ -84,27 +82,6 @@ def test_grids_larger_than_the_window_are_tiled(gappy):
     out = impute(ds, tiny_model(gappy), n_samples=2, steps=1, progress=False)
     assert out.attrs["polydiff_windows"] > 3 * 4  # 10 x 16 by windows of 8 x 8, 3 steps
     assert out.attrs["polydiff_overlap"] == "[0, 2, 2]"
-
-
-@settings(max_examples=15)
-@given(y=st.integers(3, 20), x=st.integers(4, 24), wy=st.integers(2, 8), wx=st.integers(2, 8),
-       oy=st.integers(0, 3), ox=st.integers(0, 3), periodic=st.booleans())
-def test_blending_covers_every_cell_and_reproduces_agreeing_tiles(y, x, wy, wx, oy, ox,
-                                                                  periodic):
-    wx = min(wx, x) if periodic else wx
-    oy, ox = min(oy, wy - 1), min(ox, wx - 1)
-    w = Windows((2, y, x), (1, wy, wx), (1, max(1, wy - oy), max(1, wx - ox)), periodic)
-    truth = np.random.default_rng(0).standard_normal((1, 1, 2, y, x)).astype(np.float32)
-    blend = Blender(w, 1, 1, (0, oy, ox))
-    for t0, y0, x0 in w.positions():
-        blend.add(w.read(truth[0], t0, y0, x0)[None], t0, y0, x0)
-    assert blend.covered()
-    np.testing.assert_allclose(blend.result(), truth, rtol=1e-5, atol=1e-6)
-
-
-def test_ramp_weights():
-    np.testing.assert_allclose(ramp(6, 2), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3])
-    np.testing.assert_array_equal(ramp(4, 0), np.ones(4))
 
 
 def test_time_windows_validity_and_guidance_variants(gappy):
