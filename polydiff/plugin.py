@@ -37,6 +37,7 @@ API: dict[str, tuple[str, ...]] = {
                     "VectorEmbedding", "group_norm", "zero_init"),
     "polydiff.conditioning": ("NoiseEmbedding", "film"),
     "polydiff.conditioners": ("Conditioner", "Standard", "known_channels"),
+    "polydiff.pretransforms": ("Fold", "Identity", "Pretransform"),
     # inference: the loaded model, the sampler settings, windowed routines
     "polydiff.inference": ("DataSpec", "Model", "Sampler", "load"),
     "polydiff.inference.along": ("continuation_windows", "continue_along", "fill_along",

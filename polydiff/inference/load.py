@@ -61,7 +61,8 @@ def _is_module(obj: Any) -> bool:
 
 
 def _model(net: torch.nn.Module, config: dict, info: dict | None, shape, source: str,
-           ema: bool, has_ema: bool, conditioner: torch.nn.Module) -> Model:
+           ema: bool, has_ema: bool, conditioner: torch.nn.Module,
+           pretransform: torch.nn.Module) -> Model:
     from ..training.spec import schedule_from, share_data_info
 
     shape = shape or (info or {}).get("sample_shape")
@@ -75,12 +76,13 @@ def _model(net: torch.nn.Module, config: dict, info: dict | None, shape, source:
     spec = DataSpec.from_info(info, shape, getattr(net, "null_class", None),
                               conditioning_of(net, conditional))
     return Model(den.eval(), spec, conditional=conditional, source=source, ema=ema,
-                 has_ema=has_ema, conditioner=conditioner.eval())
+                 has_ema=has_ema, conditioner=conditioner.eval(),
+                 pretransform=pretransform.eval())
 
 
 def _from_checkpoint(path: Path, ema: bool) -> Model:
     from ..training.checkpoints import CheckpointError, load_weights, read_checkpoint
-    from ..training.spec import build_conditioner, instantiate_net
+    from ..training.spec import build_conditioner, build_pretransform, instantiate_net
 
     ckpt = read_checkpoint(path)
     hparams = ckpt["hyper_parameters"]
@@ -94,22 +96,24 @@ def _from_checkpoint(path: Path, ema: bool) -> Model:
     prefix = "ema_net." if ema and has_ema else "net."
     conditioner = build_conditioner(hparams.get("conditioner"),
                                     hparams.get("imputation") is not None)
-    for what, module, start in (("network", net, prefix), ("conditioner", conditioner,
-                                                           "conditioner.")):
+    pretransform = build_pretransform(hparams.get("pretransform"))
+    for what, module, start in (("network", net, prefix),
+                                ("conditioner", conditioner, "conditioner."),
+                                ("pretransform", pretransform, "pretransform.")):
         weights = {k[len(start):]: v for k, v in state.items() if k.startswith(start)}
         load_weights(module, weights, f"{path}: its weights do not fit the {what} it describes")
     stored = ckpt.get("polydiff") or {}
     shape = stored.get("sample_shape") or hparams.get("sample_shape")
     return _model(net, hparams, stored.get("data"), shape, str(path), prefix == "ema_net.",
-                  has_ema, conditioner)
+                  has_ema, conditioner, pretransform)
 
 
 def _from_export(path: Path, ema: bool) -> Model:
     from ..training.export import read_export
 
-    config, net, conditioner = read_export(path)
+    config, net, conditioner, pretransform = read_export(path)
     if not ema and config.get("ema"):
         raise ValueError(f"the export {path} holds its EMA weights only; export the "
                          f"checkpoint again with `polydiff export --no-ema` for the raw ones")
     return _model(net, config, config.get("data"), config["sample_shape"], str(path),
-                  bool(config.get("ema")), bool(config.get("ema")), conditioner)
+                  bool(config.get("ema")), bool(config.get("ema")), conditioner, pretransform)

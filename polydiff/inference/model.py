@@ -55,16 +55,23 @@ class Model:
         conditioner: turns the named inputs (known values, class labels, vectors, channels)
             into the network's conditioning (:mod:`polydiff.conditioners`); default the
             :class:`~polydiff.conditioners.Standard` one (``known=conditional``).
+        pretransform: the encoder/decoder between the data (model units) and the space the
+            network works in (:mod:`polydiff.pretransforms`); default the identity. Samples
+            are decoded; known values, their mask and channels are encoded (an inexact
+            pretransform refuses known values).
     """
 
     def __init__(self, denoiser: Denoiser, spec: DataSpec, *, conditional: bool = False,
                  source: str = "model", ema: bool = False, has_ema: bool = False,
-                 module: Any = None, schedule: Any = None, conditioner: Any = None):
+                 module: Any = None, schedule: Any = None, conditioner: Any = None,
+                 pretransform: Any = None):
         from ..conditioners import Standard
+        from ..pretransforms import Identity
 
         self.denoiser, self.spec = denoiser, spec
         self._schedule = schedule if schedule is not None else denoiser.schedule
         self.conditioner = conditioner if conditioner is not None else Standard(conditional)
+        self.pretransform = pretransform if pretransform is not None else Identity()
         self.conditional, self.source = bool(conditional), str(source)
         self.ema, self.has_ema, self.module = bool(ema), bool(has_ema), module
 
@@ -97,7 +104,7 @@ class Model:
         return cls(module.denoiser(ema=use_ema), spec,
                    conditional=module.imputation is not None, source=type(module).__name__,
                    ema=use_ema, has_ema=module.ema_net is not None, module=module,
-                   conditioner=module.conditioner)
+                   conditioner=module.conditioner, pretransform=module.pretransform)
 
     # -- what it is ----------------------------------------------------------------------------
     @property
@@ -127,6 +134,7 @@ class Model:
         """Move the weights (and the conditioner's buffers) to ``device``; returns ``self``."""
         self.denoiser.to(device)
         self.conditioner.to(device)
+        self.pretransform.to(device)
         return self
 
     def __repr__(self) -> str:
@@ -197,6 +205,25 @@ class Model:
         except RuntimeError:  # a shape that does not broadcast was refused before; keep out
             return out
 
+    # -- the pretransform ----------------------------------------------------------------------
+    def _encoding(self) -> bool:
+        """Whether samples live in an encoded space (a pretransform other than the identity)."""
+        from ..pretransforms import Identity
+
+        return not isinstance(self.pretransform, Identity)
+
+    @torch.no_grad()
+    def _encode(self, known: Tensor | None, observed: Tensor | None, cond: Tensor | None
+                ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """Known values, their mask and channels in the pretransform's space."""
+        pt, device = self.pretransform, self.device
+        if known is not None:
+            observed = pt.encode_mask(observed.expand_as(known).to(device)).cpu()
+            known = pt.encode(known.to(device)).float().cpu()
+        if cond is not None:
+            cond = pt.encode(torch.as_tensor(cond).to(device)).float().cpu()
+        return known, observed, cond
+
     # -- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, num: int = 1, *, class_labels: Tensor | Sequence[int] | None = None,
@@ -228,7 +255,8 @@ class Model:
             seed: the starting noise comes from a CPU generator seeded with ``seed`` (so
                 samples do not depend on the device or the batch size), stochastic methods
                 from one seeded with ``seed + 1`` on the device; ``noise``/``generator``
-                replace them.
+                replace them (``noise`` shaped like an encoded sample when the model has a
+                pretransform).
             units: ``"data"`` (known values in, samples out, in the units of the files) or
                 ``"model"`` (normalised).
         """
@@ -249,6 +277,10 @@ class Model:
             raise ValueError("this model was trained for imputation (the known values are one "
                              "of its inputs): give known= (and observed=)")
         known, observed = check_known(known, observed, num, shape)
+        encoded = self._encoding()
+        if encoded:
+            known, observed, cond = self._encode(known, observed, cond)
+            shape = self.pretransform.encoded_shape(shape)
         if vector is not None:
             vector = torch.as_tensor(vector, dtype=torch.float32)
             vector = vector.expand(num, -1) if vector.ndim == 1 else vector
@@ -270,6 +302,8 @@ class Model:
                      batch_size=batch_size, generator=generator, device=device,
                      progress=progress, info=info, class_labels=labels, vector=vector,
                      cond=cond)
+            if encoded:
+                x = self.pretransform.decode(x.to(device)).float().cpu()
         return self._kept(self._out(x, units), given)
 
     def impute(self, known: Tensor, observed: Tensor | None = None, **kwargs: Any) -> Tensor:
@@ -311,6 +345,10 @@ class Model:
         known, observed = self._known(known, observed, units)
         known, observed = check_known(known, observed, num, shape)
         observed = observed.expand(num, *shape) if observed.shape[0] == 1 else observed
+        encoded = self._encoding()
+        if encoded:
+            known, observed, _ = self._encode(known, observed, None)
+            shape = self.pretransform.encoded_shape(shape)
         if noise is not None and tuple(noise.shape) != (draws, num, *shape):
             raise ValueError(f"noise must have shape {(draws, num, *shape)}, got "
                              f"{tuple(noise.shape)}")
@@ -330,8 +368,10 @@ class Model:
                                          known[sl].to(device), observed[sl].to(device),
                                          self.conditioner, **part)
                     total[sl] += x0.float().cpu()
-        return self._kept(self._out(torch.where(observed, known, total / draws), units),
-                          given)
+            mean = torch.where(observed, known, total / draws)
+            if encoded:
+                mean = self.pretransform.decode(mean.to(device)).float().cpu()
+        return self._kept(self._out(mean, units), given)
 
     def calibrate(self, steps: int, method: str = "dpm_3m", num: int = 1024, *,
                   guidance_scale: float = 1.0,
@@ -384,8 +424,12 @@ class Model:
         k = sampler.steps - math.ceil(strength * sampler.steps)
         ts = ts[k:]
         alpha, sigma = (float(v) for v in self.schedule.alpha_sigma(ts[:1].double()))
-        eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
-        start = (alpha * self._in(x, units) + sigma * eps) / sigma  # the sampler scales by sigma
+        x0 = self._in(x, units)
+        if self._encoding():
+            with torch.no_grad():
+                x0 = self.pretransform.encode(x0.to(self.device)).float().cpu()
+        eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+        start = (alpha * x0 + sigma * eps) / sigma  # the sampler scales by sigma
         cut = replace(sampler, grid=ts, steps=len(ts) - 1)
         return self.sample(x.shape[0], class_labels=class_labels,
                            guidance_scale=guidance_scale, vector=vector, known=known,

@@ -16,13 +16,21 @@ import torch
 from .. import __version__
 from ..denoiser import Denoiser
 from .checkpoints import CheckpointError, load_weights, read_torch_file
-from .spec import build_conditioner, check_json, conditioner_spec, instantiate_net
+from .spec import (
+    build_conditioner,
+    build_pretransform,
+    check_json,
+    instantiate_net,
+    module_spec,
+)
 
 __all__ = ["export", "load_exported", "load_export_config", "read_export", "FORMAT"]
 
 FORMAT = "polydiff-denoiser"
-#: the weights file's keys of the conditioner's buffers (the network's keys have no prefix)
+#: the weights file's keys of the conditioner's buffers and the pretransform's weights (the
+#: network's keys have no prefix)
 CONDITIONER_PREFIX = "conditioner."
+PRETRANSFORM_PREFIX = "pretransform."
 CONFIG_NAME = "config.json"
 SAFETENSORS_NAME = "model.safetensors"
 TORCH_NAME = "weights.pt"
@@ -55,9 +63,11 @@ def export(module, directory: str | Path, ema: bool = True,
     net = module.ema_net if use_ema else module.net
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
     conditioner = getattr(module, "conditioner", None)
-    if conditioner is not None:  # its fitted statistics travel with the weights
-        state.update({f"{CONDITIONER_PREFIX}{k}": v.detach().to("cpu").contiguous().clone()
-                      for k, v in conditioner.state_dict().items()})
+    pretransform = getattr(module, "pretransform", None)
+    for prefix, part in ((CONDITIONER_PREFIX, conditioner), (PRETRANSFORM_PREFIX, pretransform)):
+        if part is not None:  # fitted statistics, an autoencoder's weights: with the network's
+            state.update({f"{prefix}{k}": v.detach().to("cpu").contiguous().clone()
+                          for k, v in part.state_dict().items()})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if use_safetensors is None:
@@ -87,7 +97,9 @@ def export(module, directory: str | Path, ema: bool = True,
         "num_classes": module.num_classes,
         "data": getattr(module, "data_info", None),
         "imputation": hp.get("imputation"),
-        "conditioner": None if conditioner is None else conditioner_spec(conditioner),
+        "conditioner": None if conditioner is None else module_spec(conditioner),
+        "pretransform": None if pretransform is None else module_spec(pretransform,
+                                                                      "pretransform"),
     }
     (directory / CONFIG_NAME).write_text(json.dumps(check_json(config, "export config"),
                                                     indent=2) + "\n")
@@ -139,24 +151,30 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def read_export(directory: str | Path
-                ) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module]:
-    """``(config, network, conditioner)`` of an export directory: the validated
-    ``config.json``, the allow-listed network and conditioner with their weights and fitted
-    statistics (read with ``weights_only=True`` or safetensors)."""
+                ) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+    """``(config, network, conditioner, pretransform)`` of an export directory: the validated
+    ``config.json``, the allow-listed network, conditioner and pretransform with their
+    weights and fitted statistics (read with ``weights_only=True`` or safetensors)."""
     directory = Path(directory)
     config = load_export_config(directory)
     net = instantiate_net(config["net"])
     conditioner = build_conditioner(config.get("conditioner"),
                                     config.get("imputation") is not None)
+    pretransform = build_pretransform(config.get("pretransform"))
     state = _read_weights(directory / config["weights"])
-    n = len(CONDITIONER_PREFIX)
-    parts = ({k: v for k, v in state.items() if not k.startswith(CONDITIONER_PREFIX)},
-             {k[n:]: v for k, v in state.items() if k.startswith(CONDITIONER_PREFIX)})
-    for what, module, weights in (("network", net, parts[0]),
-                                  ("conditioner", conditioner, parts[1])):
-        load_weights(module, weights, f"{directory}: the weights do not fit the {what} in "
-                                      f"{CONFIG_NAME}")
-    return config, net, conditioner
+    prefixes = (CONDITIONER_PREFIX, PRETRANSFORM_PREFIX)
+
+    def part(prefix: str | None) -> dict[str, torch.Tensor]:
+        if prefix is None:
+            return {k: v for k, v in state.items() if not k.startswith(prefixes)}
+        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+    for what, module, prefix in (("network", net, None),
+                                 ("conditioner", conditioner, CONDITIONER_PREFIX),
+                                 ("pretransform", pretransform, PRETRANSFORM_PREFIX)):
+        load_weights(module, part(prefix), f"{directory}: the weights do not fit the {what} "
+                                           f"in {CONFIG_NAME}")
+    return config, net, conditioner, pretransform
 
 
 def load_exported(directory: str | Path, device: torch.device | str = "cpu") -> Denoiser:

@@ -39,6 +39,7 @@ from .optim import LR_DECAYS, adamw_warmup
 from .spec import (
     attach_spec,
     build_conditioner,
+    build_pretransform,
     check_json,
     instantiate_net,
     net_spec,
@@ -120,6 +121,10 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
             imputation models, then the data's ``cond`` channels; class labels and vectors as
             they are). It is saved with the weights (fitted statistics as buffers) and used by
             every task through :func:`polydiff.load`.
+        pretransform: an encoder/decoder between the data (model units) and the space the
+            network works in (:mod:`polydiff.pretransforms`; a spec like ``conditioner``);
+            ``None``: the identity. Training encodes every batch (its mask, weights and
+            channels too), sampling decodes every sample; it is saved with the weights.
 
     Gradient clipping and mixed precision are Trainer options: ``Trainer(gradient_clip_val=1.0,
     precision="bf16-mixed")``.
@@ -139,7 +144,8 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
                  sample_shape: Sequence[int] | None = None, compile: bool = False,
                  compile_options: dict[str, Any] | None = None, check_finite: bool = True,
                  imputation: dict[str, Any] | None = None,
-                 conditioner: dict[str, Any] | None = None):
+                 conditioner: dict[str, Any] | None = None,
+                 pretransform: dict[str, Any] | None = None):
         super().__init__()
         # -- the network and its spec --------------------------------------------------------
         if net is None:
@@ -209,6 +215,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         self._first_epoch_of_fit = False
         self.imputation = TargetMasks.from_config(imputation)
         self.conditioner = build_conditioner(conditioner, self.imputation is not None)
+        self.pretransform = build_pretransform(pretransform)
         if self.imputation is not None and sample_shape is not None:
             self._check_imputation_net(list(sample_shape))
         self.data_info = None
@@ -225,6 +232,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
             seed=None if seed is None else int(seed), sample_shape=self.sample_shape,
             compile=self.compile, compile_options=compile_options,
             check_finite=self.check_finite, imputation=imputation, conditioner=conditioner,
+            pretransform=pretransform,
         )
         self.save_hyperparameters(check_json(hparams, "DiffusionModule hyperparameters"))
 
@@ -269,7 +277,27 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
     # -- batches ---------------------------------------------------------------------------------
     unpack = staticmethod(unpack_batch)
 
+    def _encoded(self, x: Tensor, observed: Tensor | None, weight: Tensor | None,
+                 cond: dict) -> tuple[Tensor, Tensor | None, Tensor | None, dict]:
+        """The batch in the pretransform's space: ``x``, its mask, element weights and
+        channels encoded (nothing to do for the identity)."""
+        from ..pretransforms import Identity
+
+        pt = self.pretransform
+        if isinstance(pt, Identity):
+            return x, observed, weight, cond
+        with torch.no_grad():
+            if observed is not None:
+                observed = pt.encode_mask(observed.expand_as(x))
+            if weight is not None:
+                weight = pt.encode(weight.expand_as(x).to(x.dtype))
+            if cond.get("cond") is not None:
+                cond = {**cond, "cond": pt.encode(cond["cond"])}
+            x = pt.encode(x)
+        return x, observed, weight, cond
+
     def _check_imputation_net(self, shape: list[int]) -> None:
+        shape = list(self.pretransform.encoded_shape(shape))
         want = 2 * shape[0]
         have = getattr(self.net, "cond_channels", None)
         if have is not None and have < want:
@@ -396,6 +424,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         if self.sample_shape is None:  # plain loaders: no data module said it
             self.sample_shape = list(x.shape[1:])
             self.hparams["sample_shape"] = self.sample_shape
+        x, observed, weight, cond = self._encoded(x, observed, weight, cond)
         if self.check_finite:
             data = x if observed is None else torch.where(observed, x, 0)
             self._check(torch.isfinite(data).all(), "non-finite input data (NaN/Inf in 'x')")
@@ -452,7 +481,7 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
         return torch.stack(losses), torch.stack(mses)
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x, observed, weight, cond = self.unpack(batch)
+        x, observed, weight, cond = self._encoded(*self.unpack(batch))
         losses, mses = self.level_losses(x, observed, batch_idx, ema=True, weight=weight, **cond)
         b = x.shape[0]
         self.log("val/loss", losses.mean(), prog_bar=True, sync_dist=True, batch_size=b)

@@ -20,8 +20,10 @@ from ..schedules import Schedule
 
 __all__ = [
     "DEFAULT_CONDITIONER",
+    "DEFAULT_PRETRANSFORM",
     "build_conditioner",
-    "conditioner_spec",
+    "build_pretransform",
+    "module_spec",
     "known_nets",
     "register_net",
     "build_net",
@@ -194,12 +196,29 @@ def build_conditioner(spec: dict | None, imputation: bool = False) -> nn.Module:
     return conditioner
 
 
-def conditioner_spec(conditioner: nn.Module) -> dict:
-    """The JSON spec a conditioner was built from (see :func:`build_conditioner`)."""
-    spec = net_spec(conditioner)
+#: the pretransform a module gets when none is given (:class:`polydiff.pretransforms.Identity`)
+DEFAULT_PRETRANSFORM = "polydiff.pretransforms.Identity"
+
+
+def build_pretransform(spec: dict | None) -> nn.Module:
+    """The pretransform of ``spec`` (allow-listed like networks), or for ``None`` the
+    identity (:class:`~polydiff.pretransforms.Identity`)."""
+    from ..pretransforms import Pretransform
+
+    module = instantiate_net(spec or {"class_path": DEFAULT_PRETRANSFORM, "init_args": {}})
+    if not isinstance(module, Pretransform):
+        raise ValueError(f"pretransform {spec.get('class_path')!r} is not a "
+                         f"polydiff.pretransforms.Pretransform")
+    return module
+
+
+def module_spec(module: nn.Module, what: str = "conditioner") -> dict:
+    """The JSON spec a conditioner or pretransform was built from (:func:`build_conditioner`,
+    :func:`build_pretransform`)."""
+    spec = net_spec(module)
     if spec is None:
-        raise ValueError(f"the conditioner {type(conditioner).__name__} has no spec; build it "
-                         f"with polydiff.training.spec.build_conditioner")
+        raise ValueError(f"the {what} {type(module).__name__} has no spec; build it with "
+                         f"polydiff.training.spec.build_{what}")
     return spec
 
 
