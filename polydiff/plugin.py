@@ -33,8 +33,8 @@ API: dict[str, tuple[str, ...]] = {
     "polydiff.training.module": ("DiffusionModule",),
     "polydiff.training.demo": ("fit_demo", "plot_losses", "write_report"),
     # networks: the generic U-Net and its blocks
-    "polydiff.nn": ("Attention", "Conv", "EmbBlock", "EmbSequential", "ResBlock", "UNet",
-                    "VectorEmbedding", "group_norm", "zero_init"),
+    "polydiff.nn": ("Attention", "ConditionedInputs", "Conv", "EmbBlock", "EmbSequential",
+                    "ResBlock", "UNet", "VectorEmbedding", "group_norm", "zero_init"),
     "polydiff.conditioning": ("NoiseEmbedding", "film"),
     "polydiff.conditioners": ("Conditioner", "Standard", "known_channels"),
     "polydiff.pretransforms": ("Fold", "Identity", "Pretransform"),

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from polydiff.plugin import (
     Attention,
+    ConditionedInputs,
     Conv,
     EmbSequential,
     NoiseEmbedding,
@@ -64,7 +65,7 @@ def _per_level(value: int | Sequence[int], levels: int, name: str) -> tuple[int,
     return out
 
 
-class AudioUNet(nn.Module):
+class AudioUNet(ConditionedInputs, nn.Module):
     """1D U-Net for waveforms ``(B, C, T)`` (mono ``C = 1`` or stereo ``C = 2``).
 
     Args:
@@ -173,47 +174,7 @@ class AudioUNet(nn.Module):
         if x.shape[-1] % m:
             raise ValueError(f"AudioUNet: length {x.shape[-1]} must be a multiple of {m} (patch "
                              f"{self.patch} x factors {list(self.factors)})")
-        b = x.shape[0]
-        c_noise = c_noise.expand(b) if c_noise.ndim == 0 else c_noise
-        if c_noise.shape != (b,):
-            raise ValueError(f"AudioUNet: c_noise must have shape ({b},), got "
-                             f"{tuple(c_noise.shape)}")
-        if class_labels is not None:
-            if self.class_emb is None:
-                raise ValueError("AudioUNet: class_labels given, but the network was built "
-                                 "without num_classes")
-            if class_labels.shape != (b,) or class_labels.is_floating_point():
-                raise ValueError(f"AudioUNet: class_labels must be integers of shape ({b},), "
-                                 f"got {class_labels.dtype} {tuple(class_labels.shape)}")
-            if not torch.compiler.is_compiling() and class_labels.numel() and (
-                    class_labels.min() < 0 or class_labels.max() > self.num_classes):
-                raise ValueError(f"AudioUNet: class_labels must lie in [0, {self.num_classes}] "
-                                 f"({self.num_classes} = null class)")
-        if cond is not None and (not self.cond_channels
-                                 or tuple(cond.shape) != (b, self.cond_channels, x.shape[-1])):
-            raise ValueError(f"AudioUNet: cond must have shape ({b}, {self.cond_channels}, "
-                             f"{x.shape[-1]}) (cond_channels={self.cond_channels}), got "
-                             f"{tuple(cond.shape)}")
-        if vector is not None and (not self.vector_cond_dim
-                                   or tuple(vector.shape) != (b, self.vector_cond_dim)):
-            raise ValueError(f"AudioUNet: vector must have shape ({b}, {self.vector_cond_dim}) "
-                             f"(vector_cond_dim={self.vector_cond_dim}), got "
-                             f"{tuple(vector.shape)}")
-        return c_noise
-
-    def embedding(self, c_noise: Tensor, class_labels: Tensor | None,
-                  vector: Tensor | None) -> Tensor:
-        """The conditioning vector ``(B, emb_dim)``: noise + class (null when ``None``) +
-        vector (nothing added when ``None``)."""
-        emb = self.noise_emb(c_noise)
-        if self.class_emb is not None:
-            if class_labels is None:
-                class_labels = torch.full(c_noise.shape, self.num_classes, dtype=torch.long,
-                                          device=c_noise.device)
-            emb = emb + self.class_emb(class_labels.long())
-        if vector is not None:
-            emb = emb + self.vector_emb(vector)
-        return emb
+        return self.check_conditioning("AudioUNet", x, c_noise, class_labels, cond, vector)
 
     def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
                 cond: Tensor | None = None, vector: Tensor | None = None) -> Tensor:

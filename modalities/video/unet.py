@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from polydiff.plugin import Attention, EmbBlock, ResBlock, UNet
+from polydiff.plugin import Attention, ResBlock, UNet
 
 from .guess import temporal_guess
 from .temporal import TemporalAttention, TemporalConv, fold, unfold
@@ -103,22 +103,13 @@ class VideoUNet(nn.Module):
         self.size_multiple = (1, *self.spatial.size_multiple)
         self.temporal_kernel = temporal_kernel
         self.temporal = nn.ModuleDict()
-        for path, layer in self._spatial_layers():
+        for path, layer in self.spatial.stage_layers():
             if isinstance(layer, ResBlock):
                 self.temporal[path] = TemporalConv(layer.out_channels, self.spatial.emb_dim,
                                                    temporal_kernel, dropout)
             elif isinstance(layer, Attention) and temporal_attention:
                 self.temporal[path] = TemporalAttention(layer.channels, attention_heads,
                                                         max_relative_distance)
-
-    def _spatial_layers(self):
-        """``(key, layer)`` for every layer of the spatial U-Net's stages, in forward order."""
-        stages = [("down", i, s) for i, s in enumerate(self.spatial.down)]
-        stages += [("mid", 0, self.spatial.mid)]
-        stages += [("up", i, s) for i, s in enumerate(self.spatial.up)]
-        for part, i, stage in stages:
-            for j, layer in enumerate(stage):
-                yield f"{part}_{i}_{j}", layer
 
     @property
     def null_class(self) -> int | None:
@@ -199,47 +190,19 @@ class VideoUNet(nn.Module):
 
     def _run(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None,
              cond: Tensor | None) -> Tensor:
-        """The U-Net on checked inputs; ``cond`` has the spatial U-Net's channels."""
+        """The U-Net on checked inputs, frames folded into the batch; ``cond`` has the spatial
+        U-Net's channels. After every spatial layer its temporal layer (if any) mixes the
+        frames (:meth:`polydiff.nn.UNet.trunk`'s ``after_layer``)."""
         frames = x.shape[2]
-        net = self.spatial
         if class_labels is not None:
             class_labels = class_labels.repeat_interleave(frames)
-        if cond is not None:
-            cond = fold(cond)
-        xf = fold(x)
-        # the spatial U-Net's own checks and embedding, one row per frame
-        c_f = net._check_inputs(xf, c_noise.repeat_interleave(frames), class_labels, cond)
-        emb = net.noise_emb(c_f)
-        if net.class_emb is not None:
-            if class_labels is None:
-                class_labels = torch.full((xf.shape[0],), net.null_class, dtype=torch.long,
-                                          device=x.device)
-            emb = emb + net.class_emb(class_labels.long())
-        if net.cond_channels:
-            if cond is None:
-                cond = xf.new_zeros((xf.shape[0], net.cond_channels, *xf.shape[2:]))
-            xf = torch.cat([xf, cond.to(xf.dtype)], dim=1)
+        x_in, emb = self.spatial.prepare(fold(x), c_noise.repeat_interleave(frames),
+                                         class_labels, None if cond is None else fold(cond))
 
-        h = net.input_conv(xf)
-        skips = [h]
-        for i, stage in enumerate(net.down):
-            h = self._stage(stage, f"down_{i}", h, emb, frames)
-            skips.append(h)
-        h = self._stage(net.mid, "mid_0", h, emb, frames)
-        for i, stage in enumerate(net.up):
-            skip = skips.pop()
-            h = self._stage(stage, f"up_{i}", torch.cat([h, skip.to(h.dtype)], dim=1), emb,
-                            frames)
-        out = net.out_conv(net.out_act(net.out_norm(h)))
-        return unfold(out, frames).contiguous()
+        def temporal(key: str, h: Tensor) -> Tensor:
+            layer = self.temporal[key] if key in self.temporal else None
+            if isinstance(layer, TemporalConv):
+                return layer(h, emb, frames)
+            return h if layer is None else layer(h, frames)
 
-    def _stage(self, stage: nn.Module, key: str, h: Tensor, emb: Tensor, frames: int) -> Tensor:
-        """One spatial stage, layer by layer, each followed by its temporal layer (if any)."""
-        for j, layer in enumerate(stage):
-            h = layer(h, emb) if isinstance(layer, EmbBlock) else layer(h)
-            temporal = self.temporal[f"{key}_{j}"] if f"{key}_{j}" in self.temporal else None
-            if isinstance(temporal, TemporalConv):
-                h = temporal(h, emb, frames)
-            elif temporal is not None:
-                h = temporal(h, frames)
-        return h
+        return unfold(self.spatial.trunk(x_in, emb, temporal), frames).contiguous()

@@ -17,6 +17,7 @@ from .conv import Conv, pad_axes, same_padding
 from .emb import EmbBlock, EmbSequential
 from .factorised import FactorisedAttention, attention_block, parse_attention_axes
 from .init import zero_init
+from .inputs import ConditionedInputs
 from .levels import level_sizes, parse_down_factors, resolution_levels
 from .norm import group_norm, num_groups
 from .relpos import RelativePositionBias
@@ -26,6 +27,7 @@ from .unet import UNet
 from .vector import VectorEmbedding
 
 __all__ = [
+    "ConditionedInputs",
     "Attention",
     "Conv",
     "Downsample",

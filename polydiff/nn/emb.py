@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 __all__ = ["EmbBlock", "EmbSequential"]
@@ -19,9 +21,13 @@ class EmbBlock(nn.Module):
 
 
 class EmbSequential(nn.ModuleList):
-    """Apply modules in turn: ``layer(x, emb)`` for :class:`EmbBlock` layers, else ``layer(x)``."""
+    """Apply modules in turn: ``layer(x, emb)`` for :class:`EmbBlock` layers, else ``layer(x)``;
+    ``after(j, x) -> x`` (optional) runs after layer ``j``."""
 
-    def forward(self, x: Tensor, emb: Tensor | None) -> Tensor:
-        for layer in self:
+    def forward(self, x: Tensor, emb: Tensor | None,
+                after: Callable[[int, Tensor], Tensor] | None = None) -> Tensor:
+        for j, layer in enumerate(self):
             x = layer(x, emb) if isinstance(layer, EmbBlock) else layer(x)
+            if after is not None:
+                x = after(j, x)
         return x

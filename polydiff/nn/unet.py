@@ -7,7 +7,7 @@ Modality backbones (image 2D, audio 1D, video 3D, gridded science fields) are pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,7 @@ from .conv import Conv
 from .emb import EmbSequential
 from .factorised import attention_block, parse_attention_axes
 from .init import zero_init
+from .inputs import ConditionedInputs
 from .levels import parse_down_factors, resolution_levels
 from .norm import group_norm
 from .resample import Downsample, Upsample
@@ -28,7 +29,7 @@ from .vector import VectorEmbedding
 __all__ = ["UNet", "EmbSequential", "parse_down_factors"]
 
 
-class UNet(nn.Module):
+class UNet(ConditionedInputs, nn.Module):
     """Noise-conditioned U-Net: ``(B, in_channels, *axes) -> (B, out_channels, *axes)``.
 
     Args:
@@ -232,61 +233,57 @@ class UNet(nn.Module):
                     f"UNet: x has size {n} along spatial axis {i} (x.shape[{i + 2}]); it must be "
                     f"a multiple of {m} (the product of down_factors on that axis)"
                 )
-        b = x.shape[0]
-        if c_noise.ndim == 0:
-            c_noise = c_noise.expand(b)
-        if c_noise.shape != (b,):
-            raise ValueError(f"UNet: c_noise must have shape ({b},), got {tuple(c_noise.shape)}")
-        if class_labels is not None:
-            if self.class_emb is None:
-                raise ValueError("UNet: class_labels given, but the network was built without "
-                                 "num_classes")
-            if class_labels.shape != (b,) or class_labels.is_floating_point():
-                raise ValueError(f"UNet: class_labels must be integers of shape ({b},), got "
-                                 f"{class_labels.dtype} {tuple(class_labels.shape)}")
-            # a value check reads the tensor (a graph break under torch.compile, a device sync
-            # on GPUs): eager only; compiled, an out-of-range label fails in the embedding
-            if not torch.compiler.is_compiling() and class_labels.numel() and (
-                class_labels.min() < 0 or class_labels.max() > self.num_classes
-            ):
-                raise ValueError(f"UNet: class_labels must lie in [0, {self.num_classes}] "
-                                 f"({self.num_classes} = null class)")
-        if cond is not None:
-            want = (b, self.cond_channels, *x.shape[2:])
-            if self.cond_channels == 0 or tuple(cond.shape) != want:
-                raise ValueError(f"UNet: cond must have shape {want} (cond_channels="
-                                 f"{self.cond_channels}), got {tuple(cond.shape)}")
-        if vector is not None:
-            want = (b, self.vector_cond_dim)
-            if not self.vector_cond_dim or tuple(vector.shape) != want:
-                raise ValueError(f"UNet: vector must have shape {want} (vector_cond_dim="
-                                 f"{self.vector_cond_dim}), got {tuple(vector.shape)}")
-        return c_noise
+        return self.check_conditioning("UNet", x, c_noise, class_labels, cond, vector)
 
-    def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
-                cond: Tensor | None = None, vector: Tensor | None = None) -> Tensor:
-        """``(B, in_channels, *axes)``, ``(B,)`` -> ``(B, out_channels, *axes)``."""
+    def prepare(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
+                cond: Tensor | None = None, vector: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """``(input, emb)``: the checked input with ``cond`` concatenated (zeros when the
+        network takes channels and none are given) and the conditioning vector (noise level,
+        class, ``vector``) that :meth:`trunk` takes."""
         c_noise = self._check_inputs(x, c_noise, class_labels, cond, vector)
-        emb = self.noise_emb(c_noise)
-        if self.class_emb is not None:
-            if class_labels is None:
-                class_labels = torch.full((x.shape[0],), self.null_class, dtype=torch.long,
-                                          device=x.device)
-            emb = emb + self.class_emb(class_labels.long())
-        if vector is not None:
-            emb = emb + self.vector_emb(vector)
+        emb = self.embedding(c_noise, class_labels, vector)
         if self.cond_channels:
             if cond is None:
                 cond = x.new_zeros((x.shape[0], self.cond_channels, *x.shape[2:]))
             x = torch.cat([x, cond.to(x.dtype)], dim=1)
+        return x, emb
+
+    def trunk(self, x: Tensor, emb: Tensor,
+              after_layer: Callable[[str, Tensor], Tensor] | None = None) -> Tensor:
+        """The U-Net on a prepared input (:meth:`prepare`): input convolution, the down
+        stages, the middle, the up stages with their skips, the output layers.
+        ``after_layer(key, h) -> h`` (optional) runs after every layer of every stage, ``key``
+        naming it (``"down_{i}_{j}"``, ``"mid_0_{j}"``, ``"up_{i}_{j}"``: layer ``j`` of stage
+        ``i``), so a backbone can add layers of its own between them (the video U-Net's
+        temporal layers) without re-implementing this."""
+        def hook(key: str):
+            if after_layer is None:
+                return None
+            return lambda j, h: after_layer(f"{key}_{j}", h)
 
         h = self.input_conv(x)
         skips = [h]
-        for stage in self.down:
-            h = stage(h, emb)
+        for i, stage in enumerate(self.down):
+            h = stage(h, emb, hook(f"down_{i}"))
             skips.append(h)
-        h = self.mid(h, emb)
-        for stage in self.up:
+        h = self.mid(h, emb, hook("mid_0"))
+        for i, stage in enumerate(self.up):
             skip = skips.pop()
-            h = stage(torch.cat([h, skip.to(h.dtype)], dim=1), emb)
+            h = stage(torch.cat([h, skip.to(h.dtype)], dim=1), emb, hook(f"up_{i}"))
         return self.out_conv(self.out_act(self.out_norm(h)))
+
+    def stage_layers(self):
+        """``(key, layer)`` for every layer of every stage, in forward order (the keys
+        :meth:`trunk` passes to ``after_layer``)."""
+        stages = [("down", i, s) for i, s in enumerate(self.down)]
+        stages += [("mid", 0, self.mid)]
+        stages += [("up", i, s) for i, s in enumerate(self.up)]
+        for part, i, stage in stages:
+            for j, layer in enumerate(stage):
+                yield f"{part}_{i}_{j}", layer
+
+    def forward(self, x: Tensor, c_noise: Tensor, class_labels: Tensor | None = None,
+                cond: Tensor | None = None, vector: Tensor | None = None) -> Tensor:
+        """``(B, in_channels, *axes)``, ``(B,)`` -> ``(B, out_channels, *axes)``."""
+        return self.trunk(*self.prepare(x, c_noise, class_labels, cond, vector))
