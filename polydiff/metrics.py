@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -68,7 +69,10 @@ def _check_ensemble(ensemble: Tensor, target: Tensor) -> None:
 def latitude_weight(lat_degrees: Tensor, ndim: int = 2, lat_axis: int = -2) -> Tensor:
     """``cos(latitude)`` (clipped at 0) shaped to broadcast against data with ``ndim`` axes whose
     latitude axis is ``lat_axis``, e.g. ``(n_lat, 1)`` for ``(lat, lon)`` maps."""
-    lat = torch.as_tensor(lat_degrees, dtype=torch.float64).reshape(-1)
+    if isinstance(lat_degrees, Tensor):
+        lat = lat_degrees.to(torch.float64).reshape(-1)
+    else:  # a copy: coordinates read from a file are often a read-only array
+        lat = torch.tensor(np.asarray(lat_degrees, dtype=np.float64)).reshape(-1)
     w = torch.cos(lat * (math.pi / 180)).clamp(min=0.0)
     axis = lat_axis % ndim
     return w.reshape([-1 if i == axis else 1 for i in range(ndim)])

@@ -348,8 +348,12 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
     @property
     def normalizer(self) -> Normalizer | None:
         """The data's :class:`~polydiff.normalize.Normalizer` (``None`` when unknown)."""
-        d = (self.data_info or {}).get("normalizer")
-        return None if d is None else Normalizer.from_dict(d)
+        if not self.data_info or self.data_info.get("normalizer") is None:
+            return None
+        from ..inference.spec import DataSpec
+
+        return DataSpec.from_info(self.data_info, self.sample_shape
+                                  or self.data_info.get("sample_shape")).normalizer
 
     def to_data_units(self, x: Tensor) -> Tensor:
         """Samples in model units -> data units (the normaliser inverted, plus the modality's

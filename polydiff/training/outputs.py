@@ -17,7 +17,6 @@ from torch import Tensor
 
 from ..io import read_tensor, write_tensor
 from ..modality import get_modality
-from ..normalize import Normalizer
 
 __all__ = ["data_units", "model_units", "reader_for", "write_samples", "writer_for"]
 
@@ -62,35 +61,23 @@ def reader_for(data_info: Mapping[str, Any] | None, reader: str = "auto"
     return modality.reader(None if reader == "auto" else reader)
 
 
-def _normalizer(data_info: Mapping[str, Any] | None) -> Normalizer | None:
-    d = (data_info or {}).get("normalizer")
-    return None if d is None else Normalizer.from_dict(d)
+def _spec(x: Tensor, data_info: Mapping[str, Any] | None):
+    from ..inference.spec import DataSpec
 
-
-def _offset(x: Tensor, data_info: Mapping[str, Any] | None) -> Tensor | None:
-    modality = _modality(data_info)
-    if modality is None:
-        return None
-    off = modality.offset((data_info or {}).get("meta") or {}, tuple(x.shape))
-    return None if off is None else off.to(device=x.device, dtype=x.dtype)
+    return DataSpec.from_info(data_info, (data_info or {}).get("sample_shape")
+                              or tuple(x.shape[1:]))
 
 
 def data_units(x: Tensor, data_info: Mapping[str, Any] | None) -> Tensor:
-    """Model units -> data units: the recorded normaliser inverted (identity without one),
-    plus the modality's data offset where one applies (:attr:`polydiff.modality.Modality.
-    data_offset`)."""
-    norm = _normalizer(data_info)
-    x = x if norm is None else norm.denormalize(x)
-    off = _offset(x, data_info)
-    return x if off is None else x + off
+    """Model units -> data units for a recorded ``data_info``:
+    :meth:`polydiff.inference.DataSpec.to_data_units` (the normaliser inverted, plus the
+    modality's data offset where one applies)."""
+    return _spec(x, data_info).to_data_units(x)
 
 
 def model_units(x: Tensor, data_info: Mapping[str, Any] | None) -> Tensor:
     """Data units -> model units: the inverse of :func:`data_units`."""
-    off = _offset(x, data_info)
-    x = x if off is None else x - off
-    norm = _normalizer(data_info)
-    return x if norm is None else norm.normalize(x)
+    return _spec(x, data_info).to_model_units(x)
 
 
 def write_samples(x: Tensor, path: str | Path, data_info: Mapping[str, Any] | None = None,
