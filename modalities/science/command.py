@@ -128,6 +128,8 @@ def run(a: argparse.Namespace) -> int:
     factor = result.attrs["polydiff_spread_factor"]
     calibrated = (f", spread x {factor} (calibrated)" if a.calibrate
                   else f", spread x {factor} (given)" if a.spread_factor is not None else "")
+    cut = result.attrs.get("polydiff_window_cut", "no")
+    calibrated += "" if cut == "no" else f"; {cut}"
     print(f"filled {filled} values of {', '.join(variables)} with {a.samples} samples "
           f"({sampler.describe()}, {a.guidance}, {result.attrs['polydiff_mean']} mean"
           f"{calibrated}) in "

@@ -67,8 +67,11 @@ def _domain(field: Field, domain: Any) -> np.ndarray:
     return arr
 
 
-def _plan(fm: Model, field: Field, overlap: Sequence[int] | None) -> Tiles:
-    """The tiles (model windows) covering the field ``(T, Y, X)``."""
+def _plan(fm: Model, field: Field, overlap: Sequence[int] | None) -> tuple[Tiles, str]:
+    """The tiles (model windows) covering the field ``(T, Y, X)``, and a note saying how the
+    model's patch was cut to a grid smaller than it ("" when it was not): a patch larger than
+    the grid along latitude or a regional longitude is cut to the grid (rounded up to the
+    network's size multiple), so no window is mostly padding."""
     t, y, x = field.shape
     wt, wy, wx = window(fm)
     if time_axis(fm) and t < wt:
@@ -77,6 +80,14 @@ def _plan(fm: Model, field: Field, overlap: Sequence[int] | None) -> Tiles:
     if wrap and wx > x:
         raise ValueError(f"the model's patch ({wx} longitudes) is wider than this global grid "
                          f"({x} longitudes); use data on the training resolution")
+    m_lat, m_lon = (tuple(getattr(fm.net, "size_multiple", (1, 1))) or (1, 1))[-2:]
+    cut_y = min(wy, -(-y // m_lat) * m_lat)
+    cut_x = wx if wrap else min(wx, -(-x // m_lon) * m_lon)
+    note = ""
+    if (cut_y, cut_x) != (wy, wx):
+        note = (f"the model's {wy} x {wx} patch cut to {cut_y} x {cut_x} (the grid has {y} x "
+                f"{x} cells)")
+        wy, wx = cut_y, cut_x
     ov = list(overlap) if overlap is not None else [wt // 4, wy // 4, wx // 4]
     if len(ov) != 3 or any(o < 0 for o in ov) or any(
             o >= s for o, s in zip(ov, (wt, wy, wx), strict=True) if s > 1):
@@ -85,7 +96,7 @@ def _plan(fm: Model, field: Field, overlap: Sequence[int] | None) -> Tiles:
     if wrap and wx == x:
         ov[2] = 0  # one window spans the globe: its wrap-around padding is the overlap
     ov = [min(o, s - 1) for o, s in zip(ov, (wt, wy, wx), strict=True)]
-    return Tiles.with_overlap(field.shape, (wt, wy, wx), ov, (False, False, wrap))
+    return Tiles.with_overlap(field.shape, (wt, wy, wx), ov, (False, False, wrap)), note
 
 
 def impute(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
@@ -180,7 +191,7 @@ def impute(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
                          guidance=guidance, seed=seed, conditional=int(job.fm.conditional),
                          windows=len(run["tiles"].positions()),
                          window=list(run["tiles"].size), overlap=list(run["tiles"].overlap),
-                         mean=job.mean,
+                         mean=job.mean, window_cut=job.note or "no",
                          background=_background_note(job.fm.spec.meta),
                          spread_factor=("none (not calibrated)" if factor is None
                                         else round(factor, 4)),
@@ -217,6 +228,7 @@ class _Job:
     bg: np.ndarray
     mean: str
     run: dict  # :func:`_members`' keyword arguments
+    note: str = ""  # how the model's patch was cut to the grid ("": it was not)
 
 
 def _prepare(data, model, *, n_samples: int, method: str, steps: int,
@@ -267,7 +279,7 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
                          f"{names} selects others")
     field = Field(ds, "data", in_memory_mb=float("inf"))
     field.check_observed()
-    tiles = _plan(fm, field, overlap)
+    tiles, note = _plan(fm, field, overlap)
     inside = _domain(field, domain)
     raw = np.asarray(field.values, dtype=np.float32)  # (C, T, Y, X), data units
     # a model trained on anomalies fills anomalies; the background goes back on at the end
@@ -282,7 +294,7 @@ def _prepare(data, model, *, n_samples: int, method: str, steps: int,
                dps_step=dps_step, batch_size=batch_size, seed=seed,
                progress=progress)
     return _Job(ds=ds, field=field, names=names, fm=fm, raw=raw, observed=np.isfinite(raw),
-                bg=bg, mean=mean, run=run)
+                bg=bg, mean=mean, run=run, note=note)
 
 
 def _calibration(job: _Job, share: float | None, level: float) -> Calibration:
@@ -358,8 +370,10 @@ def _members(field: Field, raw: np.ndarray, *, fm: Model, tiles: Tiles, inside: 
             extra["cond"] = torch.from_numpy(v if time_axis(fm) else v[:, 0])[None]
         return extra
 
+    size = tiles.size if time_axis(fm) else tiles.size[1:]
     out = fill_tiles(fm, values, tiles, members=n_samples, seeds=lambda k: mix(seed, k),
                      cond_of=cond_of, point=point, post=norm.denormalize,
+                     sample_shape=(raw.shape[0], *size),
                      batch_size=batch_size, progress=progress, desc=desc, sampler=sampler,
                      guidance=guidance, dps_step=dps_step)
     return out

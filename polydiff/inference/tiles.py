@@ -178,14 +178,16 @@ CondOf = Callable[[Sequence[int]], dict[str, Any]]
 def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
                seeds: Seeds, cond_of: CondOf | None = None, point: bool = False,
                post: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               batch_size: int | None = None, progress: bool = False,
-               desc: str = "tiles", **kwargs: Any) -> np.ndarray:
+               sample_shape: Sequence[int] | None = None, batch_size: int | None = None,
+               progress: bool = False, desc: str = "tiles", **kwargs: Any) -> np.ndarray:
     """Every tile of ``values (C, *shape)`` (model units, NaN = missing) filled ``members``
     times and blended: ``(members, C, *shape)`` (model units, unless ``post`` says).
 
-    A tile's cells are reshaped to the model's sample shape (so a ``(1, Y, X)`` tile of a
-    ``(C, T, Y, X)`` field feeds a map model). Tile ``k`` draws its starting noise from
-    ``seeds(k)`` and its sampler noise from ``seeds(k) + 1``, whatever else shares its batch;
+    A tile's cells are reshaped to ``sample_shape`` (default the model's; so a ``(1, Y, X)``
+    tile of a ``(C, T, Y, X)`` field feeds a map model, and a model that takes any multiple of
+    its size can run on tiles cut to a grid smaller than its training patch). Tile ``k`` draws
+    its starting noise from ``seeds(k)`` and its sampler noise from ``seeds(k) + 1``, whatever
+    else shares its batch;
     ``cond_of(start)`` gives its other conditioning (``vector``, ``cond``; 1 or ``members``
     rows). ``point``: the posterior mean's terms (the denoiser at ``t_max`` on the same
     noise) instead of samples. ``post``: applied to each batch of filled tiles before they
@@ -195,7 +197,7 @@ def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
     :meth:`~Model.sample` options (sampler, guidance, ...)."""
     from .draw import posterior_terms
 
-    shape = tuple(model.sample_shape)
+    shape = tuple(model.sample_shape if sample_shape is None else sample_shape)
     positions = tiles.positions()
     c = values.shape[0]
     if math.prod(shape[1:]) != math.prod(tiles.size) or shape[0] != c:
@@ -231,7 +233,7 @@ def fill_tiles(model: Model, values: np.ndarray, tiles: Tiles, *, members: int,
                         for k, _ in chunk]
                 x = model.sample(known_t.shape[0], known=known_t, observed=observed,
                                  noise=torch.cat(noise), generator=gens, units="model",
-                                 batch_size=known_t.shape[0], **cond, **kwargs)
+                                 batch_size=known_t.shape[0], shape=shape, **cond, **kwargs)
         x = x.float().cpu()
         x = (x if post is None else post(x)).numpy()
         for j, (_, start) in enumerate(chunk):

@@ -243,3 +243,24 @@ def test_posterior_mean_bad_input_is_named(gappy):
         impute(ds, tiny_model(gappy), mean="median", progress=False)
     with pytest.raises(ValueError, match="mean='posterior' needs a conditional imputation model"):
         impute(ds, tiny_model(gappy, conditional=False), mean="posterior", progress=False)
+
+
+def test_a_patch_larger_than_a_regional_grid_is_cut_to_it(tmp_path):
+    """A model trained on 8 x 16 patches fills a 10 x 9 regional grid (not periodic) with
+    8 x 10 windows (the grid rounded up to the network's multiple of 2), not with windows of
+    16 longitudes that are mostly padding, and says so in the output."""
+    ds = make_field(n_time=2, n_lat=10, n_lon=16, gaps=0.3, seed=2)
+    path = tmp_path / "field.nc"
+    ds.to_netcdf(path, engine="scipy")
+    model = tiny_model(path, conditional=True, patch=(8, 16))
+    regional = ds.isel(lon=slice(0, 9))  # 9 longitudes: a regional grid
+    out = impute(regional, model, n_samples=2, steps=2, progress=False, domain="all")
+    assert out.attrs["polydiff_window"] == "[1, 8, 10]"
+    assert out.attrs["polydiff_window_cut"] == ("the model's 8 x 16 patch cut to 8 x 10 (the "
+                                                "grid has 10 x 9 cells)")
+    for v in ("SST", "AIRT"):
+        seen = np.isfinite(regional[v].values)
+        np.testing.assert_array_equal(out[v].values[seen], regional[v].values[seen])
+        assert np.isfinite(out[v].values).all()
+    full = impute(ds, model, n_samples=2, steps=2, progress=False)
+    assert full.attrs["polydiff_window_cut"] == "no"
