@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .nn.fitted import FittedBuffers
+
 __all__ = ["INPUTS", "Conditioner", "Standard", "known_channels"]
 
 #: the named inputs of a conditioner: ``known (B, C, *axes)`` values in model units and
@@ -40,12 +42,13 @@ def known_channels(known: Tensor, observed: Tensor) -> Tensor:
     return torch.cat([torch.where(observed, known, zero), observed.to(known.dtype)], dim=1)
 
 
-class Conditioner(nn.Module):
+class Conditioner(FittedBuffers, nn.Module):
     """Named inputs -> the network's keyword arguments (see the module docstring).
 
     Subclasses implement :meth:`forward` and, when they hold statistics of the training data,
     :meth:`fit` (registering them with :meth:`register_fitted`: buffers saved with the
-    weights whose shape comes from the data, so a checkpoint's shape is taken on load)."""
+    weights whose shape comes from the data, so a checkpoint's shape is taken on load;
+    :class:`polydiff.nn.fitted.FittedBuffers`)."""
 
     def forward(self, inputs: Mapping[str, Any]) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(inputs)")
@@ -53,22 +56,6 @@ class Conditioner(nn.Module):
     def fit(self, statistics: Mapping[str, Any]) -> None:
         """Take the statistics a data module fitted (``DiffusionDataModule.statistics()``);
         a conditioner that needs none ignores them."""
-
-    def register_fitted(self, name: str, value: Tensor | None) -> None:
-        """Register (or replace) the fitted buffer ``name`` (``None``: not fitted yet)."""
-        self.register_buffer(name, None if value is None else torch.as_tensor(value))
-        fitted = set(getattr(self, "_fitted_names", ()))
-        fitted.add(name)
-        self._fitted_names = tuple(sorted(fitted))
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs) -> None:
-        for name in getattr(self, "_fitted_names", ()):  # shapes come from the data
-            key = prefix + name
-            if key in state_dict:
-                self._buffers[name] = torch.empty_like(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
 
 
 class Standard(Conditioner):

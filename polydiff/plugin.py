@@ -35,6 +35,7 @@ API: dict[str, tuple[str, ...]] = {
     # networks: the generic U-Net and its blocks
     "polydiff.nn": ("Attention", "ConditionedInputs", "Conv", "EmbBlock", "EmbSequential",
                     "ResBlock", "UNet", "VectorEmbedding", "group_norm", "zero_init"),
+    "polydiff.nn.fitted": ("FittedBuffers",),
     "polydiff.conditioning": ("NoiseEmbedding", "film"),
     "polydiff.conditioners": ("Conditioner", "Standard", "known_channels"),
     "polydiff.pretransforms": ("Fold", "Identity", "Pretransform"),

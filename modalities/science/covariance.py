@@ -30,7 +30,7 @@ from .background import background_at
 from .fill import fill_maps
 
 __all__ = ["decode_table", "encode_table", "field_covariance", "local_covariance", "local_oi",
-           "offsets"]
+           "offsets", "table_grid"]
 
 
 def offsets(radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,14 +230,23 @@ def local_oi(values: Tensor, mask: Tensor, table: Tensor, rows: Tensor, cols: Te
 
 def encode_table(radius: int, table: np.ndarray, lat: np.ndarray, lon: np.ndarray,
                  periodic: bool) -> dict[str, Any]:
-    """JSON-able record of a covariance table (float16, base64) and the grid it indexes."""
+    """JSON-able record of a covariance table (float16, base64) and the grid it indexes (how
+    models written before the table became a fitted buffer recorded it in their description;
+    :meth:`FieldUNet.use_data_info` still reads it)."""
     from .background import encode_background
 
+    radius, periodic, lat0, lon0, dlat, dlon = table_grid(radius, lat, lon, periodic)
+    return {"radius": int(radius), "periodic": bool(periodic), "lat0": lat0, "dlat": dlat,
+            "lon0": lon0, "dlon": dlon, "table": encode_background(table, dtype="float16")}
+
+
+def table_grid(radius: int, lat: np.ndarray, lon: np.ndarray, periodic: bool) -> list[float]:
+    """``[radius, periodic, lat0, lon0, dlat, dlon]``: how a covariance table indexes its grid
+    (degrees; a one-cell axis gets step 1)."""
     lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
-    return {"radius": int(radius), "periodic": bool(periodic),
-            "lat0": float(lat[0]), "dlat": float(lat[1] - lat[0]) if lat.size > 1 else 1.0,
-            "lon0": float(lon[0]), "dlon": float(lon[1] - lon[0]) if lon.size > 1 else 1.0,
-            "table": encode_background(table, dtype="float16")}
+    return [float(radius), float(bool(periodic)), float(lat[0]), float(lon[0]),
+            float(lat[1] - lat[0]) if lat.size > 1 else 1.0,
+            float(lon[1] - lon[0]) if lon.size > 1 else 1.0]
 
 
 def decode_table(entry: Mapping[str, Any]) -> np.ndarray:

@@ -34,10 +34,10 @@ from .background import (
     encode_background,
     fit_background_basis,
 )
-from .covariance import encode_table, field_covariance
+from .covariance import field_covariance, table_grid
 from .files import open_fields
 from .grid import find_axes, is_periodic
-from .lag import MAX_LAG, lag_correlation
+from .lag import lag_correlation
 from .windows import corners, rows_cols
 
 __all__ = ["ASSETS", "FieldData", "Field", "bundled_path", "load_field"]
@@ -378,10 +378,19 @@ class FieldData(DiffusionDataModule):
                 "coords": self.coords, "validity": self.validity,
                 "lat_weight": self.lat_weight,
                 "background": (None if self.background_values is None
-                               else encode_background(self.background_values)),
-                "lag_correlation": (None if self.lag_rho is None else
-                                    {"max_lag": MAX_LAG,
-                                     "rho": np.round(self.lag_rho, 5).tolist()}),
-                "covariance": (None if self.covariance_table is None
-                               else encode_table(self.covariance, self.covariance_table, f.lat,
-                                                 f.lon, f.periodic))}
+                               else encode_background(self.background_values))}
+
+    def statistics(self) -> dict[str, Any]:
+        """What the field fitted that a network keeps as buffers (saved with its weights):
+        with a background the anomalies' ``"lag_correlation"`` ``(C, MAX_LAG + 1)``, with
+        ``covariance`` their ``"covariance_table"`` ``(C, C, D, D, Y, X)`` and its
+        ``"covariance_grid"`` ``[radius, periodic, lat0, lon0, dlat, dlon]``."""
+        self.setup()
+        stats: dict[str, Any] = {}
+        if self.lag_rho is not None:
+            stats["lag_correlation"] = np.round(self.lag_rho, 5)
+        if self.covariance_table is not None:
+            f = self.field
+            stats["covariance_table"] = self.covariance_table
+            stats["covariance_grid"] = table_grid(self.covariance, f.lat, f.lon, f.periodic)
+        return stats

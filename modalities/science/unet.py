@@ -44,10 +44,11 @@ import math
 import weakref
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from polydiff.plugin import UNet
+from polydiff.plugin import FittedBuffers, UNet
 
 from .covariance import decode_table, local_oi
 from .fill import FILL_METHODS, first_guess
@@ -89,7 +90,7 @@ def coord_channels(vector: Tensor, axes: Sequence[int]) -> Tensor:
     return torch.stack([c.expand(shape) for c in chans], dim=1)
 
 
-class FieldUNet(nn.Module):
+class FieldUNet(FittedBuffers, nn.Module):
     """U-Net for gridded fields; ~0.3M parameters with the defaults (CPU-sized).
 
     Args:
@@ -162,8 +163,17 @@ class FieldUNet(nn.Module):
         if not oi_ridge >= 0:
             raise ValueError(f"FieldUNet: oi_ridge must be >= 0, got {oi_ridge}")
         self.fill_method, self.oi_ridge = fill_method, float(oi_ridge)
-        #: (``"covariance"`` / ``"temporal_oi"``) the field's covariance table and grid or its
-        #: lag correlation, with the normaliser, from :meth:`use_data_info`
+        #: (``"covariance"`` / ``"temporal_oi"``) fitted on the training field
+        #: (:meth:`fit_statistics`, from ``FieldData.statistics()``): the covariance table
+        #: ``(C, C, D, D, Y, X)`` (float16) and its grid ``[radius, periodic, lat0, lon0, dlat,
+        #: dlon]``, or the lag correlation ``(C, L + 1)``; buffers saved with the weights
+        self.register_fitted("oi_table", None)
+        self.register_fitted("oi_grid", None)
+        self.register_fitted("lag_rho", None)
+        #: the normaliser's ``(shift, scale)`` (the interpolation works in data units), from
+        #: :meth:`use_data_info`
+        self._norm: tuple[list[float], list[float]] | None = None
+        #: the tables as the first guess uses them (built from the buffers on first use)
         self._oi: dict | None = None
         if residual and not self.fill:
             raise ValueError("FieldUNet: residual=True needs conditional=True and fill=True "
@@ -209,52 +219,91 @@ class FieldUNet(nn.Module):
         """Fields are not class-conditional."""
         return None
 
-    def use_data_info(self, info: dict | None) -> None:
-        """Take what this network needs from the data's description (called by
-        :class:`~polydiff.training.DiffusionModule` and export loading whenever it is set): for
-        ``fill_method="covariance"`` the recorded covariance table and its grid, for
-        ``"temporal_oi"`` the recorded lag correlation, and the normaliser (the interpolation
-        works on anomalies in data units)."""
+    def fit_statistics(self, statistics: dict) -> None:
+        """Keep what this network's first guess needs of the statistics its training field
+        fitted (``FieldData.statistics()``; :class:`~polydiff.training.DiffusionModule` hands
+        them over at the start of training): for ``fill_method="covariance"`` the covariance
+        table and its grid, for ``"temporal_oi"`` the lag correlation. A field without them is
+        refused here, before any training step."""
         key = _RECORDED.get(self.fill_method)
         if key is None or not self.fill:
             return
-        meta = (info or {}).get("meta") or {}
-        entry = meta.get(key)
-        if not entry:
-            self._oi = None
-            if info is not None:  # told about data that has no record: say so now
-                how = ("FieldData(background=True, covariance=radius)" if key == "covariance"
-                       else "FieldData(background='seasonal' or True)")
-                raise ValueError(f"FieldUNet(fill_method={self.fill_method!r}): the data "
-                                 f"records no {_NAMES[key]}; use {how}, or another "
-                                 f"fill_method")
-            return
         if key == "covariance":
-            table = torch.from_numpy(decode_table(entry))
-            found = table.shape[0]
-            oi = {"table": table, "radius": int(entry["radius"]),
-                  "periodic": bool(entry["periodic"]),
-                  "origin": (float(entry["lat0"]), float(entry["lon0"])),
-                  "step": (float(entry["dlat"]), float(entry["dlon"]))}
+            table, grid = statistics.get("covariance_table"), statistics.get("covariance_grid")
+            found = None if table is None else np.shape(table)[0]
         else:
-            rho = torch.tensor(entry["rho"], dtype=torch.float32)
-            found = rho.shape[0]
-            oi = {"rho": rho}
+            rho = statistics.get("lag_correlation")
+            found = None if rho is None else np.shape(rho)[0]
+        if found is None:
+            how = ("FieldData(background=True, covariance=radius)" if key == "covariance"
+                   else "FieldData(background='seasonal' or True)")
+            raise ValueError(f"FieldUNet(fill_method={self.fill_method!r}): the data records no "
+                             f"{_NAMES[key]}; use {how}, or another fill_method")
         if found != self.variables:
             raise ValueError(f"FieldUNet: the recorded {_NAMES[key]} is of {found} "
                              f"variable(s), but the network has {self.variables}")
+        if key == "covariance":
+            self.register_fitted("oi_table", torch.as_tensor(np.asarray(table),
+                                                             dtype=torch.float16))
+            self.register_fitted("oi_grid", torch.tensor([float(v) for v in grid],
+                                                         dtype=torch.float64))
+        else:
+            self.register_fitted("lag_rho", torch.as_tensor(np.asarray(rho),
+                                                            dtype=torch.float32))
+        self._oi, self._guess_cache = None, None
+
+    def use_data_info(self, info: dict | None) -> None:
+        """Take the normaliser from the data's description (called by
+        :class:`~polydiff.training.DiffusionModule` and :func:`polydiff.load` whenever it is
+        set; the interpolation works on anomalies in data units). A description written by an
+        earlier version that still records the covariance table or the lag correlation fills
+        the fitted buffers from it."""
+        key = _RECORDED.get(self.fill_method)
+        if key is None or not self.fill:
+            return
         norm = (info or {}).get("normalizer") or {}
-        oi["shift"] = torch.tensor(norm.get("shift", [0.0] * self.variables),
-                                   dtype=torch.float32)
-        oi["scale"] = torch.tensor(norm.get("scale", [1.0] * self.variables),
-                                   dtype=torch.float32)
+        self._norm = (list(norm.get("shift", [0.0] * self.variables)),
+                      list(norm.get("scale", [1.0] * self.variables)))
+        entry = ((info or {}).get("meta") or {}).get(key)
+        fitted = self.oi_table if key == "covariance" else self.lag_rho
+        if entry and fitted is None:
+            if key == "covariance":
+                grid = [entry["radius"], entry["periodic"], entry["lat0"], entry["lon0"],
+                        entry["dlat"], entry["dlon"]]
+                self.fit_statistics({"covariance_table": decode_table(entry),
+                                     "covariance_grid": grid})
+            else:
+                self.fit_statistics({"lag_correlation": entry["rho"]})
+        self._oi, self._guess_cache = None, None
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._oi, self._guess_cache = None, None  # the tables may have changed
+
+    def _oi_state(self) -> dict | None:
+        """The fitted tables as the first guess uses them (``None`` when not fitted)."""
+        if self._oi is not None:
+            return self._oi
+        key = _RECORDED.get(self.fill_method)
+        fitted = self.oi_table if key == "covariance" else self.lag_rho
+        if fitted is None:
+            return None
+        shift, scale = self._norm or ([0.0] * self.variables, [1.0] * self.variables)
+        oi = {"shift": torch.tensor(shift, dtype=torch.float32, device=fitted.device),
+              "scale": torch.tensor(scale, dtype=torch.float32, device=fitted.device)}
+        if key == "covariance":
+            radius, periodic, lat0, lon0, dlat, dlon = self.oi_grid.tolist()
+            oi.update(table=self.oi_table.to(torch.float32), radius=int(radius),
+                      periodic=bool(periodic), origin=(lat0, lon0), step=(dlat, dlon))
+        else:
+            oi["rho"] = self.lag_rho
         self._oi = oi
-        self._guess_cache = None
+        return oi
 
     def _in_data_units(self, cond: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(known in data units, mask, shift, scale)`` from ``cond``'s ``[known, mask]``
         channels, with the recorded tensors moved to its device."""
-        oi = self._oi
+        oi = self._oi_state()
         dev = cond.device
         for k, v in oi.items():
             if isinstance(v, Tensor) and v.device != dev:
@@ -268,23 +317,23 @@ class FieldUNet(nn.Module):
     def _temporal_oi_guess(self, cond: Tensor, guess: Tensor) -> Tensor:
         """``guess`` replaced by optimal interpolation in time where a cell has a known step
         (``fill_method="temporal_oi"``)."""
-        if self._oi is None:
+        if self._oi_state() is None:
             raise ValueError("FieldUNet(fill_method='temporal_oi') has no lag correlation: "
-                             "train it with FieldData(background=...), whose description "
-                             "brings it (a model loaded from such a checkpoint has it)")
+                             "train it with FieldData(background=...), whose statistics "
+                             "bring it (a model loaded from such a checkpoint has it)")
         known, mask, shift, scale = self._in_data_units(cond)
-        est = temporal_oi(known, mask, self._oi["rho"], dim=2)
+        est = temporal_oi(known, mask, self._oi_state()["rho"], dim=2)
         est = ((est - shift) / scale).to(guess.dtype)
         est = torch.where(mask, cond[:, :self.variables].to(guess.dtype), est)  # exact
         return torch.where(mask.any(dim=2, keepdim=True), est, guess)
 
     def _oi_guess(self, cond: Tensor, guess: Tensor, vector: Tensor | None) -> Tensor:
         """``guess`` improved by local optimal interpolation (``fill_method="covariance"``)."""
-        oi = self._oi
+        oi = self._oi_state()
         if oi is None:
             raise ValueError("FieldUNet(fill_method='covariance') has no covariance table: train "
                              "it with FieldData(background=True, covariance=radius), whose "
-                             "description brings the table (a model loaded from such a "
+                             "statistics bring the table (a model loaded from such a "
                              "checkpoint has it)")
         if vector is None:
             raise ValueError("FieldUNet(fill_method='covariance') needs vector = [lat_first, "

@@ -45,6 +45,7 @@ from .spec import (
     net_spec,
     schedule_from,
     share_data_info,
+    share_statistics,
 )
 
 __all__ = ["DiffusionModule", "NonFiniteLossError"]
@@ -338,12 +339,15 @@ class DiffusionModule(SamplingMixin, pl.LightningModule):
                              f"module {type(dm).__name__} has {classes}")
         if classes is not None and self.num_classes is None and self.cond_dropout > 0:
             raise ValueError("cond_dropout > 0 needs a class-conditional network")
+        if stage == "fit" and callable(getattr(dm, "statistics", None)):
+            stats = dm.statistics()  # fitted buffers: the conditioner's and the networks'
+            self.conditioner.fit(stats)
+            for net in (self.net, self.ema_net):
+                share_statistics(net, stats)
         if info is not None:
             if self.data_info is not None and stage != "fit":
                 return  # a loaded model keeps what it was trained on
             self.data_info = check_json(dict(info), "data_info")
-        if stage == "fit" and callable(getattr(dm, "statistics", None)):
-            self.conditioner.fit(dm.statistics())
 
     @property
     def normalizer(self) -> Normalizer | None:

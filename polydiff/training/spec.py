@@ -32,6 +32,7 @@ __all__ = [
     "check_json",
     "schedule_from",
     "share_data_info",
+    "share_statistics",
 ]
 
 _REGISTERED: dict[str, type[nn.Module]] = {}
@@ -229,6 +230,15 @@ def share_data_info(net: nn.Module | None, info: dict | None) -> None:
     hook = getattr(net, "use_data_info", None)
     if callable(hook):
         hook(info)
+
+
+def share_statistics(net: nn.Module | None, statistics: dict) -> None:
+    """Hand the statistics a data module fitted (``DiffusionDataModule.statistics()``) to a
+    network that keeps some as fitted buffers (one with a ``fit_statistics(stats)`` method,
+    e.g. the grid model's covariance and lag tables); others ignore them."""
+    hook = getattr(net, "fit_statistics", None)
+    if callable(hook):
+        hook(statistics)
 
 
 def attach_spec(net: nn.Module, spec: dict) -> None:

@@ -165,6 +165,14 @@ def test_encoded_table_round_trips_in_float16():
 
 
 # -- the grid model's first guess -------------------------------------------------------------
+def _trainer(root, steps: int):
+    import lightning.pytorch as pl
+
+    return pl.Trainer(accelerator="cpu", max_steps=steps, logger=False, limit_val_batches=0,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      enable_checkpointing=False, default_root_dir=root)
+
+
 def _covariance_model(path, patch=None):
     """An untrained residual x0 model: it predicts its first guess (the field's OI)."""
     from polydiff import Denoiser, schedules
@@ -177,6 +185,7 @@ def _covariance_model(path, patch=None):
                     fill_method="covariance", base_channels=8, channel_mult=(1, 2),
                     attention_heads=2)
     info = data.data_info()
+    net.fit_statistics(data.statistics())
     net.use_data_info(info)
     den = Denoiser(net, schedules.VPCosine(), "x0").eval()
     return Model.from_info(den, info, conditional=True, source="fresh"), data
@@ -198,13 +207,41 @@ def test_impute_with_a_covariance_model_gives_the_fields_oi(tmp_path):
     x = torch.from_numpy(np.nan_to_num(a).copy())
     guess = first_guess(x, known, (False, True), levels=1, method="biharmonic")
     zero = torch.zeros(2, dtype=torch.long)
-    table = torch.from_numpy(decode_table(data.metadata()["covariance"]))  # as stored
+    stored = data.statistics()["covariance_table"].astype(np.float16)  # as stored
+    table = torch.from_numpy(stored.astype(np.float32))
     want = local_oi(x, known, table, zero, zero, 1, True, fallback=guess).numpy()
     want = want.transpose(1, 0, 2, 3) + bg
     for c, v in enumerate(("SST", "AIRT")):
         obs = np.isfinite(ds[v].values)
         np.testing.assert_array_equal(out[v].values[obs], ds[v].values[obs])
         np.testing.assert_allclose(out[v].values[~obs], want[c][~obs], rtol=0, atol=2e-3)
+
+
+def test_the_table_is_a_fitted_buffer_and_old_descriptions_still_load(tmp_path):
+    """The description no longer carries the table (base64 JSON); a description written
+    before, which does, fills the same buffers."""
+    from polydiff.modalities.science.data import FieldData
+    from polydiff.modalities.science.unet import FieldUNet
+
+    path = tmp_path / "train.nc"
+    make_field(n_time=6, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
+    data = FieldData(str(path), min_observed=0, background=True, covariance=1)
+    info, stats = data.data_info(), data.statistics()
+    assert "covariance" not in info["meta"] and "lag_correlation" not in info["meta"]
+    f = data.field
+    old = {**info, "meta": {**info["meta"], "covariance": encode_table(
+        1, stats["covariance_table"], f.lat, f.lon, f.periodic)}}
+    kw = dict(variables=2, conditional=True, fill_method="covariance", base_channels=8,
+              channel_mult=(1, 2), attention_heads=2)
+    new, migrated = FieldUNet(**kw), FieldUNet(**kw)
+    new.fit_statistics(stats)
+    new.use_data_info(info)
+    migrated.use_data_info(old)
+    assert torch.equal(new.oi_table, migrated.oi_table)
+    assert torch.equal(new.oi_grid, migrated.oi_grid)
+    assert set(new.state_dict()) >= {"oi_table", "oi_grid"}
+    with pytest.raises(ValueError, match="recorded covariance table is of 2 variable"):
+        FieldUNet(**{**kw, "variables": 3}).fit_statistics(stats)
 
 
 def test_patches_find_their_place_on_the_grid_from_their_corners(tmp_path):
@@ -214,7 +251,7 @@ def test_patches_find_their_place_on_the_grid_from_their_corners(tmp_path):
     make_field(n_time=6, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
     model, data = _covariance_model(path, patch=[8, 8])
     net = model.net
-    oi = net._oi
+    oi = net._oi_state()
     g = torch.Generator().manual_seed(5)
     whole = torch.randn(1, 2, 12, 16, generator=g)
     known = (torch.rand(1, 1, 12, 16, generator=g) > 0.5).expand(1, 2, 12, 16)
@@ -250,7 +287,7 @@ def test_the_table_reaches_every_copy_of_the_network_and_is_required(tmp_path):
 
     path = tmp_path / "train.nc"
     make_field(n_time=6, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
-    info = FieldData(str(path), min_observed=0, background=True, covariance=1).data_info()
+    data = FieldData(str(path), min_observed=0, background=True, covariance=1, batch_size=2)
     net = build_net("polydiff.modalities.science.FieldUNet", variables=2, conditional=True,
                     fill_method="covariance", base_channels=8, channel_mult=[1, 2],
                     attention_heads=2)
@@ -261,17 +298,20 @@ def test_the_table_reaches_every_copy_of_the_network_and_is_required(tmp_path):
                                          r"FieldData\(background=True, covariance=radius\)"):
         net(x, torch.zeros(1), cond=cond, vector=vec)
     module = DiffusionModule(net, prediction="v", ema_decay=0.9, imputation={"kinds": ["random"]})
-    plain = FieldData(str(path), min_observed=0, background=True).data_info()
+    plain = FieldData(str(path), min_observed=0, background=True, batch_size=2)
     with pytest.raises(ValueError, match="the data records no covariance table; use "
                                          r"FieldData\(background=True, covariance=radius\)"):
-        module.data_info = plain  # at setup, before any training step
-    module.data_info = info
-    assert module.net._oi is not None and module.ema_net._oi is not None
+        _trainer(tmp_path, 0).fit(module, plain)  # at setup, before any training step
+    _trainer(tmp_path, 1).fit(module, data)
+    table = torch.from_numpy(data.covariance_table).half()
+    for copy in (module.net, module.ema_net):
+        assert torch.equal(copy.oi_table, table) and copy.oi_grid[0] == 1
     with pytest.raises(ValueError, match="needs vector"):
         module.net(x, torch.zeros(1), cond=cond)
     assert module.net(x, torch.zeros(1), cond=cond, vector=vec).shape == x.shape
     out = export(module, tmp_path / "exp")
-    assert load_exported(out).net._oi["radius"] == 1
+    loaded = load_exported(out).net
+    assert torch.equal(loaded.oi_table, table) and loaded._oi_state()["radius"] == 1
     with pytest.raises(ValueError, match="covariance=1 needs background=True"):
         FieldData(str(path), covariance=1)
     with pytest.raises(ValueError, match="fill_method='covariance' interpolates maps"):
@@ -300,12 +340,12 @@ def test_lightning_trains_a_covariance_model_and_impute_loads_its_table(tmp_path
                          default_root_dir=tmp_path, limit_val_batches=1,
                          num_sanity_val_steps=0)
     trainer.fit(module, data)
-    assert module.net._oi is not None and trainer.callback_metrics["train/loss"].isfinite()
+    assert module.net.oi_table is not None and trainer.callback_metrics["train/loss"].isfinite()
     ckpt = tmp_path / "m.ckpt"
     trainer.save_checkpoint(ckpt)
     loaded = load_checkpoint(ckpt)
-    assert loaded.ema_net._oi["radius"] == 1
-    np.testing.assert_allclose(loaded.net._oi["table"].numpy(),
+    assert loaded.ema_net._oi_state()["radius"] == 1
+    np.testing.assert_allclose(loaded.net.oi_table.float().numpy(),
                                data.covariance_table, rtol=2e-3, atol=2e-3)
     ds = xr.open_dataset(ASSETS / "navy_winds_5deg.nc", decode_times=False)
     ds = ds[["UWND", "VWND"]].isel({ds["UWND"].dims[0]: slice(0, 1)}).load()

@@ -63,7 +63,7 @@ def test_temporal_oi_stays_within_its_neighbours_across_a_gap_longer_than_the_la
     """A persistent series (rho = 0.97^L up to L = 24) with 25 steps missing between two known
     ones: the two-sided weights would need rho(26), which reads 0 (not a covariance with
     rho_p, rho_n near 1: weights summing to 1.4); the nearer side alone stays within them."""
-    rho = torch.tensor([0.97 ** np.arange(25)])
+    rho = torch.from_numpy(0.97 ** np.arange(25))[None]
     a = torch.zeros(1, 1, 27, dtype=torch.float64)
     a[..., 0] = a[..., -1] = 1.0
     known = torch.zeros_like(a, dtype=torch.bool)

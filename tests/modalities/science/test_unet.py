@@ -227,7 +227,8 @@ def test_temporal_oi_guess_interpolates_in_time_with_the_recorded_lag_correlatio
 
     path = tmp_path / "f.nc"
     make_field(n_time=8, n_lat=8, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
-    info = FieldData(str(path), min_observed=0, background=True, time_window=4).data_info()
+    data = FieldData(str(path), min_observed=0, background=True, time_window=4)
+    info, stats = data.data_info(), data.statistics()
     net = FieldUNet(variables=2, conditional=True, time_axis=True, fill_method="temporal_oi",
                     base_channels=8, channel_mult=(1, 2), attention_heads=2)
     g = torch.Generator().manual_seed(0)
@@ -237,12 +238,13 @@ def test_temporal_oi_guess_interpolates_in_time_with_the_recorded_lag_correlatio
     cond = torch.cat([torch.where(mask, z, 0.0), mask.float()], dim=1)
     with pytest.raises(ValueError, match="no lag correlation: train it with FieldData"):
         net(torch.zeros_like(z), torch.zeros(2), cond=cond)
+    net.fit_statistics(stats)
     net.use_data_info(info)
     guess = net._first_guess(cond)
     norm = info["normalizer"]
     shift = torch.tensor(norm["shift"]).view(1, 2, 1, 1, 1)
     scale = torch.tensor(norm["scale"]).view(1, 2, 1, 1, 1)
-    rho = torch.tensor(info["meta"]["lag_correlation"]["rho"])
+    rho = torch.tensor(stats["lag_correlation"], dtype=torch.float32)
     want = (temporal_oi(torch.where(mask, z, 0.0) * scale + shift, mask, rho) - shift) / scale
     seen = mask.any(dim=2, keepdim=True).expand_as(mask)
     torch.testing.assert_close(guess[seen], want[seen], rtol=1e-4, atol=1e-4)
@@ -251,6 +253,6 @@ def test_temporal_oi_guess_interpolates_in_time_with_the_recorded_lag_correlatio
     torch.testing.assert_close(guess[~seen], harmonic[~seen])
     assert (guess[mask] == z[mask]).all()
     with pytest.raises(ValueError, match="records no lag correlation; use FieldData"):
-        net.use_data_info(FieldData(str(path), min_observed=0, time_window=4).data_info())
+        net.fit_statistics(FieldData(str(path), min_observed=0, time_window=4).statistics())
     with pytest.raises(ValueError, match="fill_method='temporal_oi' .* needs time_axis=True"):
         FieldUNet(variables=2, conditional=True, fill_method="temporal_oi")
