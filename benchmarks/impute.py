@@ -70,8 +70,8 @@ import numpy as np
 import torch
 from impute_record import merge_source, targets, write_record  # benchmarks/, beside this file
 
-from polydiff.modalities.science.background import annual_phase
-from polydiff.modalities.science.gapfill import MEANS
+from polydiff.modalities.science.imputation.impute import MEANS
+from polydiff.modalities.science.statistics.background import annual_phase
 
 ROOT = Path(__file__).resolve().parents[1]
 FERRET = Path("/usr/share/ferret-vis/data/monthly_navy_winds.cdf")
@@ -83,7 +83,7 @@ MASKS = ("random50", "random90", "clouds", "steps")
 def load_winds(path: Path, months: int | None):
     import xarray as xr
 
-    from polydiff.modalities.science.files import open_fields
+    from polydiff.modalities.science.data.files import open_fields
 
     if not path.is_file():
         raise SystemExit(f"{path} is missing: apt-get install -y --no-install-recommends "
@@ -204,8 +204,9 @@ def first_guess_fill(gappy: np.ndarray, months: np.ndarray, kind: str, method: s
     of the anomalies from the field's background, plus the background (what a model trained
     with ``FieldData(background=...)`` starts from; ``years``: the dates of the seasonal
     one)."""
-    from polydiff.modalities.science.background import background_maps, fit_background
-    from polydiff.modalities.science.fill import fill_maps, first_guess
+    from polydiff.interpolate import first_guess
+    from polydiff.modalities.science.statistics.background import background_maps, fit_background
+    from polydiff.modalities.science.statistics.filled import fill_maps
 
     if background:
         seasonal = years if background == "seasonal" else None

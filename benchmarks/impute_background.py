@@ -8,7 +8,7 @@ first guess a conditional model starts from: the biharmonic fill of each month, 
 background plus the biharmonic fill of the month's anomalies from it, for backgrounds
 
 - ``observed_mean``: the per-cell time mean of the observed values (NaN-aware);
-- ``filled_mean_passes_N``: :func:`~polydiff.modalities.science.background.
+- ``filled_mean_passes_N``: :func:`~polydiff.modalities.science.statistics.background.
   time_mean_background` with ``N`` passes (``FieldData(background=True)`` uses 2);
 - ``calendar_filled_mean``: the mean of the filled maps of the same calendar month.
 
@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import impute as bench  # noqa: E402  (the masks, months and guess of the main benchmark)
 
-from polydiff.modalities.science.background import time_mean_background  # noqa: E402
+from polydiff.modalities.science.statistics.background import time_mean_background  # noqa: E402
 
 OUT = bench.ROOT / "benchmarks" / "results" / "impute_background.json"
 

@@ -11,7 +11,9 @@ like the real gaps, their errors tell how much wider the intervals must be:
   share ``ceil((n + 1) level) / n`` of ``n`` held-out entries, hence at least ``level`` of
   exchangeable new ones; :func:`conformal_factor` does the counting on the covering ranges,
   which concatenate to pool the held-out entries of several ensembles into one factor;
-- :func:`inflate`: ``mean + factor * (member - mean)`` (the mean, and so RMSE, unchanged).
+- :func:`inflate`: ``mean + factor * (member - mean)`` (the mean, and so RMSE, unchanged);
+- :class:`Calibration`: the covering ranges of held-out entries (of one ensemble, or of
+  several pooled), weighted or not, and the conformal factor they give.
 
 Shapes: ensembles ``(M, ...)`` with ``M >= 2`` members, targets ``(...)``; any units.
 """
@@ -19,11 +21,14 @@ Shapes: ensembles ``(M, ...)`` with ``M >= 2`` members, targets ``(...)``; any u
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["covering_factors", "spread_factor", "conformal_factor", "inflate"]
+__all__ = ["Calibration", "conformal_factor", "covering_factors", "inflate", "spread_factor"]
 
 
 def _check(ensemble: Tensor, target: Tensor, level: float) -> None:
@@ -142,3 +147,65 @@ def inflate(ensemble: Tensor, factor: float) -> Tensor:
         raise ValueError(f"factor must be finite and >= 0, got {factor}")
     mean = ensemble.mean(0, keepdim=True)
     return mean + factor * (ensemble - mean)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Held-out entries of one or more fields: ``k_lo``, ``k_hi`` ``(n,)`` float64; entry
+    ``i``'s truth lies inside the ensemble's central ``level`` interval widened by ``k``
+    (:func:`inflate`) exactly for ``k_lo[i] <= k <= k_hi[i]``;
+    ``weight`` ``(n,)``: what each entry counts for (the science ``impute``: its cell's area,
+    cos(latitude), so that the intervals cover ``level`` of the gaps' area)."""
+
+    k_lo: np.ndarray
+    k_hi: np.ndarray
+    level: float = 0.9
+    weight: np.ndarray | None = None
+
+    @classmethod
+    def score(cls, ensemble: np.ndarray, truth: np.ndarray, where: np.ndarray,
+              level: float = 0.9, weight: np.ndarray | None = None) -> Calibration:
+        """From an ensemble ``(M, ...)`` filling the held-out entries ``where`` (bool, shaped
+        like ``truth``; ``truth`` may be NaN elsewhere); ``weight`` broadcasts to ``truth``
+        (default: every entry counts the same)."""
+        k_lo, k_hi = covering_factors(torch.from_numpy(ensemble.astype(np.float64)),
+                                      torch.from_numpy(np.nan_to_num(truth).astype(np.float64)),
+                                      level)
+        held = np.asarray(where, dtype=bool)
+        w = None if weight is None else np.broadcast_to(weight, truth.shape)[held]
+        return cls(k_lo.numpy()[held], k_hi.numpy()[held], level,
+                   None if w is None else w.astype(np.float64))
+
+    @property
+    def entries(self) -> int:
+        """How many held-out entries the factor rests on."""
+        return int(self.k_lo.size)
+
+    @property
+    def factor(self) -> float:
+        """The smallest factor whose widened intervals cover ``ceil((n + 1) level)`` of the
+        ``n`` entries, or that share of their weight
+        (:func:`conformal_factor`)."""
+        return conformal_factor(torch.from_numpy(self.k_lo), torch.from_numpy(self.k_hi),
+                                self.level,
+                                None if self.weight is None else torch.from_numpy(self.weight))
+
+    @classmethod
+    def pool(cls, parts: Sequence[Calibration]) -> Calibration:
+        """The entries of ``parts`` (all scored at one ``level``, all weighted or none)
+        together."""
+        parts = list(parts)
+        if not parts or not all(isinstance(p, Calibration) for p in parts):
+            raise ValueError(f"Calibration.pool needs one or more Calibration objects, got "
+                             f"{[type(p).__name__ for p in parts]}")
+        levels = sorted({p.level for p in parts})
+        if len(levels) > 1:
+            raise ValueError(f"Calibration.pool: the parts were scored at the levels {levels}; "
+                             f"pool calibrations of one level")
+        weighted = {p.weight is not None for p in parts}
+        if len(weighted) > 1:
+            raise ValueError("Calibration.pool: some parts are weighted and some are not; "
+                             "pool calibrations made the same way")
+        return cls(np.concatenate([p.k_lo for p in parts]),
+                   np.concatenate([p.k_hi for p in parts]), levels[0],
+                   np.concatenate([p.weight for p in parts]) if True in weighted else None)

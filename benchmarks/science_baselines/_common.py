@@ -1,11 +1,12 @@
 """Shared pieces of the classical baselines: coordinates on the sphere (the value checks
-and the fallback are the science modality's, :mod:`polydiff.modalities.science.reference`)."""
+and the fallback are the science modality's,
+:mod:`polydiff.modalities.science.imputation.reference`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from polydiff.modalities.science.reference import check_values, fallback
+from polydiff.modalities.science.imputation.reference import check_values, fallback
 
 __all__ = ["EARTH_KM", "check_values", "fallback", "unit_xyz"]
 

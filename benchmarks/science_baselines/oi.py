@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from polydiff.modalities.science.background import background_at, fit_background_basis
-from polydiff.modalities.science.covariance import field_covariance
-from polydiff.modalities.science.covariance import local_oi as oi_patches
-from polydiff.modalities.science.fill import fill_maps
-from polydiff.modalities.science.grid import is_periodic
+from polydiff.modalities.science.data.grid import is_periodic
+from polydiff.modalities.science.guesses import local_oi as oi_patches
+from polydiff.modalities.science.statistics.background import background_at, fit_background_basis
+from polydiff.modalities.science.statistics.covariance import field_covariance
+from polydiff.modalities.science.statistics.filled import fill_maps
 
 __all__ = ["local_oi"]
 
@@ -20,10 +20,10 @@ def local_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     """Fill ``values (C, T, Y, X)`` (variables, time, lat, lon; NaN = missing) at the time
     steps ``times`` (default all): anomalies from the field's background (the time mean of
     its filled maps; with ``years (T,)``, the dates of all time steps in years
-    (:func:`~polydiff.modalities.science.background.annual_phase`), its seasonal cycle)
+    (:func:`~polydiff.modalities.science.statistics.background.annual_phase`), its seasonal cycle)
     estimated from the known values within ``radius`` cells of each gap,
     both variables together, under the covariance of the field's own filled maps
-    (:mod:`~polydiff.modalities.science.covariance`); where no value is known within
+    (:mod:`~polydiff.modalities.science.statistics.covariance`); where no value is known within
     ``radius``, the biharmonic guess. Returns ``(C, len(times), Y, X)`` float64, observed
     values unchanged."""
     v = np.asarray(values, dtype=np.float64)

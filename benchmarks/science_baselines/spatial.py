@@ -1,5 +1,5 @@
 """Map-by-map interpolation: scipy's ``RBFInterpolator`` (thin-plate spline), on the
-science modality's :func:`~polydiff.modalities.science.reference.map_by_map`, and its
+science modality's :func:`~polydiff.modalities.science.imputation.reference.map_by_map`, and its
 ``griddata``."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import interpolate
 
-from polydiff.modalities.science.reference import griddata, map_by_map
+from polydiff.modalities.science.imputation.reference import griddata, map_by_map
 
 __all__ = ["griddata", "rbf"]
 

@@ -27,15 +27,19 @@ def temporal_linear(values: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.
 def temporal_oi(values: np.ndarray, lat: np.ndarray, lon: np.ndarray,
                 years: np.ndarray | None = None, max_lag: int = 24) -> np.ndarray:
     """Optimal interpolation in time, cell by cell
-    (:func:`polydiff.modalities.science.lag.temporal_oi`): a missing step's anomaly from the
+    (:func:`polydiff.modalities.science.guesses.temporal_oi`): a missing step's anomaly from the
     field's background (the time mean of its filled maps; with ``years (T,)``, the steps'
     dates in years, its seasonal cycle) from the cell's nearest observed steps before and
-    after it, under the anomalies' lag correlation (:func:`~polydiff.modalities.science.lag.
-    lag_correlation`, up to ``max_lag``); cells never observed: the background."""
-    from polydiff.modalities.science.background import background_at, fit_background_basis
-    from polydiff.modalities.science.grid import is_periodic
-    from polydiff.modalities.science.lag import lag_correlation
-    from polydiff.modalities.science.lag import temporal_oi as oi_in_time
+    after it, under the anomalies' lag correlation
+    (:func:`~polydiff.modalities.science.statistics.lag.lag_correlation`, up to
+    ``max_lag``); cells never observed: the background."""
+    from polydiff.modalities.science.data.grid import is_periodic
+    from polydiff.modalities.science.guesses import temporal_oi as oi_in_time
+    from polydiff.modalities.science.statistics.background import (
+        background_at,
+        fit_background_basis,
+    )
+    from polydiff.modalities.science.statistics.lag import lag_correlation
 
     v = check_values(values, lat, lon)[None]  # (1, T, Y, X)
     coefs, basis = fit_background_basis(v, is_periodic(lon), years)

@@ -12,6 +12,11 @@ uncertainty on gridded netCDF / zarr data.
 - ``polydiff impute`` (command), ``polydiff demo science``, the netCDF writer / reader and
   PNG maps; bundled NOAA fields in ``assets/`` (see ``assets/README.md``).
 
+Organised by role: :mod:`.data` (files, grids, the data module), :mod:`.statistics` (what a
+training field fits: background, covariance, lag correlation), :mod:`.guesses` (the
+statistical first guesses), :mod:`.unet` (the network), :mod:`.imputation` (``impute``,
+calibration, the classical reference), :mod:`.io` (netCDF and PNG files).
+
 xarray, netCDF4 and dask (the ``science`` extra) are imported on first use.
 """
 
@@ -26,8 +31,9 @@ __all__ = ["MODALITY", "Calibration", "FieldData", "FieldUNet", "calibrate", "im
            "load_field", "open_fields"]
 
 _HERE = Path(__file__).resolve().parent
-_LAZY = {"FieldData": "data", "load_field": "data", "FieldUNet": "unet", "impute": "gapfill",
-         "calibrate": "gapfill", "Calibration": "calibration", "open_fields": "files"}
+_LAZY = {"FieldData": "data.module", "load_field": "data.field", "FieldUNet": "unet",
+         "impute": "imputation.impute", "calibrate": "imputation.impute",
+         "Calibration": "imputation.impute", "open_fields": "data.files"}
 
 MODALITY = Modality(
     name="science",
@@ -35,11 +41,12 @@ MODALITY = Modality(
                 "with uncertainty (polydiff impute)",
     demo=f"{__name__}.demo:science_demo",
     configs={"coads": _HERE / "configs" / "science.yaml"},
-    writers={"netcdf": f"{__name__}.io:write_netcdf", "png": f"{__name__}.maps:write_png"},
-    readers={"netcdf": f"{__name__}.io:read_netcdf"},
+    writers={"netcdf": f"{__name__}.io.netcdf:write_netcdf",
+             "png": f"{__name__}.io.maps:write_png"},
+    readers={"netcdf": f"{__name__}.io.netcdf:read_netcdf"},
     data_modules=(f"{__name__}.FieldData",),
     networks=(f"{__name__}.FieldUNet",),
-    data_offset=f"{__name__}.background:background_offset",
+    data_offset=f"{__name__}.statistics.background:background_offset",
     commands={"impute": Command(
         help="fill the gaps (NaN) of a netCDF/zarr field with a trained science model",
         arguments=f"{__name__}.command:add_arguments", run=f"{__name__}.command:run")},

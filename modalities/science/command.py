@@ -74,9 +74,8 @@ def run(a: argparse.Namespace) -> int:
     """Check everything, fill the gaps, write ``--out``; returns the exit status."""
     from polydiff.plugin import check_device, check_out_file, load_model, sampler_from
 
-    from .files import engine_for, open_fields
-    from .gapfill import impute
-    from .model import field_model
+    from .data.files import engine_for, open_fields
+    from .imputation.impute import field_model, impute
 
     out = check_out_file(a.out, a.overwrite)
     if out.suffix != ".nc":

@@ -38,7 +38,7 @@ def _gappy_file(out: Path, seed: int):
 
     from polydiff.plugin import cloud_mask
 
-    from .data import ASSETS
+    from .data.field import ASSETS
 
     with xr.open_dataset(ASSETS / "coads_2deg.nc", decode_times=False) as ds:
         truth = ds[["SST"]].load()
@@ -54,7 +54,7 @@ def _gappy_file(out: Path, seed: int):
 
 
 def _linear_baseline(gappy, month: int) -> np.ndarray:
-    from .reference import griddata
+    from .imputation.reference import griddata
 
     sst = gappy["SST"].isel(time=[month])
     return griddata(sst.values, sst["lat"].values, sst["lon"].values, "linear")[0]
@@ -74,9 +74,9 @@ def science_demo(out: str | Path = "polydiff-demo-science", minutes: float = 2.0
 
     from polydiff.plugin import DiffusionModule, fit_demo, metrics, plot_losses, write_report
 
-    from .data import FieldData
-    from .gapfill import impute
-    from .maps import write_maps
+    from .data.module import FieldData
+    from .imputation.impute import impute
+    from .io.maps import write_maps
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,15 +19,16 @@
 - ``validity=True``: ``cond`` ends with a land/sea validity channel (1 = the cell has data);
 - ``fill=True`` (conditional models): a first guess of the missing values (push-pull and
   relaxation, harmonic or biharmonic, or linear in time,
-  :func:`~polydiff.modalities.science.fill.first_guess`) is one more input channel per
+  :func:`~polydiff.interpolate.first_guess`) is one more input channel per
   variable, for the network to refine;
 - ``fill_method="covariance"`` (maps only): the biharmonic guess, then optimal
   interpolation of every gap from the known values within the recorded radius under the
-  field's own local covariance (:mod:`~polydiff.modalities.science.covariance`; train with
+  field's own local covariance (:mod:`~polydiff.modalities.science.statistics.covariance`;
+  train with
   ``FieldData(background=True, covariance=radius)``: the table comes with the data's
   description, :meth:`FieldUNet.use_data_info`, and is stored with the model);
   ``fill_method="temporal_oi"`` (``time_axis`` only): optimal interpolation in time under the
-  field's lag correlation (:mod:`~polydiff.modalities.science.lag`; recorded by
+  field's lag correlation (:mod:`~polydiff.modalities.science.statistics.lag`; recorded by
   ``FieldData(background=...)``) where a cell has a known step in the window, the harmonic
   guess elsewhere;
 - ``residual=True`` (with ``fill``): the :class:`polydiff.Denoiser` denoises the residual
@@ -48,15 +49,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from polydiff.plugin import FittedBuffers, UNet
+from polydiff.plugin import FILL_METHODS, FittedBuffers, UNet, first_guess
 
-from .covariance import decode_table, local_oi
-from .fill import FILL_METHODS, first_guess
-from .lag import temporal_oi
+from .guesses import local_oi, temporal_oi
+from .statistics.covariance import decode_table
 
 __all__ = ["COORD_CHANNELS", "FIELD_FILL_METHODS", "FieldUNet", "coord_channels"]
 
-#: first guesses of a FieldUNet: those of :mod:`~polydiff.modalities.science.fill`,
+#: first guesses of a FieldUNet: those of :mod:`~polydiff.interpolate`,
 #: ``"covariance"`` (biharmonic, then optimal interpolation with the field's covariance) and
 #: ``"temporal_oi"`` (optimal interpolation in time with the field's lag correlation)
 FIELD_FILL_METHODS = (*FILL_METHODS, "covariance", "temporal_oi")
@@ -106,7 +106,7 @@ class FieldUNet(FittedBuffers, nn.Module):
             for scattered points and blobs, worse for whole missing time steps) or
             ``"temporal"`` (``time_axis`` only: linear in time where a cell has a known time
             step, harmonic elsewhere; best for whole missing time steps;
-            :mod:`~polydiff.modalities.science.fill`) or ``"covariance"`` (maps only: the
+            :mod:`~polydiff.interpolate`) or ``"covariance"`` (maps only: the
             biharmonic guess, then local optimal interpolation with the field's covariance,
             which the data's description brings: ``FieldData(covariance=radius)``) or
             ``"temporal_oi"`` (``time_axis`` only: optimal interpolation in time with the

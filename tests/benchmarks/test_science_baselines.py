@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests" / "modalities" / "science"))
 import science_baselines as baselines  # noqa: E402  (benchmark code, on its own path)
-from test_fill import LAT, LON, _gappy, _smooth  # noqa: E402  (the same smooth fields)
+from test_reference import LAT, LON, _gappy, _smooth  # noqa: E402  (the same smooth fields)
 
-from polydiff.modalities.science.fill import first_guess  # noqa: E402
+from polydiff.interpolate import first_guess  # noqa: E402
 
 
 @pytest.mark.parametrize("method", ["griddata_linear", "griddata_cubic", "rbf",
@@ -91,7 +91,7 @@ def test_baselines_refuse_bad_shapes_and_all_nan():
 def test_temporal_oi_with_the_seasonal_cycle_beats_linear_interpolation_for_lost_months():
     """A field with an annual cycle and AR(1) anomalies (phi 0.5), whole months lost: the
     seasonal background and the anomalies' lag correlation beat interpolating the values."""
-    from polydiff.modalities.science.background import annual_phase
+    from polydiff.modalities.science.statistics.background import annual_phase
 
     g = np.random.default_rng(0)
     t = 60

@@ -13,8 +13,12 @@ from hypothesis import strategies as st
 
 from polydiff import Denoiser, schedules
 from polydiff.inference import Model
+from polydiff.interpolate import first_guess
 from polydiff.modalities.science import impute
-from polydiff.modalities.science.background import (
+from polydiff.modalities.science.data import FieldData
+from polydiff.modalities.science.data.windows import rows_cols
+from polydiff.modalities.science.io.netcdf import read_netcdf
+from polydiff.modalities.science.statistics.background import (
     SEASONAL_HARMONICS,
     annual_phase,
     background_at,
@@ -28,12 +32,8 @@ from polydiff.modalities.science.background import (
     time_mean_background,
     whole_grid_background,
 )
-from polydiff.modalities.science.data import FieldData
-from polydiff.modalities.science.fill import first_guess
-from polydiff.modalities.science.io import read_netcdf
-from polydiff.modalities.science.lag import MAX_LAG
+from polydiff.modalities.science.statistics.lag import MAX_LAG
 from polydiff.modalities.science.unet import FieldUNet
-from polydiff.modalities.science.windows import rows_cols
 from polydiff.normalize import Normalizer
 
 shapes = st.tuples(st.integers(1, 2), st.integers(2, 4), st.integers(3, 6), st.integers(3, 6))

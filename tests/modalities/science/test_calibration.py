@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from polydiff import conformal
 from polydiff.modalities.science import Calibration, calibrate, impute
-from polydiff.modalities.science.calibration import held_out
+from polydiff.modalities.science.imputation.calibration import held_out
 
 
 @settings(max_examples=10, deadline=None)

@@ -7,12 +7,12 @@ from conftest import make_field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polydiff.modalities.science.covariance import (
+from polydiff.modalities.science.guesses import local_oi
+from polydiff.modalities.science.statistics.covariance import (
     decode_table,
     encode_table,
     field_covariance,
     local_covariance,
-    local_oi,
     offsets,
 )
 
@@ -192,8 +192,8 @@ def _covariance_model(path, patch=None):
 
 
 def test_impute_with_a_covariance_model_gives_the_fields_oi(tmp_path):
+    from polydiff.interpolate import first_guess
     from polydiff.modalities.science import impute
-    from polydiff.modalities.science.fill import first_guess
 
     path = tmp_path / "train.nc"
     make_field(n_time=6, n_lat=12, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")

@@ -10,8 +10,8 @@ import xarray as xr
 from conftest import make_field
 
 from polydiff.modalities.science.data import FieldData, bundled_path, load_field
-from polydiff.modalities.science.io import check_units, read_netcdf, write_netcdf
-from polydiff.modalities.science.maps import write_maps, write_png
+from polydiff.modalities.science.io.maps import write_maps, write_png
+from polydiff.modalities.science.io.netcdf import check_units, read_netcdf, write_netcdf
 
 
 def test_patches_keep_nan_as_missing_with_weights_and_coordinates(field_nc):

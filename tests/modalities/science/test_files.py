@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import make_field
 
-from polydiff.modalities.science.files import engine_for, open_fields, select_variables
-from polydiff.modalities.science.grid import find_axes, is_periodic
+from polydiff.modalities.science.data.files import engine_for, open_fields, select_variables
+from polydiff.modalities.science.data.grid import find_axes, is_periodic
 
 
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")

@@ -15,7 +15,7 @@ from polydiff import Denoiser, schedules
 from polydiff.inference import Model
 from polydiff.modalities.science import impute
 from polydiff.modalities.science.data import FieldData
-from polydiff.modalities.science.model import field_model
+from polydiff.modalities.science.imputation.impute import field_model
 from polydiff.modalities.science.unet import FieldUNet
 
 
@@ -144,7 +144,7 @@ def test_calibration_widens_an_overconfident_ensemble_to_the_held_out_coverage(g
     intervals cover about 90% of the area of known values hidden like the gaps (the same
     mean)."""
     from polydiff import metrics
-    from polydiff.modalities.science.calibration import held_out
+    from polydiff.modalities.science.imputation.calibration import held_out
 
     ds = make_field(n_time=4, n_lat=10, n_lon=16, gaps=0.3, seed=3)
     model = tiny_model(gappy, conditional=True)

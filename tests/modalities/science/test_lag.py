@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polydiff.modalities.science.lag import lag_correlation, temporal_oi
+from polydiff.modalities.science.guesses import temporal_oi
+from polydiff.modalities.science.statistics.lag import lag_correlation
 
 
 def _by_hand(a: np.ndarray, known: np.ndarray, rho: np.ndarray) -> np.ndarray:

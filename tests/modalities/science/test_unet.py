@@ -143,7 +143,7 @@ def test_nan_anywhere_never_reaches_the_network(tmp_path_factory, seed, gaps, wh
 @pytest.mark.parametrize("prediction", ["v", "x0", "eps"])
 def test_residual_model_denoises_the_residual_from_the_first_guess(prediction):
     from polydiff import parameterization
-    from polydiff.modalities.science.fill import first_guess
+    from polydiff.interpolate import first_guess
 
     net = _random_weights(_tiny(variables=2, conditional=True, residual=True), 3
                           ).double().eval()
@@ -222,8 +222,8 @@ def test_the_first_guess_is_computed_once_per_sampling_run(monkeypatch):
 
 
 def test_temporal_oi_guess_interpolates_in_time_with_the_recorded_lag_correlation(tmp_path):
-    from polydiff.modalities.science.fill import first_guess
-    from polydiff.modalities.science.lag import temporal_oi
+    from polydiff.interpolate import first_guess
+    from polydiff.modalities.science.guesses import temporal_oi
 
     path = tmp_path / "f.nc"
     make_field(n_time=8, n_lat=8, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")

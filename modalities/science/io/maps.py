@@ -68,7 +68,7 @@ def write_maps(panels: Sequence[Panel], path: str | Path, lat: np.ndarray | None
 def write_png(x: Tensor, path: Path, meta: Mapping[str, Any]) -> Path:
     """Samples ``x (B, C, [T,] lat, lon)`` (data units) -> ``PATH.png``: the first time step of
     up to 8 samples (columns), one row per variable, each variable on one colour scale."""
-    from .io import grid_coords
+    from .netcdf import grid_coords
 
     arr = x.detach().float().cpu().numpy()
     if arr.ndim == 5:

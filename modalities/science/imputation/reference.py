@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import interpolate
 
-from .grid import is_periodic
+from ..data.grid import is_periodic
 
 __all__ = ["check_values", "fallback", "griddata", "map_by_map"]
 

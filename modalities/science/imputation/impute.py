@@ -28,28 +28,57 @@ import torch
 from polydiff.plugin import (
     DEFAULT_METHOD,
     DEFAULT_STEPS,
+    Calibration,
     Model,
     Sampler,
     Tiles,
     fill_tiles,
     inflate,
     latitude_weight,
+    load,
     mix,
 )
 
-from .background import annual_phase, background_maps, stored_background
-from .calibration import Calibration, held_out
-from .data import Field
-from .files import select_variables
-from .io import check_units
-from .model import field_model, periodic, time_axis, window
-from .windows import corners
+from ..data.field import Field
+from ..data.files import select_variables
+from ..data.windows import corners
+from ..io.netcdf import check_units
+from ..statistics.background import annual_phase, background_maps, stored_background
+from .calibration import held_out
 
 __all__ = ["GUIDANCE", "MEANS", "calibrate", "impute"]
 
 GUIDANCE = ("inpaint", "repaint", "dps")
 #: the ensemble's centre: its own mean, or the model's posterior mean
 MEANS = ("ensemble", "posterior")
+
+
+def field_model(model: Any, device: torch.device | str = "cpu", ema: bool = True) -> Model:
+    """``model`` (a ``.ckpt`` path, an export directory, a ``DiffusionModule`` or a
+    :class:`~polydiff.inference.Model`) as a science :class:`~polydiff.inference.Model`; a
+    model of another modality, or one without its data description, is refused."""
+    m = load(model, device=device, ema=ema, modality="science")
+    if len(m.sample_shape) not in (3, 4):
+        raise ValueError(f"{m.source} records the sample shape {list(m.sample_shape)}; expected "
+                         f"(variables, [time,] lat, lon)")
+    return m
+
+
+def time_axis(m: Model) -> bool:
+    """Whether samples are ``(variables, time, lat, lon)`` blocks."""
+    return len(m.sample_shape) == 4
+
+
+def window(m: Model) -> tuple[int, int, int]:
+    """``(time, lat, lon)`` size of one sample (time 1 for a 2-D model)."""
+    s = m.sample_shape
+    return (s[1], s[2], s[3]) if len(s) == 4 else (1, s[1], s[2])
+
+
+def periodic(m: Model) -> bool:
+    """Whether the network pads longitude circularly."""
+    value = getattr(m.net, "periodic", (False,))
+    return bool(value[-1]) if isinstance(value, tuple) else bool(value)
 
 
 def _domain(field: Field, domain: Any) -> np.ndarray:
@@ -209,7 +238,7 @@ def calibrate(data, model, n_samples: int = 16, method: str = DEFAULT_METHOD,
     other keyword arguments (``variables``, ``guidance``, ``resample``, ``dps_step``,
     ``domain``, ``overlap``, ``batch_size``, ``seed``, ``device``, ``ema``, ``progress``,
     ``mean``); use the same ones for the ``impute`` calls that take its factor. Returns a
-    :class:`~polydiff.modalities.science.calibration.Calibration`; pool several with
+    :class:`~polydiff.conformal.Calibration`; pool several with
     ``Calibration.pool`` and pass ``.factor`` as ``impute(spread_factor=...)``."""
     job = _prepare(data, model, n_samples=n_samples, method=method, steps=steps, **options)
     return _calibration(job, share, level)

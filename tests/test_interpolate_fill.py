@@ -1,5 +1,5 @@
-"""The first guesses and the demo's reference interpolation: observed values kept, smooth
-fields recovered, exact minima, periodic axes."""
+"""The grid first guesses (push-pull, relaxation, biharmonic, temporal): observed values
+kept, smooth fields recovered, exact minima, periodic axes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polydiff.interpolate import linear_along
-from polydiff.modalities.science import reference
-from polydiff.modalities.science.fill import first_guess, push_pull, relax
+from polydiff.interpolate import first_guess, linear_along, push_pull, relax
 
 LAT = np.linspace(-60, 60, 13)
 LON = np.arange(24) * 15.0
@@ -23,20 +21,6 @@ def _smooth(n_time: int = 6, seed: int = 0) -> np.ndarray:
     t = np.arange(n_time)[:, None, None]
     return 10 * np.cos(la) + 2 * np.sin(lo + 0.3 * t) * np.cos(2 * la) + 0.1 * seed
 
-
-def _gappy(field: np.ndarray, frac: float, seed: int = 0) -> np.ndarray:
-    out = field.copy()
-    out[np.random.default_rng(seed).random(field.shape) < frac] = np.nan
-    return out
-
-
-
-def test_griddata_bridges_the_date_line():
-    truth = _smooth(1)
-    gappy = truth.copy()
-    gappy[:, :, :2] = np.nan  # the columns at 0 and 15 degrees east
-    filled = reference.griddata(gappy, LAT, LON, "linear")
-    assert np.abs(filled - truth)[:, :, :2].max() < 0.5
 
 
 @settings(max_examples=10)
@@ -101,7 +85,7 @@ def _bending_reference(x: np.ndarray, known: np.ndarray, wrap: tuple[bool, bool]
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 1000), frac=st.floats(0.2, 0.7), periodic=st.booleans())
 def test_biharmonic_reaches_the_exact_bending_minimum(seed, frac, periodic):
-    from polydiff.modalities.science.fill import biharmonic
+    from polydiff.interpolate import biharmonic
 
     g = np.random.default_rng(seed)
     x = g.standard_normal((2, 6, 8))

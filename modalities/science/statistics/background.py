@@ -6,7 +6,7 @@ instead of ``x`` (the usual first step of optimal interpolation and DINEOF): the
 part of the field (coasts, jets, orographic winds) is then known in every gap, and what is
 left to fill is smoother. The background is ``(C, lat, lon)`` in data units, computed from the
 observed values only: every map is filled with the biharmonic first guess
-(:func:`~polydiff.modalities.science.fill.first_guess`, periodic in longitude on global
+(:func:`~polydiff.interpolate.first_guess`, periodic in longitude on global
 grids) and the filled maps are averaged, each weighted by its share of observed cells, so a
 whole missing time step counts for nothing and a sparse map for little; a second pass fills
 the anomalies from that mean instead of the values. It is stored with the
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .fill import fill_maps
+from .filled import fill_maps
 
 __all__ = ["BACKGROUNDS", "SEASONAL_HARMONICS", "annual_phase", "background_at",
            "background_maps",

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .background import background_offset
+from ..statistics.background import background_offset
 
 __all__ = ["check_units", "grid_coords", "read_netcdf", "write_netcdf"]
 
@@ -111,9 +111,9 @@ def read_netcdf(path: Path, mask: Path | None, sample_shape: Sequence[int],
     whole-grid model pads rows with missing values); ``mask`` (optional) is a netCDF file whose
     first variable is non-zero where values are known. For files of any size use
     ``polydiff impute``, which tiles."""
-    from .background import stored_background
-    from .data import Field
-    from .files import open_fields
+    from ..data.field import Field
+    from ..data.files import open_fields
+    from ..statistics.background import stored_background
 
     want = list(meta.get("variables") or [])
     ds = open_fields(path, None)
