@@ -252,12 +252,38 @@ class FieldUNet(FittedBuffers, nn.Module):
                                                             dtype=torch.float32))
         self._oi, self._guess_cache = None, None
 
+    def check_field(self, meta: dict) -> None:
+        """Refuse a field description (``FieldData``'s ``metadata()``) that disagrees with
+        this network's flags: the variables, the time axis, the coordinate and validity inputs
+        and the window's size multiple describe one field, so each mismatch is named with the
+        value to set (the data's)."""
+        if not meta or "variables" not in meta:
+            return  # not a FieldData description (a hand-made one): nothing to compare
+        found = {"variables": len(meta["variables"]), "time_axis": bool(meta.get("time_axis")),
+                 "coords": bool(meta.get("coords")), "validity": bool(meta.get("validity"))}
+        how = {"variables": f"the data has the variables {list(meta['variables'])}",
+               "time_axis": "the data's samples are " + (
+                   "space-time windows (FieldData(time_window=...))" if found["time_axis"]
+                   else "maps (FieldData(time_window=None))"),
+               "coords": f"FieldData(coords={found['coords']})",
+               "validity": f"FieldData(validity={found['validity']})"}
+        for name, value in found.items():
+            if getattr(self, name) != value:
+                raise ValueError(f"FieldUNet({name}={getattr(self, name)}) does not fit the "
+                                 f"data: {how[name]}; build the network with {name}={value}")
+        window = list(meta.get("window") or [])[-2:]
+        if window and any(n % m for n, m in zip(window, self.size_multiple[-2:], strict=True)):
+            raise ValueError(f"the data's windows are {window} (lat, lon) cells, not multiples "
+                             f"of the network's size_multiple {list(self.size_multiple[-2:])}; "
+                             f"choose FieldData(patch=...) or multiple= accordingly")
+
     def use_data_info(self, info: dict | None) -> None:
-        """Take the normaliser from the data's description (called by
-        :class:`~polydiff.training.DiffusionModule` and :func:`polydiff.load` whenever it is
-        set; the interpolation works on anomalies in data units). A description written by an
-        earlier version that still records the covariance table or the lag correlation fills
-        the fitted buffers from it."""
+        """Check the data's description against this network (:meth:`check_field`) and take
+        its normaliser (called by :class:`~polydiff.training.DiffusionModule` and
+        :func:`polydiff.load` whenever it is set; the interpolation works on anomalies in data
+        units). A description written by an earlier version that still records the
+        covariance table or the lag correlation fills the fitted buffers from it."""
+        self.check_field((info or {}).get("meta") or {})
         key = _RECORDED.get(self.fill_method)
         if key is None or not self.fill:
             return

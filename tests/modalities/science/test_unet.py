@@ -256,3 +256,41 @@ def test_temporal_oi_guess_interpolates_in_time_with_the_recorded_lag_correlatio
         net.fit_statistics(FieldData(str(path), min_observed=0, time_window=4).statistics())
     with pytest.raises(ValueError, match="fill_method='temporal_oi' .* needs time_axis=True"):
         FieldUNet(variables=2, conditional=True, fill_method="temporal_oi")
+
+
+def test_the_network_refuses_a_field_description_it_does_not_fit(tmp_path):
+    """The variables, time axis, coordinate and validity inputs and the window's multiple
+    describe one field: a network built for another is refused at setup, naming the value to
+    set; a matching one is accepted, and so is a hand-made description."""
+    import lightning.pytorch as pl
+
+    from polydiff.training import DiffusionModule
+
+    path = tmp_path / "f.nc"
+    make_field(n_time=8, n_lat=8, n_lon=16, gaps=0.3).to_netcdf(path, engine="scipy")
+    maps = FieldData(str(path), min_observed=0).data_info()
+    blocks = FieldData(str(path), min_observed=0, time_window=4, coords=False).data_info()
+    kw = dict(base_channels=8, channel_mult=(1, 2), attention_heads=2)
+    FieldUNet(variables=2, **kw).use_data_info(maps)
+    FieldUNet(variables=2, time_axis=True, coords=False, **kw).use_data_info(blocks)
+    FieldUNet(variables=3, **kw).use_data_info({"meta": {"window": [1, 8, 16]}})
+    cases = [(dict(variables=1), maps, r"FieldUNet\(variables=1\) does not fit the data: the "
+                                       r"data has the variables \['SST', 'AIRT'\]; build the "
+                                       r"network with variables=2"),
+             (dict(variables=2), blocks, r"FieldUNet\(time_axis=False\) .* space-time windows "
+                                         r"\(FieldData\(time_window=...\)\); .* time_axis=True"),
+             (dict(variables=2, time_axis=True), blocks,
+              r"FieldUNet\(coords=True\) .* FieldData\(coords=False\); .* coords=False"),
+             (dict(variables=2, validity=True), maps, r"FieldUNet\(validity=True\)")]
+    for args, info, message in cases:
+        with pytest.raises(ValueError, match=message):
+            FieldUNet(**args, **kw).use_data_info(info)
+    odd = FieldData(str(path), patch=[7, 16], min_observed=0).data_info()
+    with pytest.raises(ValueError, match=r"windows are \[7, 16\] .* size_multiple \[2, 2\]"):
+        FieldUNet(variables=2, **kw).use_data_info(odd)
+    module = DiffusionModule(FieldUNet(variables=1, **kw), prediction="v")
+    trainer = pl.Trainer(accelerator="cpu", max_steps=1, logger=False, limit_val_batches=0,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"FieldUNet\(variables=1\) does not fit the data"):
+        trainer.fit(module, FieldData(str(path), min_observed=0, batch_size=2))
